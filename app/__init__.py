@@ -1,0 +1,1 @@
+"""ordergraph: a GraphQL API for users, orders, order items and products."""

@@ -1,0 +1,103 @@
+"""Operators' command line: `python -m app serve | migrate | seed | schema`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from app.config import PROJECT_ROOT, ConfigError, Settings
+from app.db.urls import DatabaseUrl
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from app.db.migrate import migrate
+    from app.main import create_app
+
+    migrate(DatabaseUrl.parse(settings.database_url))
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        proxy_headers=False,
+    )
+    return 0
+
+
+def _migrate(settings: Settings) -> int:
+    from app.db.migrate import migrate
+
+    applied = migrate(DatabaseUrl.parse(settings.database_url))
+    print(f"applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+    return 0
+
+
+def _seed(settings: Settings) -> int:
+    from app.db.engine import Database
+    from app.db.migrate import migrate
+    from app.seed import seed
+
+    url = DatabaseUrl.parse(settings.database_url)
+    migrate(url)
+
+    async def run() -> bool:
+        db = Database(url, settings)
+        try:
+            return await seed(db, progress=True)
+        finally:
+            await db.dispose()
+
+    if asyncio.run(run()):
+        print("seeded the demo data set")
+    else:
+        print("the database already has data; seeding skipped")
+    return 0
+
+
+def _schema(check: bool) -> int:
+    from resolvers.schema import schema
+
+    path = PROJECT_ROOT / "schema.graphql"
+    text = schema.as_str() + "\n"
+    if check:
+        if not path.exists() or path.read_text() != text:
+            print("schema.graphql is stale: run `make schema`", file=sys.stderr)
+            return 1
+        return 0
+    Path(path).write_text(text)
+    print(f"wrote {path.name}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="apply migrations and serve (never seeds)")
+    commands.add_parser("migrate", help="apply pending migrations")
+    commands.add_parser("seed", help="load the demo data set into an empty database")
+    schema = commands.add_parser("schema", help="write schema.graphql from the code")
+    schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = Settings.from_env()
+        DatabaseUrl.parse(settings.database_url)
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "migrate":
+            return _migrate(settings)
+        if args.command == "seed":
+            return _seed(settings)
+        return _schema(args.check)
+    except ConfigError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

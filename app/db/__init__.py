@@ -1,0 +1,1 @@
+"""The data layer's plumbing: URLs, engine, table definitions and migrations."""

@@ -1,0 +1,1 @@
+"""Entities, value objects and rules. No framework imports and no I/O."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: the GraphQL endpoint, health checks and request plumbing."""

@@ -1,0 +1,140 @@
+"""Orders and their items."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, Integer, Row, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import order_items, orders
+from app.domain.models import Order, OrderItem, OrderStatus
+from app.domain.money import Money
+from app.pagination import Page, TimeKey
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    status: OrderStatus | None = None
+    created_after: datetime | None = None
+
+
+def _order(row: Row[tuple[object, ...]]) -> Order:
+    m = row._mapping
+    return Order(
+        id=m["id"],
+        user_id=m["user_id"],
+        status=OrderStatus(m["status"]),
+        total=Money(m["total_amount"], m["currency"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if where.status is not None:
+        conditions.append(orders.c.status == where.status.value)
+    if where.created_after is not None:
+        conditions.append(orders.c.created_at > where.created_after)
+    return conditions
+
+
+async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Order]:
+    result = await conn.execute(select(orders).where(orders.c.id.in_(ids)))
+    return {order.id: order for order in map(_order, result)}
+
+
+async def page(
+    conn: AsyncConnection, first: int, after: TimeKey | None, where: OrderFilter
+) -> Page[Order]:
+    """Orders newest first, by (created_at, id) descending."""
+    stmt = (
+        select(orders)
+        .where(*_conditions(where))
+        .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+        .limit(first + 1)
+    )
+    if after is not None:
+        stmt = stmt.where(tuple_(orders.c.created_at, orders.c.id) < after)
+    rows = [_order(row) for row in await conn.execute(stmt)]
+    return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
+
+
+async def count(conn: AsyncConnection, where: OrderFilter) -> int:
+    stmt = select(func.count()).select_from(orders).where(*_conditions(where))
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def pages_by_user_ids(
+    conn: AsyncConnection, user_ids: Sequence[UUID], first: int, after: TimeKey | None
+) -> dict[UUID, Page[Order]]:
+    """The first `first` orders (newest first) of each user, with totals, in one statement.
+
+    Window functions number each user's orders and count those at or before the cursor, so one
+    statement serves any number of users. Each user's first row also comes back, even when it is
+    outside the page, so that the total is known for every user who has orders.
+    """
+    newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
+    by_user = orders.c.user_id
+    if after is None:
+        skipped: ColumnElement[int] = literal(0, Integer)
+    else:
+        at_or_before_cursor = tuple_(orders.c.created_at, orders.c.id) >= after
+        skipped = func.sum(case((at_or_before_cursor, 1), else_=0)).over(partition_by=by_user)
+    numbered = (
+        select(
+            orders,
+            func.row_number().over(partition_by=by_user, order_by=newest_first).label("rn"),
+            func.count().over(partition_by=by_user).label("total"),
+            skipped.label("skipped"),
+        )
+        .where(by_user.in_(user_ids))
+        .subquery("numbered")
+    )
+    in_page = and_(numbered.c.rn > numbered.c.skipped, numbered.c.rn <= numbered.c.skipped + first)
+    stmt = (
+        select(numbered)
+        .where(or_(in_page, numbered.c.rn == 1))
+        .order_by(numbered.c.user_id, numbered.c.rn)
+    )
+    found: dict[UUID, tuple[list[Order], int, int]] = {}
+    for row in await conn.execute(stmt):
+        m = row._mapping
+        items, total, skip = found.setdefault(m["user_id"], ([], m["total"], int(m["skipped"])))
+        if skip < m["rn"] <= skip + first:
+            items.append(_order(row))
+    pages: dict[UUID, Page[Order]] = {}
+    for user_id in user_ids:
+        items, total, skip = found.get(user_id, ([], 0, 0))
+        pages[user_id] = Page(
+            items, has_next=total - skip > first, has_previous=skip > 0, total=total
+        )
+    return pages
+
+
+async def items_by_order_ids(
+    conn: AsyncConnection, order_ids: Sequence[UUID]
+) -> dict[UUID, list[OrderItem]]:
+    stmt = (
+        select(order_items, orders.c.currency)
+        .join(orders, orders.c.id == order_items.c.order_id)
+        .where(order_items.c.order_id.in_(order_ids))
+        .order_by(order_items.c.order_id, order_items.c.position)
+    )
+    items: dict[UUID, list[OrderItem]] = {}
+    for row in await conn.execute(stmt):
+        m = row._mapping
+        items.setdefault(m["order_id"], []).append(
+            OrderItem(
+                id=m["id"],
+                order_id=m["order_id"],
+                product_id=m["product_id"],
+                quantity=m["quantity"],
+                unit_price=Money(m["unit_price_amount"], m["currency"]),
+            )
+        )
+    return items

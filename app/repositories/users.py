@@ -1,0 +1,65 @@
+"""Users and their profiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from uuid import UUID
+
+from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import profiles, users
+from app.domain.models import Profile, Role, User
+from app.pagination import Page, TimeKey
+
+
+def _user(row: Row[tuple[object, ...]]) -> User:
+    m = row._mapping
+    return User(
+        id=m["id"],
+        email=m["email"],
+        password_hash=m["password_hash"],
+        role=Role(m["role"]),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _profile(row: Row[tuple[object, ...]]) -> Profile:
+    m = row._mapping
+    return Profile(
+        user_id=m["user_id"],
+        first_name=m["first_name"],
+        last_name=m["last_name"],
+        display_name=m["display_name"],
+        preferences=dict(m["preferences"] or {}),
+    )
+
+
+async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, User]:
+    result = await conn.execute(select(users).where(users.c.id.in_(ids)))
+    return {user.id: user for user in map(_user, result)}
+
+
+async def get_by_email(conn: AsyncConnection, email: str) -> User | None:
+    result = await conn.execute(select(users).where(users.c.email == email.strip().lower()))
+    row = result.first()
+    return None if row is None else _user(row)
+
+
+async def page(conn: AsyncConnection, first: int, after: TimeKey | None) -> Page[User]:
+    """Users by (created_at, id) ascending."""
+    stmt = select(users).order_by(users.c.created_at, users.c.id).limit(first + 1)
+    if after is not None:
+        stmt = stmt.where(tuple_(users.c.created_at, users.c.id) > after)
+    rows = [_user(row) for row in await conn.execute(stmt)]
+    return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
+
+
+async def count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+
+async def profiles_by_user_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
+    result = await conn.execute(select(profiles).where(profiles.c.user_id.in_(ids)))
+    return {profile.user_id: profile for profile in map(_profile, result)}

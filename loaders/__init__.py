@@ -1,0 +1,53 @@
+"""Per-request DataLoaders: every relation is a batch function over parent keys.
+
+A fresh set is made for every request (and, later, every subscription event), so a cache never
+outlives the operation that filled it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db.engine import Database
+from loaders.orders import (
+    OrderByIdLoader,
+    OrderItemsByOrderIdLoader,
+    OrdersByUserIdLoader,
+    OrdersCountLoader,
+    OrdersPageLoader,
+)
+from loaders.products import ProductByIdLoader, ProductsCountLoader, ProductsPageLoader
+from loaders.users import ProfileByUserIdLoader, UserByIdLoader, UsersCountLoader, UsersPageLoader
+
+
+@dataclass(slots=True)
+class Loaders:
+    user_by_id: UserByIdLoader
+    profile_by_user_id: ProfileByUserIdLoader
+    users_page: UsersPageLoader
+    users_count: UsersCountLoader
+    product_by_id: ProductByIdLoader
+    products_page: ProductsPageLoader
+    products_count: ProductsCountLoader
+    order_by_id: OrderByIdLoader
+    order_items_by_order_id: OrderItemsByOrderIdLoader
+    orders_by_user_id: OrdersByUserIdLoader
+    orders_page: OrdersPageLoader
+    orders_count: OrdersCountLoader
+
+    @classmethod
+    def create(cls, db: Database) -> Loaders:
+        return cls(
+            user_by_id=UserByIdLoader(db),
+            profile_by_user_id=ProfileByUserIdLoader(db),
+            users_page=UsersPageLoader(db),
+            users_count=UsersCountLoader(db),
+            product_by_id=ProductByIdLoader(db),
+            products_page=ProductsPageLoader(db),
+            products_count=ProductsCountLoader(db),
+            order_by_id=OrderByIdLoader(db),
+            order_items_by_order_id=OrderItemsByOrderIdLoader(db),
+            orders_by_user_id=OrdersByUserIdLoader(db),
+            orders_page=OrdersPageLoader(db),
+            orders_count=OrdersCountLoader(db),
+        )

@@ -1,0 +1,43 @@
+"""Opaque global IDs: base64 of "Type:uuid", so clients never build or parse them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from uuid import UUID
+
+from app.errors import BadUserInput
+
+NODE_TYPES = frozenset({"User", "Product", "Order"})
+
+
+def to_global_id(type_name: str, pk: UUID) -> str:
+    return base64.b64encode(f"{type_name}:{pk}".encode()).decode()
+
+
+def from_global_id(global_id: str) -> tuple[str, UUID]:
+    """The type and key of a well-formed ID, or BAD_USER_INPUT."""
+    malformed = BadUserInput(f"{global_id[:80]!r} is not a valid ID")
+    if len(global_id) > 200:
+        raise malformed
+    try:
+        text = base64.b64decode(global_id.encode("ascii"), validate=True).decode("utf-8")
+    except (ValueError, binascii.Error, UnicodeError):
+        raise malformed from None
+    type_name, sep, raw_pk = text.partition(":")
+    if not sep or type_name not in NODE_TYPES | {"OrderItem"}:
+        raise malformed
+    try:
+        pk = UUID(raw_pk)
+    except ValueError:
+        raise malformed from None
+    if to_global_id(type_name, pk) != global_id:
+        raise malformed  # only the canonical spelling, so one object has one ID
+    return type_name, pk
+
+
+def pk_of(global_id: str, expected_type: str) -> UUID:
+    type_name, pk = from_global_id(global_id)
+    if type_name != expected_type:
+        raise BadUserInput(f"{global_id[:80]!r} is the ID of a {type_name}, not of a {expected_type}")
+    return pk

@@ -1,0 +1,48 @@
+"""Products, and the catalogue as a connection ordered by SKU."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import strawberry
+
+from app.domain import models
+from app.pagination import encode_text_cursor
+from resolvers.context import Info
+from resolvers.global_id import to_global_id
+from resolvers.money import Money
+from resolvers.node import Node
+
+CURSOR_KIND = "product"
+
+
+@strawberry.type
+class Product(Node):
+    id: strawberry.ID
+    sku: str
+    name: str
+    description: str
+    price: Money
+    stock: int
+    pk: strawberry.Private[UUID]
+
+    @classmethod
+    def of(cls, product: models.Product) -> Product:
+        return cls(
+            id=strawberry.ID(to_global_id("Product", product.id)),
+            sku=product.sku,
+            name=product.name,
+            description=product.description,
+            price=Money.of(product.price),
+            stock=product.stock,
+            pk=product.id,
+        )
+
+
+async def load_product(info: Info, pk: UUID) -> Product | None:
+    product = await info.context.loaders.product_by_id.load(pk)
+    return None if product is None else Product.of(product)
+
+
+def product_cursor(product: models.Product) -> str:
+    return encode_text_cursor(CURSOR_KIND, product.sku)
