@@ -29,6 +29,25 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
+def _dev(settings: Settings) -> int:
+    """`make run`: migrate, seed an empty database, say where everything is, serve."""
+    from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
+
+    _seed(settings)
+    base = f"http://{settings.host}:{settings.port}"
+    print(
+        f"""
+ordergraph is starting on {base}
+  GraphQL endpoint   {base}/graphql
+  GraphiQL           {base}/graphql  (open it in a browser)
+  Database           {DatabaseUrl.parse(settings.database_url)}
+  Demo users         {DEMO_ADMIN_EMAIL} (admin), {DEMO_CUSTOMER_EMAIL}; password {DEMO_PASSWORD}
+""",
+        flush=True,
+    )
+    return _serve(settings)
+
+
 def _migrate(settings: Settings) -> int:
     from app.db.migrate import migrate
 
@@ -78,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="apply migrations and serve (never seeds)")
+    commands.add_parser("dev", help="migrate, seed an empty database and serve (make run)")
     commands.add_parser("migrate", help="apply pending migrations")
     commands.add_parser("seed", help="load the demo data set into an empty database")
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
@@ -89,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         DatabaseUrl.parse(settings.database_url)
         if args.command == "serve":
             return _serve(settings)
+        if args.command == "dev":
+            return _dev(settings)
         if args.command == "migrate":
             return _migrate(settings)
         if args.command == "seed":

@@ -71,7 +71,9 @@ def decode_time_cursor(kind: str, cursor: str) -> TimeKey:
         created_at = datetime.fromisoformat(stamp)
         id_ = UUID(hex=hex_id)
     except ValueError:
-        raise BadUserInput(f"`after` is not a valid cursor for this list: {cursor[:64]!r}") from None
+        raise BadUserInput(
+            f"`after` is not a valid cursor for this list: {cursor[:64]!r}"
+        ) from None
     if created_at.tzinfo is None:
         raise BadUserInput(f"`after` is not a valid cursor for this list: {cursor[:64]!r}")
     return created_at, id_

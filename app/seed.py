@@ -18,17 +18,24 @@ from app.repositories import bulk
 # Argon2id of DEMO_PASSWORD, computed once: hashing 200 passwords would take a minute.
 DEMO_PASSWORD = "Demo-password-1"
 DEMO_PASSWORD_HASH = (
-    "$argon2id$v=19$m=65536,t=3,p=4$7Vpm6VqFva6asIhOv0ZZNw$5k5BevkDDa5VN4kP8Wzp/5kHk9/93QH+bey2dNKyY4s"
+    "$argon2id$v=19$m=65536,t=3,p=4$7Vpm6VqFva6asIhOv0ZZNw"
+    "$5k5BevkDDa5VN4kP8Wzp/5kHk9/93QH+bey2dNKyY4s"
 )
 DEMO_ADMIN_EMAIL = "admin@example.com"
 DEMO_CUSTOMER_EMAIL = "customer@example.com"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 BATCH = 1000
 
-_FIRST = "Ada Alan Barbara Claude Dennis Edsger Frances Grace Guido Hedy Ivan John Ken Linus Margaret Niklaus Radia Tim Yukihiro Zuse".split()
-_LAST = "Lovelace Turing Liskov Shannon Ritchie Dijkstra Allen Hopper Rossum Lamarr Sutherland Backus Thompson Torvalds Hamilton Wirth Perlman Berners-Lee Matsumoto Konrad".split()
-_ADJ = "Sturdy Quiet Bright Compact Classic Rapid Gentle Bold Smart Daily".split()
-_NOUN = "Kettle Lamp Backpack Notebook Headphones Mug Chair Keyboard Bottle Blanket".split()
+_FIRST = (
+    "Ada Alan Barbara Claude Dennis Edsger Frances Grace Guido Hedy"
+    " Ivan John Ken Linus Margaret Niklaus Radia Tim Yukihiro Zuse"
+).split(" ")
+_LAST = (
+    "Lovelace Turing Liskov Shannon Ritchie Dijkstra Allen Hopper Rossum Lamarr"
+    " Sutherland Backus Thompson Torvalds Hamilton Wirth Perlman Berners-Lee Matsumoto Konrad"
+).split(" ")
+_ADJ = "Sturdy Quiet Bright Compact Classic Rapid Gentle Bold Smart Daily".split(" ")
+_NOUN = "Kettle Lamp Backpack Notebook Headphones Mug Chair Keyboard Bottle Blanket".split(" ")
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,7 @@ def _uuid(rng: random.Random) -> uuid.UUID:
 def generate(size: SeedSize, seed: int = 2026) -> dict[str, list[dict[str, Any]]]:
     """All rows of the data set, by table."""
     rng = random.Random(seed)
-    products = []
+    products: list[dict[str, Any]] = []
     for n in range(size.products):
         currency = "JPY" if n % 10 == 9 else "USD"
         whole = rng.randint(5, 500)
@@ -71,7 +78,8 @@ def generate(size: SeedSize, seed: int = 2026) -> dict[str, list[dict[str, Any]]
                 "updated_at": created,
             }
         )
-    users, profiles = [], []
+    users: list[dict[str, Any]] = []
+    profiles: list[dict[str, Any]] = []
     for n in range(size.users):
         if n == 0:
             email, role = DEMO_ADMIN_EMAIL, Role.ADMIN
@@ -105,7 +113,8 @@ def generate(size: SeedSize, seed: int = 2026) -> dict[str, list[dict[str, Any]]
     by_currency: dict[str, list[dict[str, Any]]] = {}
     for product in products:
         by_currency.setdefault(product["currency"], []).append(product)
-    orders, items = [], []
+    orders: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     statuses = [OrderStatus.PLACED] * 7 + [OrderStatus.FULFILLED] * 2 + [OrderStatus.CANCELLED]
     for _ in range(size.orders):
         user = rng.choice(users)
@@ -129,7 +138,11 @@ def generate(size: SeedSize, seed: int = 2026) -> dict[str, list[dict[str, Any]]
                 }
             )
         status = rng.choice(statuses)
-        updated = created if status is OrderStatus.PLACED else created + timedelta(hours=rng.randint(1, 72))
+        updated = (
+            created
+            if status is OrderStatus.PLACED
+            else created + timedelta(hours=rng.randint(1, 72))
+        )
         orders.append(
             {
                 "id": order_id,
@@ -150,7 +163,9 @@ def generate(size: SeedSize, seed: int = 2026) -> dict[str, list[dict[str, Any]]
     }
 
 
-async def seed(db: Database, size: SeedSize = DEMO, *, seed: int = 2026, progress: bool = False) -> bool:
+async def seed(
+    db: Database, size: SeedSize = DEMO, *, seed: int = 2026, progress: bool = False
+) -> bool:
     """Load the data set into an empty database; leave a database with any data alone."""
     async with db.transaction() as conn:
         if not await bulk.is_empty(conn):

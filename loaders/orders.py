@@ -36,9 +36,7 @@ async def load_orders_by_id(db: Database, ids: Sequence[UUID]) -> list[Order | N
     return await by_keys(db, ids, repo.get_by_ids)
 
 
-async def load_items_by_order_id(
-    db: Database, order_ids: Sequence[UUID]
-) -> list[list[OrderItem]]:
+async def load_items_by_order_id(db: Database, order_ids: Sequence[UUID]) -> list[list[OrderItem]]:
     unique = list(dict.fromkeys(order_ids))
     async with db.read() as conn:
         found = await repo.items_by_order_ids(conn, unique)

@@ -26,9 +26,7 @@ async def load_products_by_id(db: Database, ids: Sequence[UUID]) -> list[Product
     return await by_keys(db, ids, repo.get_by_ids)
 
 
-async def load_products_pages(
-    db: Database, keys: Sequence[ProductsPageKey]
-) -> list[Page[Product]]:
+async def load_products_pages(db: Database, keys: Sequence[ProductsPageKey]) -> list[Page[Product]]:
     async with db.read() as conn:
         return [await repo.page(conn, key.first, key.after) for key in keys]
 

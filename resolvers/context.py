@@ -19,7 +19,9 @@ class Context:
     stats: StatementStats = field(default_factory=StatementStats)
 
     @classmethod
-    def create(cls, db: Database, principal: Principal = ANONYMOUS, request_id: str = "") -> Context:
+    def create(
+        cls, db: Database, principal: Principal = ANONYMOUS, request_id: str = ""
+    ) -> Context:
         return cls(loaders=Loaders.create(db), principal=principal, request_id=request_id)
 
 

@@ -39,5 +39,7 @@ def from_global_id(global_id: str) -> tuple[str, UUID]:
 def pk_of(global_id: str, expected_type: str) -> UUID:
     type_name, pk = from_global_id(global_id)
     if type_name != expected_type:
-        raise BadUserInput(f"{global_id[:80]!r} is the ID of a {type_name}, not of a {expected_type}")
+        raise BadUserInput(
+            f"{global_id[:80]!r} is the ID of a {type_name}, not of a {expected_type}"
+        )
     return pk

@@ -35,9 +35,7 @@ class OrderItem:
         )
 
     @strawberry.field
-    async def product(
-        self, info: Info
-    ) -> Annotated[Product, strawberry.lazy("resolvers.product")]:
+    async def product(self, info: Info) -> Annotated[Product, strawberry.lazy("resolvers.product")]:
         from resolvers.product import load_product
 
         product = await load_product(info, self.product_pk)

@@ -54,7 +54,9 @@ async def _node_or_error(info: Info, global_id: str) -> Node | ApiError:
         return error
 
 
-async def _one(info: Info, global_id: str, type_name: str, load: Callable[[Info, UUID], Awaitable[Node | None]]) -> Node:
+async def _one(
+    info: Info, global_id: str, type_name: str, load: Callable[[Info, UUID], Awaitable[Node | None]]
+) -> Node:
     found = await load(info, pk_of(global_id, type_name))
     if found is None:
         raise NotFound(f"no {type_name} has the ID {global_id!r}")
@@ -71,9 +73,8 @@ class Query:
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > MAX_NODES:
             raise BadUserInput(f"`ids` may hold at most {MAX_NODES} IDs, not {len(ids)}")
-        found = await asyncio.gather(*(_node_or_error(info, id_) for id_ in ids))
         # An error in place of an item makes that entry null with its own located error.
-        return found  # type: ignore[return-value]
+        return await asyncio.gather(*(_node_or_error(info, id_) for id_ in ids))  # type: ignore[return-value]
 
     @strawberry.field(description="The signed-in user, or null.")
     async def me(self, info: Info) -> User | None:
@@ -85,7 +86,9 @@ class Query:
         return await _one(info, id, "User", load_user)  # type: ignore[return-value]
 
     @strawberry.field
-    async def users(self, info: Info, first: int | None = 20, after: str | None = UNSET) -> Connection[User]:
+    async def users(
+        self, info: Info, first: int | None = 20, after: str | None = UNSET
+    ) -> Connection[User]:
         loaders = info.context.loaders
         cursor = None if not after else decode_time_cursor(user_types.CURSOR_KIND, after)
         page = await loaders.users_page.load(UsersPageKey(check_first(first), cursor))

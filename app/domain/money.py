@@ -5,13 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # ISO 4217 minor-unit exponents that differ from the common 2.
-_EXPONENTS = {
-    **dict.fromkeys(
-        "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split(), 0
-    ),
-    **dict.fromkeys("BHD IQD JOD KWD LYD OMR TND".split(), 3),
-    **dict.fromkeys("CLF UYW".split(), 4),
-}
+_ZERO = ("BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF").split(" ")
+_THREE = ("BHD IQD JOD KWD LYD OMR TND").split(" ")
+_FOUR = ("CLF UYW").split(" ")
+_EXPONENTS = {**dict.fromkeys(_ZERO, 0), **dict.fromkeys(_THREE, 3), **dict.fromkeys(_FOUR, 4)}
 
 
 def currency_exponent(currency: str) -> int:

@@ -15,7 +15,7 @@ INTERNAL_MESSAGE = "Internal server error"
 
 
 def format_error(error: GraphQLError, request_id: str, debug: bool) -> dict[str, Any]:
-    formatted: dict[str, Any] = error.formatted
+    formatted: dict[str, Any] = dict(error.formatted)
     original = error.original_error
     extensions = dict(formatted.get("extensions") or {})
     if isinstance(original, ApiError):

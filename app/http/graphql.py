@@ -6,11 +6,11 @@ import json
 import time
 from typing import Any
 
-from strawberry.types.graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from app.db.engine import track_statements
 from app.http.errors import format_error
@@ -63,11 +63,15 @@ async def graphql_endpoint(request: Request) -> Response:
     variables = params.get("variables")
     operation_name = params.get("operationName")
     if not isinstance(query, str) or not query.strip():
-        return _error_response("`query` must be a non-empty string", "BAD_USER_INPUT", 400, request_id)
+        return _error_response(
+            "`query` must be a non-empty string", "BAD_USER_INPUT", 400, request_id
+        )
     if variables is not None and not isinstance(variables, dict):
         return _error_response("`variables` must be an object", "BAD_USER_INPUT", 400, request_id)
     if operation_name is not None and not isinstance(operation_name, str):
-        return _error_response("`operationName` must be a string", "BAD_USER_INPUT", 400, request_id)
+        return _error_response(
+            "`operationName` must be a string", "BAD_USER_INPUT", 400, request_id
+        )
 
     allowed = (
         (OperationType.QUERY,)

@@ -1,0 +1,48 @@
+# ordergraph — `make run` to serve the demo, `make test` to run every check.
+SHELL := /bin/bash
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' && { echo $$p; break; }; done)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run serve test lint typecheck migrate seed schema bench venv clean
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "ordergraph needs Python >= 3.11 (python3.11 or newer on PATH)" >&2; exit 1; fi
+	@echo "creating $(VENV) with $(PYTHON)"
+	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/python -m app dev
+
+serve: venv
+	$(BIN)/python -m app serve
+
+migrate: venv
+	$(BIN)/python -m app migrate
+
+seed: venv
+	$(BIN)/python -m app seed
+
+schema: venv
+	$(BIN)/python -m app schema
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m app schema --check
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,74 @@
+"""Databases for the tests: SQLite files and this run's PostgreSQL databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from app.config import Settings
+from app.db.engine import Database
+from app.db.migrate import migrate
+from app.db.urls import DatabaseUrl
+from app.seed import DEMO, SeedSize, seed
+from tests.services import PostgresServer
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+MakeUrl = Callable[[str, str], DatabaseUrl]
+MakeDb = Callable[..., Awaitable[Database]]
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer()
+    yield server
+    if server.created:
+        server.drop_all()
+
+
+@pytest.fixture(scope="session")
+def make_url(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> MakeUrl:
+    """An empty database of the given backend, new for each label."""
+
+    def make(backend: str, label: str) -> DatabaseUrl:
+        if backend == "sqlite":
+            path = Path(tmp_path_factory.mktemp("db")) / f"{label}.sqlite3"
+            return DatabaseUrl.parse(f"sqlite:///{path}")
+        postgres_server.check()
+        return postgres_server.create_database(label)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+async def make_db(make_url: MakeUrl) -> AsyncIterator[MakeDb]:
+    """A migrated database, seeded with a data set of the given size if one is given."""
+    made: list[Database] = []
+
+    async def make(
+        backend: str, label: str, size: SeedSize | None = None, seed_value: int = 2026
+    ) -> Database:
+        url = make_url(backend, label)
+        migrate(url)
+        db = Database(url, Settings(database_url=str(url)))
+        made.append(db)
+        if size is not None:
+            await seed(db, size, seed=seed_value)
+        return db
+
+    yield make
+    for db in made:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+async def demo_db(backend: str, make_db: MakeDb) -> Database:
+    """The demo data set on each backend, shared read-only by the tests of this run."""
+    return await make_db(backend, "demo", DEMO)

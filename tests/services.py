@@ -1,0 +1,64 @@
+"""Reaching the machine's PostgreSQL and Redis from tests.
+
+Each test run gets its own databases (named after a run id) so runs never see each other's data.
+A test that needs a service it cannot reach fails in CI and skips only on a laptop without one.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import psycopg
+import pytest
+
+from app.db.urls import DatabaseUrl
+
+RUN_ID = uuid.uuid4().hex[:10]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(service: str, reason: object) -> None:
+    message = f"{service} is not reachable: {reason}"
+    if IN_CI:
+        pytest.fail(message + " (CI must run every test)")
+    pytest.skip(message)
+
+
+class PostgresServer:
+    """Creates and drops this run's databases on the shared server."""
+
+    def __init__(self, admin_url: str = POSTGRES_ADMIN_URL) -> None:
+        self.admin_url = DatabaseUrl.parse(admin_url)
+        self.created: list[str] = []
+
+    def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
+        return psycopg.connect(
+            self.admin_url.yoyo_url.replace("postgresql+psycopg", "postgresql"),
+            autocommit=True,
+            connect_timeout=3,
+        )
+
+    def check(self) -> None:
+        try:
+            with self._admin() as conn:
+                conn.execute("SELECT 1")
+        except psycopg.Error as error:
+            unavailable("PostgreSQL", error)
+
+    def create_database(self, label: str) -> DatabaseUrl:
+        name = f"og_test_{RUN_ID}_{label}"
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return self.admin_url.with_database(name)
+
+    def drop_all(self) -> None:
+        with self._admin() as conn:
+            for name in self.created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.clear()
