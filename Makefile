@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run serve test lint typecheck migrate seed schema bench venv clean
+NODE_STAMP := node_modules/.package-lock.json
+
+.PHONY: run serve test lint typecheck migrate seed schema bench venv node clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "ordergraph needs Python >= 3.11 (python3.11 or newer on PATH)" >&2; exit 1; fi
@@ -18,7 +20,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-run: venv
+# GraphiQL's assets and the JavaScript test tools, from the committed lock file. Without npm the
+# API still runs; only GraphiQL (and the browser and audit tests) need these.
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else \
+		echo "npm not found: GraphiQL's assets are not installed (the API runs without them;"; \
+		echo "install Node.js and npm, then rerun make, for GraphiQL)"; \
+	fi
+
+node:
+	@$(MAKE) --no-print-directory $(NODE_STAMP) || echo "npm ci failed: GraphiQL will be unavailable"
+
+run: venv node
 	$(BIN)/python -m app dev
 
 serve: venv
@@ -40,7 +55,7 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck node
 	$(BIN)/python -m app schema --check
 	$(BIN)/python -m pytest
 
