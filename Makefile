@@ -56,7 +56,6 @@ typecheck: venv
 	$(BIN)/mypy
 
 test: lint typecheck node
-	$(BIN)/python -m app schema --check
 	$(BIN)/python -m pytest
 
 clean:

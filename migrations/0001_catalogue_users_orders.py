@@ -11,7 +11,7 @@ steps = [
         portable(
             """
             CREATE TABLE users (
-                id {uuid} PRIMARY KEY,
+                id {uuid} NOT NULL PRIMARY KEY,
                 email TEXT NOT NULL,
                 password_hash TEXT NOT NULL,
                 role VARCHAR(16) NOT NULL,
@@ -23,7 +23,7 @@ steps = [
                 CONSTRAINT users_role CHECK (role IN ('customer', 'admin'))
             );
             CREATE TABLE profiles (
-                user_id {uuid} PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+                user_id {uuid} NOT NULL PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
                 first_name TEXT,
                 last_name TEXT,
                 display_name TEXT NOT NULL,
@@ -32,7 +32,7 @@ steps = [
                 CONSTRAINT profiles_display_name CHECK (length(display_name) BETWEEN 1 AND 200)
             );
             CREATE TABLE products (
-                id {uuid} PRIMARY KEY,
+                id {uuid} NOT NULL PRIMARY KEY,
                 sku {bytewise_text} NOT NULL,
                 name TEXT NOT NULL,
                 description TEXT NOT NULL,
@@ -49,7 +49,7 @@ steps = [
                 CONSTRAINT products_version CHECK (version >= 1)
             );
             CREATE TABLE orders (
-                id {uuid} PRIMARY KEY,
+                id {uuid} NOT NULL PRIMARY KEY,
                 user_id {uuid} NOT NULL REFERENCES users (id),
                 status VARCHAR(16) NOT NULL,
                 total_amount BIGINT NOT NULL,
@@ -61,7 +61,7 @@ steps = [
                 CONSTRAINT orders_currency CHECK (length(currency) = 3 AND currency = upper(currency))
             );
             CREATE TABLE order_items (
-                id {uuid} PRIMARY KEY,
+                id {uuid} NOT NULL PRIMARY KEY,
                 order_id {uuid} NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
                 product_id {uuid} NOT NULL REFERENCES products (id),
                 position INTEGER NOT NULL,

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import pytest
+
+from app.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from app.db.urls import DatabaseUrl
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = Settings.from_env({})
+    assert (settings.database_url, settings.host, settings.port) == (
+        DEFAULT_DATABASE_URL,
+        "127.0.0.1",
+        8000,
+    )
+    assert settings.debug is False
+
+
+def test_values_are_parsed() -> None:
+    settings = Settings.from_env(
+        {"PORT": "9001", "DEBUG": "yes", "DB_POOL_SIZE": "3", "DB_POOL_PRE_PING": "off"}
+    )
+    assert (settings.port, settings.debug, settings.pool.size, settings.pool.pre_ping) == (
+        9001,
+        True,
+        3,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "eighty"}, "PORT must be an integer"),
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE must be at least 1"),
+    ],
+)
+def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
+
+
+def test_sqlite_url_derives_driver_urls() -> None:
+    url = DatabaseUrl.parse("sqlite:////tmp/x/og.sqlite3")
+    assert url.dialect == "sqlite"
+    assert str(url.async_url) == "sqlite+aiosqlite:////tmp/x/og.sqlite3"
+    assert url.yoyo_url == "sqlite:////tmp/x/og.sqlite3"
+
+
+def test_relative_sqlite_paths_are_under_the_project() -> None:
+    url = DatabaseUrl.parse("sqlite:///var/demo.sqlite3")
+    assert url.sqlite_path.is_absolute()
+    assert url.sqlite_path.parts[-2:] == ("var", "demo.sqlite3")
+
+
+def test_postgresql_url_derives_driver_urls() -> None:
+    url = DatabaseUrl.parse("postgresql://app:s3cret@db.internal:5433/orders")
+    assert url.async_url.render_as_string(hide_password=False) == (
+        "postgresql+asyncpg://app:s3cret@db.internal:5433/orders"
+    )
+    assert url.yoyo_url == "postgresql+psycopg://app:s3cret@db.internal:5433/orders"
+    assert "s3cret" not in str(url)
+
+
+@pytest.mark.parametrize(
+    "raw", ["mysql://root@localhost/x", "sqlite://", "postgresql://localhost", "::"]
+)
+def test_unsupported_urls_are_refused(raw: str) -> None:
+    with pytest.raises(ConfigError):
+        DatabaseUrl.parse(raw)
