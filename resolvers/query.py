@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 import strawberry
@@ -36,15 +37,27 @@ _NODE_LOADERS: dict[str, Callable[[Info, UUID], Awaitable[Node | None]]] = {
 }
 
 
-async def _node(info: Info, global_id: str) -> Node:
-    type_name, pk = from_global_id(global_id)
-    load = _NODE_LOADERS.get(type_name)
-    if load is None:
-        raise BadUserInput(f"{global_id[:80]!r} is the ID of a {type_name}, which is not a Node")
-    found = await load(info, pk)
+NodeT = TypeVar("NodeT", bound=Node)
+
+
+async def _one(
+    info: Info,
+    global_id: str,
+    type_name: str,
+    load: Callable[[Info, UUID], Awaitable[NodeT | None]],
+) -> NodeT:
+    found = await load(info, pk_of(global_id, type_name))
     if found is None:
         raise NotFound(f"no {type_name} has the ID {global_id!r}")
     return found
+
+
+async def _node(info: Info, global_id: str) -> Node:
+    type_name, _ = from_global_id(global_id)
+    load = _NODE_LOADERS.get(type_name)
+    if load is None:
+        raise BadUserInput(f"{global_id[:80]!r} is the ID of a {type_name}, which is not a Node")
+    return await _one(info, global_id, type_name, load)
 
 
 async def _node_or_error(info: Info, global_id: str) -> Node | ApiError:
@@ -52,15 +65,6 @@ async def _node_or_error(info: Info, global_id: str) -> Node | ApiError:
         return await _node(info, global_id)
     except ApiError as error:
         return error
-
-
-async def _one(
-    info: Info, global_id: str, type_name: str, load: Callable[[Info, UUID], Awaitable[Node | None]]
-) -> Node:
-    found = await load(info, pk_of(global_id, type_name))
-    if found is None:
-        raise NotFound(f"no {type_name} has the ID {global_id!r}")
-    return found
 
 
 @strawberry.type
@@ -83,7 +87,7 @@ class Query:
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        return await _one(info, id, "User", load_user)  # type: ignore[return-value]
+        return await _one(info, id, "User", load_user)
 
     @strawberry.field
     async def users(
@@ -96,7 +100,7 @@ class Query:
 
     @strawberry.field
     async def product(self, info: Info, id: strawberry.ID) -> Product | None:
-        return await _one(info, id, "Product", load_product)  # type: ignore[return-value]
+        return await _one(info, id, "Product", load_product)
 
     @strawberry.field
     async def products(
@@ -111,7 +115,7 @@ class Query:
 
     @strawberry.field
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        return await _one(info, id, "Order", load_order)  # type: ignore[return-value]
+        return await _one(info, id, "Order", load_order)
 
     @strawberry.field(description="Orders, newest first.")
     async def orders(
