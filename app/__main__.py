@@ -29,22 +29,26 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def _dev(settings: Settings) -> int:
-    """`make run`: migrate, seed an empty database, say where everything is, serve."""
+def banner(settings: Settings) -> str:
+    """What `make run` prints: where everything is, and the truth about GraphiQL."""
+    from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
-    _seed(settings)
     base = f"http://{settings.host}:{settings.port}"
-    print(
-        f"""
+    graphiql = availability(settings) or f"{base}/graphql  (open it in a browser)"
+    return f"""
 ordergraph is starting on {base}
   GraphQL endpoint   {base}/graphql
-  GraphiQL           {base}/graphql  (open it in a browser)
+  GraphiQL           {graphiql}
   Database           {DatabaseUrl.parse(settings.database_url)}
   Demo users         {DEMO_ADMIN_EMAIL} (admin), {DEMO_CUSTOMER_EMAIL}; password {DEMO_PASSWORD}
-""",
-        flush=True,
-    )
+"""
+
+
+def _dev(settings: Settings) -> int:
+    """`make run`: migrate, seed an empty database, say where everything is, serve."""
+    _seed(settings)
+    print(banner(settings), flush=True)
     return _serve(settings)
 
 

@@ -76,6 +76,7 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     slow_statement_seconds: float = 1.0
     statement_timeout_ms: int = 5000
+    graphiql: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,4 +96,5 @@ class Settings:
             ),
             slow_statement_seconds=_float(env, "DB_SLOW_STATEMENT_SECONDS", 1.0),
             statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+            graphiql=_bool(env, "GRAPHIQL", True),
         )

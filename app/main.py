@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.routing import Route
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint
 from app.state import AppState
 from resolvers.schema import schema
@@ -23,9 +25,10 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MODULES) -> Starlette:
     settings = settings or Settings.from_env()
     url = DatabaseUrl.parse(settings.database_url)
+    graphiql = create_graphiql(settings, node_modules)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -36,11 +39,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await db.dispose()
 
-    return Starlette(
+    app = Starlette(
         debug=False,
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *(graphiql.routes() if graphiql else []),
         ],
         lifespan=lifespan,
     )
+    # Read by the GraphQL endpoint's first step, graphiql_response; None turns GraphiQL off.
+    app.state.graphiql = graphiql
+    return app

@@ -14,6 +14,7 @@ from strawberry.types.graphql import OperationType
 
 from app.db.engine import track_statements
 from app.http.errors import format_error
+from app.http.graphiql import graphiql_response
 from app.http.request_id import HEADER, request_id_from
 from app.state import AppState
 from resolvers.context import Context
@@ -54,6 +55,8 @@ async def _params(request: Request) -> dict[str, Any] | str:
 
 
 async def graphql_endpoint(request: Request) -> Response:
+    if (page := graphiql_response(request)) is not None:
+        return page
     state: AppState = request.app.state.og
     request_id = request_id_from(request.headers.get(HEADER))
     params = await _params(request)
