@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.http import oauth
+from app.http.auth_middleware import AuthMiddleware
 from app.http.graphql import graphql_endpoint
 from app.state import AppState
 from resolvers.schema import schema
@@ -30,10 +34,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(url, settings)
-        app.state.og = AppState(settings=settings, db=db, schema=schema)
+        auth = AuthServices.create(settings, db)
+        app.state.og = AppState(settings=settings, db=db, schema=schema, auth=auth)
+        await auth.start()
         try:
             yield
         finally:
+            await auth.close()
             await db.dispose()
 
     return Starlette(
@@ -41,6 +48,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *oauth.routes,
         ],
+        middleware=[Middleware(AuthMiddleware, paths=("/graphql",))],
         lifespan=lifespan,
     )
