@@ -1,4 +1,4 @@
-"""Operators' command line: `python -m app serve | migrate | seed | schema`."""
+"""Operators' command line: `python -m app serve | migrate | seed | schema | <auth commands>`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app.auth import cli as auth_cli
 from app.config import PROJECT_ROOT, ConfigError, Settings
 from app.db.urls import DatabaseUrl
 
@@ -34,6 +35,7 @@ def _dev(settings: Settings) -> int:
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
     _seed(settings)
+    demo = auth_cli.demo_credentials(settings)
     base = f"http://{settings.host}:{settings.port}"
     print(
         f"""
@@ -42,6 +44,13 @@ ordergraph is starting on {base}
   GraphiQL           {base}/graphql  (open it in a browser)
   Database           {DatabaseUrl.parse(settings.database_url)}
   Demo users         {DEMO_ADMIN_EMAIL} (admin), {DEMO_CUSTOMER_EMAIL}; password {DEMO_PASSWORD}
+  API keys           admin    {demo.get("admin_key", "-")}
+                     customer {demo.get("customer_key", "-")}
+  Demo OAuth client  client_id {demo["client_id"]}  client_secret {demo["client_secret"]}
+                     (POST {base}/oauth/token with grant_type=client_credentials)
+  Bearer token       {demo["token"]}
+  Try it             curl -s {base}/graphql -H 'Authorization: Bearer <token or key>' \\
+                       -H 'Content-Type: application/json' -d '{{"query":"{{ me {{ email }} }}"}}'
 """,
         flush=True,
     )
@@ -102,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed", help="load the demo data set into an empty database")
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
     schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    auth_cli.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -115,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "seed":
             return _seed(settings)
+        if args.command in auth_cli.COMMANDS:
+            return auth_cli.run(args, settings)
         return _schema(args.check)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
