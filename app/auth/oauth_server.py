@@ -326,8 +326,10 @@ class OAuthServer:
         prefetched = await self._prefetch(request, client_id, with_token)
         with _bound(prefetched):
             response: OAuthResponse = call(_Request(request))
-        if response.error == "invalid_client" and client_id is not None:
-            await self._limiter.acquire(failures_key, per_minute, per_minute)
+        if response.error == "invalid_client":
+            _as_unauthorized(response)
+            if client_id is not None:
+                await self._limiter.acquire(failures_key, per_minute, per_minute)
         if prefetched.issued or prefetched.revoked:
             now = datetime.now(UTC)
             async with self._db.transaction() as conn:
@@ -358,6 +360,13 @@ class OAuthServer:
                 if record is not None:
                     prefetched.token = _Token(verified, record)
         return prefetched
+
+
+def _as_unauthorized(response: OAuthResponse) -> None:
+    """invalid_client is always 401 with a challenge, whichever method the client tried."""
+    response.status = 401
+    if not any(name.lower() == "www-authenticate" for name, _ in response.headers):
+        response.headers.append(("WWW-Authenticate", 'Basic error="invalid_client"'))
 
 
 @contextmanager
