@@ -85,7 +85,7 @@ async def test_a_disabled_users_key_is_401(auth_app: AuthApp) -> None:
     await _user(auth_app, email)
     _, key = await admin.create_api_key(auth_app.db, email=email, name="k", scopes="orders:read")
 
-    tokens, keys = await admin.disable_user(auth_app.db, email)
+    _, keys = await admin.disable_user(auth_app.db, email)
 
     assert keys == 1
     response = await auth_app.graphql(ME, {"X-API-Key": key})

@@ -39,7 +39,8 @@ async def world(demo_db: Database) -> World:
         rows = (await conn.execute(select(orders.c.id, orders.c.user_id))).all()
     own = [o for o, u in rows if u == customer]
     others = [(o, u) for o, u in rows if u not in (customer, admin)]
-    assert own and others
+    assert own
+    assert others
     return World(
         customer=customer,
         admin=admin,
@@ -82,11 +83,13 @@ NODES = "query($ids: [ID!]!) { nodes(ids: $ids) { id } }"
 
 async def test_me(demo_db: Database, world: World) -> None:
     anonymous = await run(demo_db, ANONYMOUS, ME)
-    assert anonymous.errors == [] and anonymous.data == {"me": None}
+    assert anonymous.errors == []
+    assert anonymous.data == {"me": None}
     mine = await run(demo_db, customer(world, frozenset()), ME)
     assert mine.ok()["me"]["email"] == DEMO_CUSTOMER_EMAIL, "me needs no scope"
     machine = await run(demo_db, client("orders:read", "users:read"), ME)
-    assert machine.errors == [] and machine.data == {"me": None}
+    assert machine.errors == []
+    assert machine.data == {"me": None}
     assert (await run(demo_db, admin(world), ME)).ok()["me"]["email"] == DEMO_ADMIN_EMAIL
 
 
@@ -96,7 +99,8 @@ async def test_user_by_id(demo_db: Database, world: World) -> None:
     own = await run(demo_db, customer(world), USER, id=uid(world.customer))
     assert own.ok()["user"]["email"] == DEMO_CUSTOMER_EMAIL
     denied = await run(demo_db, customer(world), USER, id=other)
-    assert denied.codes == ["NOT_FOUND"] and denied.data == {"user": None}
+    assert denied.codes == ["NOT_FOUND"]
+    assert denied.data == {"user": None}
     assert (await run(demo_db, client("orders:read"), USER, id=other)).codes == ["NOT_FOUND"]
     reader = await run(demo_db, client("users:read"), USER, id=other)
     assert reader.ok()["user"]["email"]
@@ -122,11 +126,13 @@ async def test_order_by_id(demo_db: Database, world: World) -> None:
         (client("users:read"), other),
     ):
         denied = await run(demo_db, principal, ORDER, id=order_id)
-        assert denied.codes == ["NOT_FOUND"] and denied.data == {"order": None}
+        assert denied.codes == ["NOT_FOUND"]
+        assert denied.data == {"order": None}
     machine = await run(demo_db, client("orders:read"), ORDER, id=other)
     assert machine.codes == ["FORBIDDEN"], "the owner's email needs users:read"
     owner = machine.data["order"]["user"]
-    assert owner["email"] is None and owner["profile"]["displayName"]
+    assert owner["email"] is None
+    assert owner["profile"]["displayName"]
     reader = await run(demo_db, client("orders:read", "users:read"), ORDER, id=other)
     assert reader.ok()["order"]["user"]["email"]
     assert (await run(demo_db, admin(world), ORDER, id=other)).ok()["order"]["user"]["email"]
@@ -152,7 +158,8 @@ async def test_node_and_nodes(demo_db: Database, world: World) -> None:
     assert (await run(demo_db, ANONYMOUS, NODE, id=world.own_order)).codes == ["UNAUTHENTICATED"]
     for forbidden in (world.other_order, uid(world.other)):
         denied = await run(demo_db, customer(world), NODE, id=forbidden)
-        assert denied.codes == ["NOT_FOUND"] and denied.data == {"node": None}
+        assert denied.codes == ["NOT_FOUND"]
+        assert denied.data == {"node": None}
 
     ids = [world.own_order, world.other_order, uid(world.other), product_id, uid(world.customer)]
     result = await run(demo_db, customer(world), NODES, ids=ids)
@@ -165,7 +172,8 @@ async def test_node_and_nodes(demo_db: Database, world: World) -> None:
 
 
 async def test_nested_fields(demo_db: Database, world: World) -> None:
-    nested = "{ me { orders(first: 3) { totalCount edges { node { user { email } items { product { sku } } } } } } }"
+    nested = """{ me { orders(first: 3) { totalCount
+      edges { node { user { email } items { product { sku } } } } } } }"""
     mine = (await run(demo_db, customer(world), nested)).ok()["me"]["orders"]
     assert mine["totalCount"] == world.own_order_count
     without = await run(demo_db, customer(world, frozenset({"products:read"})), nested)
