@@ -135,8 +135,13 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     environment = env.get("API_KEY_ENVIRONMENT") or "live"
     if environment not in ("live", "test"):
         raise ConfigError(f"API_KEY_ENVIRONMENT must be live or test, not {environment!r}")
+    issuer = (env.get("OAUTH_ISSUER") or "http://127.0.0.1:8000").rstrip("/")
+    scheme, _, rest = issuer.partition("://")
+    host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
+    if scheme != "https" and not (scheme == "http" and host in ("localhost", "127.0.0.1", "::1")):
+        raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
     return AuthSettings(
-        issuer=(env.get("OAUTH_ISSUER") or "http://127.0.0.1:8000").rstrip("/"),
+        issuer=issuer,
         audience=env.get("OAUTH_AUDIENCE") or "ordergraph",
         signing_key_pem=env.get("OAUTH_SIGNING_KEY") or None,
         signing_key_file=Path(env.get("OAUTH_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE),
