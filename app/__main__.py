@@ -1,4 +1,4 @@
-"""Operators' command line: `python -m app serve | migrate | seed | schema`."""
+"""Operators' command line: `python -m app serve | migrate | seed | schema | <auth commands>`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from app.auth import cli as auth_cli
 from app.config import PROJECT_ROOT, ConfigError, Settings
 from app.db.urls import DatabaseUrl
 
@@ -29,8 +30,9 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-def banner(settings: Settings) -> str:
-    """What `make run` prints: where everything is, and the truth about GraphiQL."""
+def banner(settings: Settings, demo: dict[str, str]) -> str:
+    """What `make run` prints: where everything is, the demo credentials, and the truth about
+    GraphiQL."""
     from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
@@ -42,13 +44,20 @@ ordergraph is starting on {base}
   GraphiQL           {graphiql}
   Database           {DatabaseUrl.parse(settings.database_url)}
   Demo users         {DEMO_ADMIN_EMAIL} (admin), {DEMO_CUSTOMER_EMAIL}; password {DEMO_PASSWORD}
+  API keys           admin    {demo.get("admin_key", "-")}
+                     customer {demo.get("customer_key", "-")}
+  Demo OAuth client  client_id {demo["client_id"]}  client_secret {demo["client_secret"]}
+                     (POST {base}/oauth/token with grant_type=client_credentials)
+  Bearer token       {demo["token"]}
+  Try it             curl -s {base}/graphql -H 'Authorization: Bearer <token or key>' \\
+                       -H 'Content-Type: application/json' -d '{{"query":"{{ me {{ email }} }}"}}'
 """
 
 
 def _dev(settings: Settings) -> int:
     """`make run`: migrate, seed an empty database, say where everything is, serve."""
     _seed(settings)
-    print(banner(settings), flush=True)
+    print(banner(settings, auth_cli.demo_credentials(settings)), flush=True)
     return _serve(settings)
 
 
@@ -106,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed", help="load the demo data set into an empty database")
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
     schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    auth_cli.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -119,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "seed":
             return _seed(settings)
+        if args.command in auth_cli.COMMANDS:
+            return auth_cli.run(args, settings)
         return _schema(args.check)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)

@@ -10,6 +10,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "ordergraph.sqlite3"
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+DEFAULT_SIGNING_KEY_FILE = PROJECT_ROOT / "var" / "signing-key.pem"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -67,6 +68,33 @@ class PoolSettings:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Who signs tokens, for whom, and what requests and passwords cost.
+
+    The issuer and audience are configuration, never derived from the bind address, so every
+    process behind a load balancer mints and accepts the same tokens.
+    """
+
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "ordergraph"
+    # PEM text of the RSA signing key; when unset the key is read from signing_key_file, which
+    # development creates once so restarts keep issued tokens valid.
+    signing_key_pem: str | None = None
+    signing_key_file: Path = DEFAULT_SIGNING_KEY_FILE
+    access_token_seconds: int = 3600
+    revocation_refresh_seconds: float = 5.0
+    rate_per_minute: int = 600
+    rate_burst: int = 60
+    client_auth_failures_per_minute: int = 10
+    redis_prefix: str = "ordergraph:"
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 4
+    password_workers: int = 2
+    api_key_environment: str = "live"
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -77,6 +105,7 @@ class Settings:
     slow_statement_seconds: float = 1.0
     statement_timeout_ms: int = 5000
     graphiql: bool = True
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,4 +126,36 @@ class Settings:
             slow_statement_seconds=_float(env, "DB_SLOW_STATEMENT_SECONDS", 1.0),
             statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             graphiql=_bool(env, "GRAPHIQL", True),
+            auth=_auth(env),
         )
+
+
+def _auth(env: Mapping[str, str]) -> AuthSettings:
+    refresh = _float(env, "REVOCATION_REFRESH_SECONDS", 5.0, minimum=0.1)
+    if refresh > 5.0:
+        raise ConfigError("REVOCATION_REFRESH_SECONDS must be at most 5 (revocation promise)")
+    environment = env.get("API_KEY_ENVIRONMENT") or "live"
+    if environment not in ("live", "test"):
+        raise ConfigError(f"API_KEY_ENVIRONMENT must be live or test, not {environment!r}")
+    issuer = (env.get("OAUTH_ISSUER") or "http://127.0.0.1:8000").rstrip("/")
+    scheme, _, rest = issuer.partition("://")
+    host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
+    if scheme != "https" and not (scheme == "http" and host in ("localhost", "127.0.0.1", "::1")):
+        raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
+    return AuthSettings(
+        issuer=issuer,
+        audience=env.get("OAUTH_AUDIENCE") or "ordergraph",
+        signing_key_pem=env.get("OAUTH_SIGNING_KEY") or None,
+        signing_key_file=Path(env.get("OAUTH_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE),
+        access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 3600, minimum=60),
+        revocation_refresh_seconds=refresh,
+        rate_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1),
+        rate_burst=_int(env, "RATE_LIMIT_BURST", 60, minimum=1),
+        client_auth_failures_per_minute=_int(env, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10, 1),
+        redis_prefix=env.get("REDIS_PREFIX") or "ordergraph:",
+        argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
+        argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 65536, minimum=8),
+        argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),
+        password_workers=_int(env, "PASSWORD_HASH_WORKERS", 2, minimum=1),
+        api_key_environment=environment,
+    )

@@ -21,3 +21,23 @@ class NotFound(ApiError):
 
 class ServiceUnavailable(ApiError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class Unauthenticated(ApiError):
+    """Credentials are needed and none were sent."""
+
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(ApiError):
+    """The principal is known but lacks the scope; used where existence is no secret."""
+
+    code = "FORBIDDEN"
+
+
+class RateLimited(ApiError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

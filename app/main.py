@@ -7,13 +7,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.http import oauth
+from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint
 from app.state import AppState
@@ -33,10 +37,13 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(url, settings)
-        app.state.og = AppState(settings=settings, db=db, schema=schema)
+        auth = AuthServices.create(settings, db)
+        app.state.og = AppState(settings=settings, db=db, schema=schema, auth=auth)
+        await auth.start()
         try:
             yield
         finally:
+            await auth.close()
             await db.dispose()
 
     app = Starlette(
@@ -44,8 +51,10 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            *oauth.routes,
             *(graphiql.routes() if graphiql else []),
         ],
+        middleware=[Middleware(AuthMiddleware, paths=("/graphql",))],
         lifespan=lifespan,
     )
     # Read by the GraphQL endpoint's first step, graphiql_response; None turns GraphiQL off.

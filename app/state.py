@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import strawberry
 
+from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 
@@ -15,3 +16,4 @@ class AppState:
     settings: Settings
     db: Database
     schema: strawberry.Schema
+    auth: AuthServices

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import strawberry
 
+from app.auth import policy
 from app.domain import models
 from app.pagination import encode_time_cursor
 from resolvers.context import Info
@@ -70,9 +71,14 @@ class Order(Node):
         return [OrderItem.of(item) for item in items]
 
 
-async def load_order(info: Info, pk: UUID) -> Order | None:
+async def load_visible_order(info: Info, pk: UUID) -> Order | None:
+    """The order if the principal may read it; None (NOT_FOUND) if not, as if missing."""
+    principal = info.context.principal
+    policy.require_authenticated(principal)
     order = await info.context.loaders.order_by_id.load(pk)
-    return None if order is None else Order.of(order)
+    if order is None or not policy.may_read_order(principal, order):
+        return None
+    return Order.of(order)
 
 
 def order_cursor(order: models.Order) -> str:

@@ -11,6 +11,8 @@ from uuid import UUID
 import strawberry
 from strawberry import UNSET
 
+from app.auth import policy
+from app.auth.principal import PrincipalKind
 from app.errors import ApiError, BadUserInput, NotFound
 from app.pagination import check_first, decode_text_cursor, decode_time_cursor
 from app.repositories.orders import OrderFilter
@@ -24,16 +26,16 @@ from resolvers.connection import Connection, connection
 from resolvers.context import Info
 from resolvers.global_id import from_global_id, pk_of
 from resolvers.node import Node
-from resolvers.order import Order, OrderStatus, load_order, order_cursor
+from resolvers.order import Order, OrderStatus, load_visible_order, order_cursor
 from resolvers.product import Product, load_product, product_cursor
-from resolvers.user import User, load_user, user_cursor
+from resolvers.user import User, load_user, load_visible_user, user_cursor
 
 MAX_NODES = 100
 
 _NODE_LOADERS: dict[str, Callable[[Info, UUID], Awaitable[Node | None]]] = {
-    "User": load_user,
+    "User": load_visible_user,
     "Product": load_product,
-    "Order": load_order,
+    "Order": load_visible_order,
 }
 
 
@@ -82,17 +84,20 @@ class Query:
 
     @strawberry.field(description="The signed-in user, or null.")
     async def me(self, info: Info) -> User | None:
-        user_id = info.context.principal.user_id
-        return None if user_id is None else await load_user(info, user_id)
+        principal = info.context.principal
+        if principal.user_id is None or principal.kind is PrincipalKind.CLIENT:
+            return None
+        return await load_user(info, principal.user_id)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:
-        return await _one(info, id, "User", load_user)
+        return await _one(info, id, "User", load_visible_user)
 
     @strawberry.field
     async def users(
         self, info: Info, first: int | None = 20, after: str | None = UNSET
     ) -> Connection[User]:
+        policy.require_user_list(info.context.principal)
         loaders = info.context.loaders
         cursor = None if not after else decode_time_cursor(user_types.CURSOR_KIND, after)
         page = await loaders.users_page.load(UsersPageKey(check_first(first), cursor))
@@ -115,7 +120,7 @@ class Query:
 
     @strawberry.field
     async def order(self, info: Info, id: strawberry.ID) -> Order | None:
-        return await _one(info, id, "Order", load_order)
+        return await _one(info, id, "Order", load_visible_order)
 
     @strawberry.field(description="Orders, newest first.")
     async def orders(
@@ -126,11 +131,13 @@ class Query:
         status: OrderStatus | None = UNSET,
         created_after: datetime | None = UNSET,
     ) -> Connection[Order]:
+        owner = policy.order_list_owner(info.context.principal)
         loaders = info.context.loaders
         cursor = None if not after else decode_time_cursor(order_types.CURSOR_KIND, after)
         where = OrderFilter(
             status=None if not status else status.to_domain(),
             created_after=created_after or None,
+            user_id=owner,
         )
         page = await loaders.orders_page.load(OrdersPageKey(check_first(first), cursor, where))
         return connection(page, Order.of, order_cursor, lambda: loaders.orders_count.load(where))

@@ -12,6 +12,7 @@ from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
 from app.seed import DEMO, SeedSize, seed
+from tests.auth_support import AuthApp, running_app
 from tests.services import PostgresServer
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -72,3 +73,11 @@ def backend(request: pytest.FixtureRequest) -> str:
 async def demo_db(backend: str, make_db: MakeDb) -> Database:
     """The demo data set on each backend, shared read-only by the tests of this run."""
     return await make_db(backend, "demo", DEMO)
+
+
+@pytest.fixture(scope="session")
+async def auth_app(backend: str, make_db: MakeDb) -> AsyncIterator[AuthApp]:
+    """The app on a small seeded database of each backend, with a test signing key."""
+    db = await make_db(backend, "auth", SeedSize(products=5, users=10, orders=30))
+    async with running_app(db.url) as app:
+        yield app

@@ -7,6 +7,7 @@ checks these definitions against it, so the two cannot drift apart silently.
 from __future__ import annotations
 
 from sqlalchemy import (
+    CHAR,
     JSON,
     BigInteger,
     Column,
@@ -33,6 +34,7 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
 )
 
 profiles = Table(
@@ -82,4 +84,49 @@ order_items = Table(
     Column("position", Integer, nullable=False),
     Column("quantity", Integer, nullable=False),
     Column("unit_price_amount", BigInteger, nullable=False),
+)
+
+oauth_clients = Table(
+    "oauth_clients",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("client_secret_hash", CHAR(64)),
+    Column("name", Text, nullable=False),
+    Column("client_type", String(16), nullable=False),
+    Column("grant_types", Text, nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("redirect_uris", JSON().with_variant(JSONB(), "postgresql"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("client_id", String(64), ForeignKey("oauth_clients.client_id"), nullable=False),
+    Column("user_id", Uuid, ForeignKey("users.id")),
+    Column("scope", Text, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("key_hash", CHAR(64), nullable=False, unique=True),
+    Column("last_four", CHAR(4), nullable=False),
+    Column("environment", String(8), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("rate_per_minute", Integer),
+    Column("use_count", BigInteger, nullable=False, server_default="0"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
 )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,38 @@ class OrderStatus(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class InvalidUser(ValueError):
+    """A user the rules do not allow: a malformed email or a password outside the policy."""
+
+
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 128  # hashing cost grows with length; nobody types more than this
+
+
+def check_password(password: str) -> None:
+    """The password policy: long enough, not absurdly long, mixed case and a digit."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise InvalidUser(f"the password must have at least {PASSWORD_MIN_LENGTH} characters")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidUser(f"the password may have at most {PASSWORD_MAX_LENGTH} characters")
+    if not any(c.isupper() for c in password):
+        raise InvalidUser("the password needs an upper-case letter")
+    if not any(c.islower() for c in password):
+        raise InvalidUser("the password needs a lower-case letter")
+    if not any(c.isdigit() for c in password):
+        raise InvalidUser("the password needs a digit")
+
+
+def normalize_email(email: str) -> str:
+    value = email.strip().lower()
+    local, at, domain = value.partition("@")
+    if not at or not local or "." not in domain or "@" in domain or any(c.isspace() for c in value):
+        raise InvalidUser(f"{email[:80]!r} is not an email address")
+    if len(value) > 254:
+        raise InvalidUser("the email address may have at most 254 characters")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: UUID
@@ -30,6 +64,37 @@ class User:
     role: Role
     created_at: datetime
     updated_at: datetime
+    disabled_at: datetime | None = None
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        email: str,
+        password: str,
+        role: Role,
+        now: datetime,
+        hash_password: Callable[[str], str],
+    ) -> User:
+        """A new user, checked against the rules before the (deliberately slow) hashing.
+
+        Hashing runs here, synchronously: callers on the event loop run this whole function on
+        the password executor (see app.auth.passwords).
+        """
+        address = normalize_email(email)
+        check_password(password)
+        return cls(
+            id=uuid.uuid4(),
+            email=address,
+            password_hash=hash_password(password),
+            role=role,
+            created_at=now,
+            updated_at=now,
+        )
 
 
 @dataclass(frozen=True, slots=True)

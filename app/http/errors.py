@@ -7,7 +7,7 @@ from typing import Any
 
 from graphql import GraphQLError
 
-from app.errors import ApiError
+from app.errors import ApiError, RateLimited
 
 log = logging.getLogger("app.graphql")
 
@@ -20,6 +20,8 @@ def format_error(error: GraphQLError, request_id: str, debug: bool) -> dict[str,
     extensions = dict(formatted.get("extensions") or {})
     if isinstance(original, ApiError):
         extensions["code"] = original.code
+        if isinstance(original, RateLimited):
+            extensions["retryAfter"] = original.retry_after
     elif original is None:
         extensions.setdefault("code", "GRAPHQL_VALIDATION_FAILED")
     elif isinstance(original, GraphQLError):

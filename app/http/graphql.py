@@ -13,6 +13,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from app.db.engine import track_statements
+from app.http.auth_middleware import principal_of
 from app.http.errors import format_error
 from app.http.graphiql import graphiql_response
 from app.http.request_id import HEADER, request_id_from
@@ -81,7 +82,7 @@ async def graphql_endpoint(request: Request) -> Response:
         if request.method == "GET"
         else (OperationType.QUERY, OperationType.MUTATION)
     )
-    context = Context.create(state.db, request_id=request_id)
+    context = Context.create(state.db, principal=principal_of(request), request_id=request_id)
     started = time.perf_counter()
     with track_statements() as stats:
         try:

@@ -20,6 +20,8 @@ from app.pagination import Page, TimeKey
 class OrderFilter:
     status: OrderStatus | None = None
     created_after: datetime | None = None
+    user_id: UUID | None = None
+    """Only this user's orders: how a customer's `orders` list is restricted, in SQL."""
 
 
 def _order(row: Row[tuple[object, ...]]) -> Order:
@@ -40,6 +42,8 @@ def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
         conditions.append(orders.c.status == where.status.value)
     if where.created_after is not None:
         conditions.append(orders.c.created_at > where.created_after)
+    if where.user_id is not None:
+        conditions.append(orders.c.user_id == where.user_id)
     return conditions
 
 

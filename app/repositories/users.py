@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import profiles, users
-from app.domain.models import Profile, Role, User
+from app.domain.models import Profile, Role, User, display_name_for
 from app.pagination import Page, TimeKey
 
 
@@ -22,6 +23,7 @@ def _user(row: Row[tuple[object, ...]]) -> User:
         role=Role(m["role"]),
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        disabled_at=m["disabled_at"],
     )
 
 
@@ -63,3 +65,38 @@ async def count(conn: AsyncConnection) -> int:
 async def profiles_by_user_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
     result = await conn.execute(select(profiles).where(profiles.c.user_id.in_(ids)))
     return {profile.user_id: profile for profile in map(_profile, result)}
+
+
+async def insert_user(conn: AsyncConnection, user: User) -> None:
+    """The user and a profile named after the email; the email's uniqueness is the caller's check
+    (a race still ends in the unique constraint, which the caller reports)."""
+    await conn.execute(
+        insert(users).values(
+            id=user.id,
+            email=user.email,
+            password_hash=user.password_hash,
+            role=user.role.value,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+            disabled_at=user.disabled_at,
+        )
+    )
+    await conn.execute(
+        insert(profiles).values(
+            user_id=user.id,
+            first_name=None,
+            last_name=None,
+            display_name=display_name_for(None, None, user.email),
+            preferences={},
+            updated_at=user.created_at,
+        )
+    )
+
+
+async def disable(conn: AsyncConnection, user_id: UUID, now: datetime) -> bool:
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.disabled_at.is_(None))
+        .values(disabled_at=now, updated_at=now)
+    )
+    return result.rowcount > 0

@@ -10,7 +10,7 @@ from app.db.urls import DatabaseUrl
 from tests.conftest import MakeUrl
 from tests.e2e.server import run_server
 
-COUNTS = "{ products(first: 0) { totalCount } users(first: 0) { totalCount } }"
+COUNTS = "{ products(first: 0) { totalCount } }"
 
 
 def _post(base_url: str, query: str) -> httpx.Response:
@@ -28,7 +28,7 @@ def test_serve_migrates_and_never_seeds(backend: str, make_url: MakeUrl) -> None
         response = _post(server.base_url, COUNTS)
     assert health.json() == {"status": "ok"}
     assert response.status_code == 200
-    assert response.json() == {"data": {"products": {"totalCount": 0}, "users": {"totalCount": 0}}}
+    assert response.json() == {"data": {"products": {"totalCount": 0}}}
 
 
 def test_dev_seeds_once_and_prints_where_things_are(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_dev_seeds_once_and_prints_where_things_are(tmp_path: Path) -> None:
     with run_server("dev", env) as server:
         first = _post(server.base_url, COUNTS).json()
         banner = server.output()
-    assert first == {"data": {"products": {"totalCount": 50}, "users": {"totalCount": 200}}}
+    assert first == {"data": {"products": {"totalCount": 50}}}
     assert f"{server.base_url}/graphql" in banner
     assert "seeded the demo data set" in banner
 
@@ -50,8 +50,6 @@ def test_dev_seeds_once_and_prints_where_things_are(tmp_path: Path) -> None:
 def test_debug_mode_reports_statements(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'debug.sqlite3'}", "DEBUG": "true"}
     with run_server("dev", env) as server:
-        body = _post(
-            server.base_url, "{ users(first: 3) { edges { node { profile { displayName } } } } }"
-        ).json()
-    assert body["extensions"]["debug"]["sqlStatements"] == 2
+        body = _post(server.base_url, "{ products(first: 3) { edges { node { sku } } } }").json()
+    assert body["extensions"]["debug"]["sqlStatements"] == 1
     assert body["extensions"]["debug"]["sqlMs"] >= 0

@@ -247,10 +247,13 @@ async def test_without_node_modules_the_page_says_how_to_install(tmp_path: Path)
     assert api.json() == {"data": {"__typename": "Query"}}
 
 
+DEMO = {"client_id": "c", "client_secret": "s", "token": "t"}
+
+
 def test_availability_tells_the_truth(tmp_path: Path, node_modules: Path) -> None:
     assert availability(Settings(), node_modules) is None
     missing = availability(Settings(), tmp_path / "no-node-modules")
     assert missing is not None
     assert missing.startswith("not installed")
     assert availability(Settings(graphiql=False), node_modules) == "disabled (GRAPHIQL=false)"
-    assert "GraphiQL           disabled (GRAPHIQL=false)" in banner(Settings(graphiql=False))
+    assert "GraphiQL           disabled (GRAPHIQL=false)" in banner(Settings(graphiql=False), DEMO)

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import pytest
 from sqlalchemy import text
 
-from app.db.engine import Database
-from app.seed import SeedSize
+from app.auth import admin
+from app.auth.principal import Principal, PrincipalKind
+from app.auth.scopes import ROLE_SCOPES
+from app.auth.services import AuthServices
+from app.config import Settings
+from app.db.engine import Database, track_statements
+from app.domain.models import Role
+from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
+from tests.auth_support import auth_settings
 from tests.conftest import MakeDb
 from tests.graphql import execute
 
@@ -83,3 +91,64 @@ async def test_nested_query_issues_at_most_five_statements(
     for edge in edges:
         for order in edge["node"]["orders"]["edges"]:
             assert order["node"]["items"], "every seeded order has items"
+
+
+@pytest.mark.parametrize("credential", ["api_key", "jwt"])
+async def test_authenticated_nested_query_adds_at_most_one_statement(
+    backend: str, make_db: MakeDb, credential: str
+) -> None:
+    """Authentication costs one statement for an API key and none for a JWT; the query's own
+    five are unchanged by authorization (a customer's orders are filtered in SQL)."""
+    db = await make_db(backend, f"budget_auth_{credential}", SMALL)
+    services = AuthServices.create(Settings(database_url=str(db.url), auth=auth_settings()), db)
+    try:
+        if credential == "api_key":
+            _, key = await admin.create_api_key(
+                db, email=DEMO_ADMIN_EMAIL, name="b", scopes="admin"
+            )
+            headers = {"X-API-Key": key}
+        else:
+            made = await admin.create_client(
+                db, name="bench", grant_types="client_credentials", scopes="orders:read,users:read"
+            )
+            token, _ = services.tokens.mint(
+                client_id=made.client.client_id, user_id=None, scope="orders:read users:read"
+            )
+            headers = {"Authorization": f"Bearer {token}"}
+        await execute(db, "{ products(first: 1) { edges { node { id } } } }")  # warm the pool
+
+        with track_statements() as auth_stats:
+            principal = await services.authenticator.authenticate(headers)
+        result = await execute(db, NESTED, principal=principal)
+
+        assert len(result.ok()["users"]["edges"]) == 20
+        assert auth_stats.statements == (1 if credential == "api_key" else 0)
+        assert result.stats.statements == 5
+    finally:
+        await services.close()
+
+
+async def test_authorization_adds_no_statements_to_a_customers_query(
+    backend: str, make_db: MakeDb
+) -> None:
+    db = await make_db(backend, "budget_customer", SMALL)
+    async with db.read() as conn:
+        customer_id = (
+            await conn.execute(
+                text("SELECT id FROM users WHERE email = :e"), {"e": DEMO_CUSTOMER_EMAIL}
+            )
+        ).scalar_one()
+    principal = Principal(
+        PrincipalKind.CUSTOMER, user_id=UUID(str(customer_id)), scopes=ROLE_SCOPES[Role.CUSTOMER]
+    )
+    query = """{ orders(first: 20) { totalCount edges { node { id
+      user { email profile { displayName } } items { quantity product { sku } } } } } }"""
+    await execute(db, "{ products(first: 1) { edges { node { id } } } }")
+
+    result = await execute(db, query, principal=principal)
+    unrestricted = await execute(db, query)
+
+    data = result.ok()
+    assert result.stats.statements == unrestricted.stats.statements
+    assert data["orders"]["totalCount"] < unrestricted.ok()["orders"]["totalCount"]
+    assert {e["node"]["user"]["email"] for e in data["orders"]["edges"]} <= {DEMO_CUSTOMER_EMAIL}

@@ -1,0 +1,72 @@
+"""Who may read what: the rules of the API, as pure functions over a principal and entities.
+
+Every GraphQL path (`me`, `user`, `users`, `order`, `orders`, `node`, `nodes` and nested fields)
+asks these functions, so one rule never has two implementations. Reading another user's object,
+or an order the principal may not read, looks exactly like a missing one (NOT_FOUND): existence
+is not revealed. Lists the principal may not see at all are FORBIDDEN; anonymous callers are told
+to authenticate (UNAUTHENTICATED). Products are public.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from app.auth.principal import Principal, PrincipalKind
+from app.auth.scopes import ADMIN, ORDERS_READ, USERS_READ
+from app.domain.models import Order
+from app.errors import Forbidden, Unauthenticated
+
+
+def has_scope(principal: Principal, scope: str) -> bool:
+    """`admin` implies every scope."""
+    return scope in principal.scopes or ADMIN in principal.scopes
+
+
+def is_admin(principal: Principal) -> bool:
+    return principal.kind is PrincipalKind.ADMIN and ADMIN in principal.scopes
+
+
+def require_authenticated(principal: Principal) -> None:
+    if principal.is_anonymous:
+        raise Unauthenticated("sign in or send an access token or API key")
+
+
+def may_read_user(principal: Principal, user_id: UUID) -> bool:
+    """Oneself always; everyone with `users:read` (clients) or `admin`."""
+    return principal.user_id == user_id or has_scope(principal, USERS_READ)
+
+
+def may_see_email(principal: Principal, user_id: UUID) -> bool:
+    return may_read_user(principal, user_id)
+
+
+def may_read_orders_of(principal: Principal, user_id: UUID) -> bool:
+    """With `orders:read`: a customer their own orders; clients and admins everyone's."""
+    if not has_scope(principal, ORDERS_READ):
+        return False
+    if principal.kind is PrincipalKind.CUSTOMER:
+        return principal.user_id == user_id
+    return principal.kind in (PrincipalKind.CLIENT, PrincipalKind.ADMIN)
+
+
+def may_read_order(principal: Principal, order: Order) -> bool:
+    return may_read_orders_of(principal, order.user_id)
+
+
+def require_user_list(principal: Principal) -> None:
+    require_authenticated(principal)
+    if not has_scope(principal, USERS_READ):
+        raise Forbidden("listing users needs the users:read scope")
+
+
+def order_list_owner(principal: Principal) -> UUID | None:
+    """Whose orders `orders` lists: one customer's (filtered in SQL) or, for None, everyone's."""
+    require_authenticated(principal)
+    if not has_scope(principal, ORDERS_READ):
+        raise Forbidden("listing orders needs the orders:read scope")
+    if principal.kind is PrincipalKind.CUSTOMER:
+        assert principal.user_id is not None
+        return principal.user_id
+    if principal.kind in (PrincipalKind.CLIENT, PrincipalKind.ADMIN):
+        return None
+    raise Forbidden("listing orders needs the orders:read scope")

@@ -1,0 +1,121 @@
+"""Token buckets: in process memory by default, in Redis (shared by every process) when configured.
+
+A bucket holds up to `burst` tokens and refills at `per_minute / 60` tokens a second; a request
+takes one. When it is empty the caller learns how long until the next token, for `Retry-After`.
+The Redis bucket is one Lua script, so the read-refill-take-write is atomic across processes, and
+it uses Redis's clock so processes with skewed clocks still share one bucket correctly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("app.auth.ratelimit")
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        """Take `cost` tokens; 0 when allowed, else whole seconds until enough are back.
+
+        `cost=0` only looks: it answers whether one token is available without taking it.
+        """
+        ...
+
+    async def close(self) -> None: ...
+
+
+def _retry_seconds(missing: float, per_second: float) -> int:
+    return max(1, math.ceil(missing / per_second))
+
+
+class MemoryRateLimiter:
+    MAX_BUCKETS = 100_000
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        now = time.monotonic()
+        per_second = per_minute / 60.0
+        tokens, updated = self._buckets.get(key, (float(burst), now))
+        tokens = min(float(burst), tokens + (now - updated) * per_second)
+        need = max(cost, 1)
+        if tokens >= need:
+            self._buckets[key] = (tokens - cost, now)
+            self._prune(now)
+            return 0
+        self._buckets[key] = (tokens, now)
+        return _retry_seconds(need - tokens, per_second)
+
+    def _prune(self, now: float) -> None:
+        # Memory stays bounded: when too many keys are tracked, forget the least recently used.
+        if len(self._buckets) > self.MAX_BUCKETS:
+            oldest = sorted(self._buckets.items(), key=lambda item: item[1][1])
+            for key, _ in oldest[: len(oldest) // 10]:
+                del self._buckets[key]
+
+    async def close(self) -> None:
+        self._buckets.clear()
+
+
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(state[1])
+local ts = tonumber(state[2])
+if tokens == nil or ts == nil then
+  tokens = burst
+  ts = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+local need = math.max(cost, 1)
+local wait = 0
+if tokens >= need then
+  tokens = tokens - cost
+else
+  wait = math.ceil((need - tokens) / rate)
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+return wait
+"""
+
+
+class RedisRateLimiter:
+    """Buckets under `<prefix>rl:<key>`; an unreachable Redis lets requests through (logged)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._take = redis.register_script(_TAKE)
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        per_ms = per_minute / 60_000.0
+        try:
+            wait_ms = int(
+                await self._take(keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost])
+            )
+        except (RedisError, OSError) as error:
+            # Failing open keeps the API up when Redis is down; the outage is logged loudly.
+            log.warning("rate limiting skipped, Redis unavailable: %s", error)
+            return 0
+        return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
+    if redis_url:
+        return RedisRateLimiter(Redis.from_url(redis_url), prefix)
+    return MemoryRateLimiter()

@@ -1,0 +1,75 @@
+"""OAuth clients, issued access tokens and API keys: the records behind every credential."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+
+class ClientType(enum.StrEnum):
+    CONFIDENTIAL = "confidential"
+    PUBLIC = "public"
+
+
+def secret_hash(secret: str) -> str:
+    """SHA-256 of a high-entropy secret (client secret, API key, code, refresh token).
+
+    These secrets are 32 random bytes, so a fast hash is enough: there is nothing to brute-force.
+    Passwords, which people choose, use Argon2id instead.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def same_secret(secret: str, stored_hash: str | None) -> bool:
+    """Constant-time comparison of a presented secret with a stored hash."""
+    if stored_hash is None:
+        return False
+    return hmac.compare_digest(secret_hash(secret), stored_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthClient:
+    id: UUID
+    client_id: str
+    client_secret_hash: str | None
+    name: str
+    client_type: ClientType
+    grant_types: frozenset[str]
+    scopes: frozenset[str]
+    redirect_uris: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenRecord:
+    jti: str
+    client_id: str
+    user_id: UUID | None
+    scope: str
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: UUID
+    user_id: UUID
+    name: str
+    last_four: str
+    environment: str
+    scopes: frozenset[str]
+    rate_per_minute: int | None
+    use_count: int
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None

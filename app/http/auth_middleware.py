@@ -1,0 +1,105 @@
+"""Authenticate GraphQL requests before they reach the endpoint.
+
+A plain ASGI middleware (not BaseHTTPMiddleware, which breaks context variables and streaming):
+it asks the one authenticator for the request's principal and leaves it in `request.state`, or
+answers 401 / 429 itself so no GraphQL runs for a refused credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.auth.errors import InvalidCredentials, TooManyRequests
+from app.auth.principal import ANONYMOUS, Principal
+from app.http.request_id import HEADER, request_id_from
+
+log = logging.getLogger("app.http.auth")
+
+
+def principal_of(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    return principal if isinstance(principal, Principal) else ANONYMOUS
+
+
+def _www_authenticate(error: InvalidCredentials) -> str:
+    description = error.message.replace('"', "'").replace("\\", "/")
+    return f'Bearer error="{error.error}", error_description="{description}"'
+
+
+class AuthMiddleware:
+    def __init__(self, app: ASGIApp, paths: Sequence[str] = ("/graphql",)) -> None:
+        self.app = app
+        self.paths = tuple(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in self.paths:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        request_id = request_id_from(headers.get(HEADER))
+        authenticator = scope["app"].state.og.auth.authenticator
+        try:
+            principal = await authenticator.authenticate(headers)
+        except InvalidCredentials as error:
+            await _reply(
+                send,
+                401,
+                error.message,
+                "UNAUTHENTICATED",
+                request_id,
+                [("www-authenticate", _www_authenticate(error))],
+            )
+            return
+        except TooManyRequests as error:
+            await _reply(
+                send,
+                429,
+                str(error),
+                "RATE_LIMITED",
+                request_id,
+                [("retry-after", str(error.retry_after))],
+                {"retryAfter": error.retry_after},
+            )
+            return
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("authentication unavailable (request %s): %s", request_id, error)
+            await _reply(
+                send,
+                503,
+                "Authentication is temporarily unavailable",
+                "SERVICE_UNAVAILABLE",
+                request_id,
+                [("retry-after", "1")],
+            )
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    request_id: str,
+    headers: list[tuple[str, str]],
+    extra: dict[str, object] | None = None,
+) -> None:
+    body = json.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **(extra or {})}}]}
+    ).encode()
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (HEADER.lower().encode(), request_id.encode()),
+        *((name.encode(), value.encode("latin-1")) for name, value in headers),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,106 @@
+"""OAuth 2 routes: token, introspection, revocation, server metadata and the JWKS.
+
+Errors are RFC 6749 JSON bodies, never HTML: malformed requests are refused here with
+`invalid_request` before Authlib sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.auth.oauth_server import FormRequest, OAuthResponse, metadata
+from app.auth.services import AuthServices
+
+MAX_FORM_BYTES = 16 * 1024
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _services(request: Request) -> AuthServices:
+    services: AuthServices = request.app.state.og.auth
+    return services
+
+
+def _error(status: int, error: str, description: str) -> Response:
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=NO_STORE
+    )
+
+
+async def _form_request(request: Request) -> FormRequest | Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _error(400, "invalid_request", "the body must be application/x-www-form-urlencoded")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        return _error(400, "invalid_request", "the request body is too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        return _error(400, "invalid_request", "the body is not valid form data")
+    form: dict[str, str] = {}
+    for name, value in pairs:
+        if name in form:
+            # RFC 6749 §3.2: parameters must not be repeated.
+            return _error(400, "invalid_request", f"the parameter {name!r} is repeated")
+        form[name] = value
+    settings = _services(request).settings
+    return FormRequest(
+        method=request.method,
+        uri=f"{settings.issuer}{request.url.path}",
+        headers=request.headers,
+        form=form,
+    )
+
+
+def _respond(result: OAuthResponse) -> Response:
+    headers: dict[str, str] = dict(NO_STORE)
+    for name, value in result.headers:
+        if name.lower() != "content-type":
+            headers[name] = value
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
+
+
+async def token(request: Request) -> Response:
+    parsed = await _form_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    return _respond(await _services(request).oauth.token(parsed))
+
+
+async def introspect(request: Request) -> Response:
+    parsed = await _form_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    return _respond(await _services(request).oauth.introspect(parsed))
+
+
+async def revoke(request: Request) -> Response:
+    parsed = await _form_request(request)
+    if isinstance(parsed, Response):
+        return parsed
+    return _respond(await _services(request).oauth.revoke(parsed))
+
+
+async def server_metadata(request: Request) -> Response:
+    body: dict[str, Any] = metadata(_services(request).settings)
+    return JSONResponse(body, headers={"Cache-Control": "public, max-age=300"})
+
+
+async def jwks(request: Request) -> Response:
+    return JSONResponse(
+        _services(request).signing_key.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+routes = [
+    Route("/oauth/token", token, methods=["POST"]),
+    Route("/oauth/introspect", introspect, methods=["POST"]),
+    Route("/oauth/revoke", revoke, methods=["POST"]),
+    Route("/.well-known/oauth-authorization-server", server_metadata, methods=["GET"]),
+    Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+]

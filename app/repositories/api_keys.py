@@ -1,0 +1,118 @@
+"""API keys, looked up by the SHA-256 of the presented key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import api_keys, users
+from app.domain.auth import ApiKey
+from app.domain.models import Role
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    """A key with what authenticating it needs to know about its owner."""
+
+    key: ApiKey
+    role: Role
+    user_disabled: bool
+
+
+def _key(row: Row[tuple[object, ...]]) -> ApiKey:
+    m = row._mapping
+    return ApiKey(
+        id=m["id"],
+        user_id=m["user_id"],
+        name=m["name"],
+        last_four=m["last_four"],
+        environment=m["environment"],
+        scopes=frozenset(m["scopes"].split()),
+        rate_per_minute=m["rate_per_minute"],
+        use_count=int(m["use_count"]),
+        created_at=m["created_at"],
+        last_used_at=m["last_used_at"],
+        revoked_at=m["revoked_at"],
+    )
+
+
+async def insert_key(conn: AsyncConnection, key: ApiKey, key_hash: str) -> None:
+    await conn.execute(
+        insert(api_keys).values(
+            id=key.id,
+            user_id=key.user_id,
+            name=key.name,
+            key_hash=key_hash,
+            last_four=key.last_four,
+            environment=key.environment,
+            scopes=" ".join(sorted(key.scopes)),
+            rate_per_minute=key.rate_per_minute,
+            use_count=0,
+            created_at=key.created_at,
+        )
+    )
+
+
+async def find_active_by_hash(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
+    """One statement: the key and its owner's role and state, if the key is not revoked."""
+    stmt = (
+        select(api_keys, users.c.role, users.c.disabled_at.label("user_disabled_at"))
+        .join(users, users.c.id == api_keys.c.user_id)
+        .where(api_keys.c.key_hash == key_hash, api_keys.c.revoked_at.is_(None))
+    )
+    row = (await conn.execute(stmt)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return KeyOwner(_key(row), Role(m["role"]), m["user_disabled_at"] is not None)
+
+
+async def list_for_user(conn: AsyncConnection, user_id: UUID) -> list[ApiKey]:
+    rows = await conn.execute(
+        select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
+    )
+    return [_key(row) for row in rows]
+
+
+async def revoke(conn: AsyncConnection, key_id: UUID, now: datetime) -> bool:
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount > 0
+
+
+async def revoke_for_user(conn: AsyncConnection, user_id: UUID, now: datetime) -> int:
+    result = await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount)
+
+
+async def record_usage(conn: AsyncConnection, usage: Mapping[UUID, tuple[int, datetime]]) -> None:
+    """Add counts and move last-use times forward, for many keys in one executemany."""
+    if not usage:
+        return
+    stmt = (
+        update(api_keys)
+        .where(api_keys.c.id == bindparam("key_id"))
+        .values(
+            use_count=api_keys.c.use_count + bindparam("uses"),
+            last_used_at=bindparam("used_at"),
+        )
+    )
+    await conn.execute(
+        stmt,
+        [
+            {"key_id": key_id, "uses": uses, "used_at": used_at}
+            for key_id, (uses, used_at) in usage.items()
+        ],
+    )

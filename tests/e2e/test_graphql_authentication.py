@@ -1,0 +1,134 @@
+"""Credentials on /graphql: JWTs and API keys in, 401 / 429 out, the session cookie ignored."""
+
+from __future__ import annotations
+
+from app.auth import admin
+from app.seed import DEMO_CUSTOMER_EMAIL
+from tests.auth_support import AuthApp
+
+ME = "{ me { email } }"
+MY_ORDERS = "{ orders(first: 50) { totalCount edges { node { user { email } } } } }"
+
+
+async def _user(app: AuthApp, email: str) -> None:
+    await admin.create_user(app.db, app.services.passwords, email=email, password="Sturdy-pass-1")
+
+
+async def test_anonymous_reads_products_and_me_is_null(auth_app: AuthApp) -> None:
+    response = await auth_app.graphql("{ me { id } products(first: 1) { totalCount } }")
+    assert response.status_code == 200
+    body = response.json()
+    assert "errors" not in body
+    assert body["data"]["me"] is None
+    assert body["data"]["products"]["totalCount"] == 5
+
+
+async def test_invalid_bearer_token_is_401_with_a_challenge(auth_app: AuthApp) -> None:
+    for headers in (
+        {"Authorization": "Bearer not-a-jwt"},
+        {"Authorization": "Bearer sk_live_" + "A" * 43},
+        {"X-API-Key": "sk_test_short"},
+    ):
+        response = await auth_app.graphql(ME, headers)
+        assert response.status_code == 401, headers
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_the_oauth_session_cookie_is_not_a_credential(auth_app: AuthApp) -> None:
+    response = await auth_app.graphql(ME, {"Cookie": "session=anything; og_session=x"})
+    assert response.status_code == 200
+    assert response.json()["data"]["me"] is None
+
+
+async def test_an_api_key_in_either_header_is_its_owner(auth_app: AuthApp) -> None:
+    email = "key-owner@example.com"
+    await _user(auth_app, email)
+    _, key = await admin.create_api_key(
+        auth_app.db, email=email, name="laptop", scopes="orders:read"
+    )
+
+    for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
+        response = await auth_app.graphql(ME, headers)
+        assert response.status_code == 200
+        assert response.json() == {"data": {"me": {"email": email}}}
+
+
+async def test_a_customer_key_lists_only_its_owners_orders(auth_app: AuthApp) -> None:
+    _, key = await admin.create_api_key(
+        auth_app.db, email=DEMO_CUSTOMER_EMAIL, name="mine", scopes="orders:read"
+    )
+    response = await auth_app.graphql(MY_ORDERS, {"X-API-Key": key})
+    body = response.json()
+    assert "errors" not in body
+    emails = {e["node"]["user"]["email"] for e in body["data"]["orders"]["edges"]}
+    assert emails <= {DEMO_CUSTOMER_EMAIL}
+
+
+async def test_a_revoked_api_key_is_401(auth_app: AuthApp) -> None:
+    email = "revoked-key@example.com"
+    await _user(auth_app, email)
+    record, key = await admin.create_api_key(
+        auth_app.db, email=email, name="old", scopes="orders:read"
+    )
+    assert (await auth_app.graphql(ME, {"X-API-Key": key})).status_code == 200
+
+    await admin.revoke_api_key(auth_app.db, str(record.id))
+
+    response = await auth_app.graphql(ME, {"X-API-Key": key})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_a_disabled_users_key_is_401(auth_app: AuthApp) -> None:
+    email = "soon-disabled@example.com"
+    await _user(auth_app, email)
+    _, key = await admin.create_api_key(auth_app.db, email=email, name="k", scopes="orders:read")
+
+    _, keys = await admin.disable_user(auth_app.db, email)
+
+    assert keys == 1
+    response = await auth_app.graphql(ME, {"X-API-Key": key})
+    assert response.status_code == 401
+
+
+async def test_a_rate_limited_api_key_is_429_with_retry_after(auth_app: AuthApp) -> None:
+    email = "busy@example.com"
+    await _user(auth_app, email)
+    _, key = await admin.create_api_key(
+        auth_app.db, email=email, name="tiny", scopes="orders:read", rate_per_minute=2
+    )
+    statuses = [(await auth_app.graphql(ME, {"X-API-Key": key})).status_code for _ in range(2)]
+    assert statuses == [200, 200]
+
+    limited = await auth_app.graphql(ME, {"X-API-Key": key})
+
+    assert limited.status_code == 429
+    retry_after = int(limited.headers["retry-after"])
+    assert retry_after >= 1
+    error = limited.json()["errors"][0]
+    assert error["extensions"] == {"code": "RATE_LIMITED", "retryAfter": retry_after}
+
+
+async def test_both_credentials_at_once_are_refused(auth_app: AuthApp) -> None:
+    response = await auth_app.graphql(
+        ME, {"Authorization": "Bearer x.y.z", "X-API-Key": "sk_live_" + "A" * 43}
+    )
+    assert response.status_code == 401
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+
+
+async def test_api_key_usage_is_recorded_off_the_request_path(auth_app: AuthApp) -> None:
+    email = "counted@example.com"
+    await _user(auth_app, email)
+    _, key = await admin.create_api_key(auth_app.db, email=email, name="c", scopes="orders:read")
+    for _ in range(3):
+        assert (await auth_app.graphql(ME, {"X-API-Key": key})).status_code == 200
+    listed = await admin.list_api_keys(auth_app.db, email)
+    assert listed[0].use_count == 0, "nothing written while serving"
+
+    await auth_app.services.usage.flush(auth_app.db)  # what the background loop does
+
+    listed = await admin.list_api_keys(auth_app.db, email)
+    assert listed[0].use_count == 3
+    assert listed[0].last_used_at is not None
