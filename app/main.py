@@ -6,21 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.http.graphql import graphql_endpoint
+from app.http.health import healthz, readyz
 from app.state import AppState
 from resolvers.schema import schema
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness: the process answers. Readiness (database, migrations) is /readyz's job."""
-    return JSONResponse({"status": "ok"})
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -41,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
