@@ -5,6 +5,7 @@ Every case is bounded by a configured timeout, so a test that hung would be a fa
 
 from __future__ import annotations
 
+import logging
 import socket
 import sqlite3
 from collections.abc import Iterator
@@ -129,14 +130,22 @@ def _silent_server() -> Iterator[int]:
         yield int(listener.getsockname()[1])
 
 
-async def test_a_refused_connection_answers_unavailable(open_db: OpenDb) -> None:
+async def test_a_refused_connection_answers_unavailable(
+    open_db: OpenDb, caplog: pytest.LogCaptureFixture
+) -> None:
     with _free_port() as port:
         url = DatabaseUrl.parse(f"postgresql://postgres@127.0.0.1:{port}/og_secret_name")
-        result = await execute(open_db(url, TINY_POOL), QUERY)
+        with caplog.at_level(logging.WARNING, logger="app.db"):
+            result = await execute(open_db(url, TINY_POOL), QUERY)
 
     _only_service_unavailable(result.errors, UNAVAILABLE_MESSAGE)
     assert str(port) not in str(result.errors)
     assert "og_secret_name" not in str(result.errors)
+    # Operators, unlike clients, are told what happened.
+    trouble = [r.getMessage() for r in caplog.records if r.name == "app.db"]
+    assert trouble
+    assert all(m.startswith("database trouble while connecting: ") for m in trouble)
+    assert any(str(port) in m for m in trouble)
 
 
 async def test_connecting_to_a_silent_server_is_bounded_by_the_pool_timeout(
