@@ -8,8 +8,6 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.auth.services import AuthServices
@@ -20,13 +18,9 @@ from app.http import oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint
+from app.http.health import healthz, readyz
 from app.state import AppState
 from resolvers.schema import schema
-
-
-async def healthz(request: Request) -> Response:
-    """Liveness: the process answers. Readiness (database, migrations) is /readyz's job."""
-    return JSONResponse({"status": "ok"})
 
 
 def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MODULES) -> Starlette:
@@ -51,6 +45,7 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
         ],

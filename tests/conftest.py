@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
 MakeUrl = Callable[[str, str], DatabaseUrl]
 MakeDb = Callable[..., Awaitable[Database]]
+OpenDb = Callable[[DatabaseUrl, Settings], Database]
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +62,21 @@ async def make_db(make_url: MakeUrl) -> AsyncIterator[MakeDb]:
         return db
 
     yield make
+    for db in made:
+        await db.dispose()
+
+
+@pytest.fixture
+async def open_db() -> AsyncIterator[OpenDb]:
+    """A Database on the given URL with the given settings, disposed of after the test."""
+    made: list[Database] = []
+
+    def open_(url: DatabaseUrl, settings: Settings) -> Database:
+        db = Database(url, replace(settings, database_url=str(url)))
+        made.append(db)
+        return db
+
+    yield open_
     for db in made:
         await db.dispose()
 

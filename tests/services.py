@@ -57,6 +57,29 @@ class PostgresServer:
         self.created.append(name)
         return self.admin_url.with_database(name)
 
+    def allow_connections(self, url: DatabaseUrl, allowed: bool) -> None:
+        """Let new connections into one of this run's databases, or turn them away."""
+        name = self._own(url)
+        with self._admin() as conn:
+            conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+
+    def terminate_connections(self, url: DatabaseUrl) -> int:
+        """End every session on one of this run's databases, waiting until each has ended."""
+        name = self._own(url)
+        with self._admin() as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (name,),
+            ).fetchall()
+        return len(rows)
+
+    def _own(self, url: DatabaseUrl) -> str:
+        """Outage tests may only disturb databases this run created, never the shared server."""
+        name = url.url.database or ""
+        assert name in self.created, f"{name} is not one of this run's databases"
+        return name
+
     def drop_all(self) -> None:
         with self._admin() as conn:
             for name in self.created:

@@ -1,8 +1,14 @@
-"""The async engine, its pool, and the per-request statement statistics."""
+"""The async engine, its pool, and the per-request statement statistics.
+
+Database trouble (the server gone, the pool exhausted, a statement past its timeout, SQLite
+locked) is turned into `ServiceUnavailable` here, where connections are borrowed, so loaders,
+repositories and resolvers never see driver exceptions and clients never see their text.
+"""
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -11,10 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.config import Settings
 from app.db.urls import DatabaseUrl
+from app.errors import ApiError, ServiceUnavailable
 
 log = logging.getLogger("app.db")
 
@@ -48,6 +56,7 @@ class Database:
         self.url = url
         self.dialect = url.dialect
         self._slow_seconds = settings.slow_statement_seconds
+        self._busy_timeout_ms = settings.statement_timeout_ms
         self.engine = _create_engine(url, settings)
         self._install_listeners(self.engine)
         # Reads need no transaction: autocommit saves the BEGIN/ROLLBACK round trips.
@@ -55,12 +64,14 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self._read_engine.connect() as connection:
+        """A pooled connection in autocommit mode; database trouble raises ServiceUnavailable."""
+        async with _borrow(self._read_engine) as connection:
             yield connection
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.begin() as connection:
+        """A connection in a transaction committed on success; trouble raises ServiceUnavailable."""
+        async with _borrow(self.engine) as connection, connection.begin():
             yield connection
 
     async def dispose(self) -> None:
@@ -90,7 +101,8 @@ class Database:
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
-                cursor.execute("PRAGMA busy_timeout=5000")
+                # SQLite's counterpart of statement_timeout: how long to wait for a lock.
+                cursor.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
 
@@ -105,11 +117,100 @@ def _create_engine(url: DatabaseUrl, settings: Settings) -> AsyncEngine:
         "pool_pre_ping": pool.pre_ping,
     }
     if url.dialect == "postgresql":
+        statement_seconds = settings.statement_timeout_ms / 1000
         options["connect_args"] = {
             "server_settings": {
                 "application_name": "ordergraph",
                 "statement_timeout": str(settings.statement_timeout_ms),
             },
+            # Bounds connecting (TCP, TLS, authentication) to a server that does not answer.
             "timeout": pool.timeout,
+            # The server cancels a slow statement itself; this client-side bound, a little
+            # later, covers a server or network that has stopped answering altogether.
+            "command_timeout": statement_seconds + _COMMAND_TIMEOUT_MARGIN
+            if statement_seconds > 0
+            else None,
         }
     return create_async_engine(url.async_url, **options)
+
+
+_COMMAND_TIMEOUT_MARGIN = 2.0
+
+# What clients are told. They say what happened and what to do, and nothing about the database.
+UNAVAILABLE_MESSAGE = "The database is unavailable. Try again shortly."
+BUSY_MESSAGE = "The service is too busy to answer now. Try again shortly."
+TOO_SLOW_MESSAGE = "The database took too long to answer. Try again shortly."
+
+# PostgreSQL SQLSTATE classes that mean the server, not the statement, is the problem:
+# 08 connection exception, 53 insufficient resources, 57 operator intervention (shutdowns,
+# pg_terminate_backend, and 57014 query_canceled, which statement_timeout raises).
+_UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+_QUERY_CANCELED = "57014"
+_SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def unavailable_message(error: BaseException, *, connecting: bool) -> str | None:
+    """The client-facing message when `error` is database trouble rather than a bug, else None.
+
+    While connecting, every driver error counts: whatever stops the server from accepting us
+    (down, refusing connections, out of slots, the database dropped) leaves the service unable
+    to answer. Once connected, only errors that name the server or a timeout count; a failing
+    statement is a bug and stays an internal error.
+    """
+    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection became free in time
+        return BUSY_MESSAGE
+    if isinstance(error, TimeoutError):  # connect timeout or asyncpg's command_timeout
+        return TOO_SLOW_MESSAGE
+    if isinstance(error, OSError):  # refused, reset, unreachable: raised raw by asyncpg
+        return UNAVAILABLE_MESSAGE
+    if not isinstance(error, sa_exc.DBAPIError):
+        return None
+    original = error.orig
+    if (
+        isinstance(original, sqlite3.Error)
+        and original.sqlite_errorcode & 0xFF in _SQLITE_BUSY_CODES
+    ):
+        return BUSY_MESSAGE
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate == _QUERY_CANCELED:
+        return TOO_SLOW_MESSAGE
+    if connecting or error.connection_invalidated:
+        return UNAVAILABLE_MESSAGE
+    if isinstance(sqlstate, str) and sqlstate[:2] in _UNAVAILABLE_SQLSTATE_CLASSES:
+        return UNAVAILABLE_MESSAGE
+    return None
+
+
+@contextmanager
+def _database_trouble(*, connecting: bool) -> Iterator[None]:
+    try:
+        yield
+    except ApiError:
+        raise
+    except Exception as error:
+        message = unavailable_message(error, connecting=connecting)
+        if message is None:
+            raise
+        # The log gets the driver's account (without statement parameters, which may hold
+        # personal data); the client gets only the message.
+        cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+        log.warning(
+            "database trouble while %s: %s: %s",
+            "connecting" if connecting else "running a statement",
+            type(cause).__name__,
+            cause,
+        )
+        raise ServiceUnavailable(message) from error
+
+
+@asynccontextmanager
+async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection, returned on exit, with the connect phase told apart from the rest."""
+    connection = engine.connect()
+    with _database_trouble(connecting=True):
+        await connection.start()
+    with _database_trouble(connecting=False):
+        try:
+            yield connection
+        finally:
+            await connection.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import cache
 
 from yoyo import get_backend, read_migrations
 
@@ -18,6 +19,12 @@ log = logging.getLogger(__name__)
 class MigrationStatus:
     applied: list[str]
     pending: list[str]
+
+
+@cache
+def known_ids() -> tuple[str, ...]:
+    """The ids of the migrations this code expects, read from disk once per process."""
+    return tuple(m.id for m in read_migrations(str(MIGRATIONS_DIR)))
 
 
 def _backend(url: DatabaseUrl):  # type: ignore[no-untyped-def]
