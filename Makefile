@@ -58,5 +58,14 @@ typecheck: venv
 test: lint typecheck node
 	$(BIN)/python -m pytest
 
+# The benchmark (see README): PostgreSQL at 127.0.0.1:5432 and wrk, installed here when missing.
+bench: venv
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "wrk is missing: installing it with apt-get"; \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; \
+	} || { echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)" >&2; exit 1; }
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

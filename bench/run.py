@@ -1,0 +1,397 @@
+"""`make bench`: seed the benchmark database, serve it, and measure three queries with wrk.
+
+Everything this starts (the servers, wrk) is stopped before it returns, however it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import httpx
+
+from app.config import PROJECT_ROOT
+from app.db.urls import DatabaseUrl
+from bench.dataset import Dataset, NotOurDatabase, prepare
+from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries
+from bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ordergraph_bench"
+RESULTS_DIR = PROJECT_ROOT / "bench" / "results"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(RuntimeError):
+    """The bench cannot produce trustworthy figures; the message says why."""
+
+
+@dataclass(frozen=True)
+class Options:
+    database_url: str
+    duration: float
+    warmup: float
+    connections: int
+    threads: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Options:
+        return cls(
+            database_url=env.get("BENCH_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            duration=_number(env, "BENCH_DURATION", 10.0, minimum=1.0),
+            warmup=_number(env, "BENCH_WARMUP", 3.0, minimum=0.0),
+            connections=int(_number(env, "BENCH_CONNECTIONS", 32, minimum=1)),
+            threads=int(_number(env, "BENCH_THREADS", 2, minimum=1)),
+        )
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BenchError(f"{name} must be a number, not {raw!r}") from None
+    if value < minimum:
+        raise BenchError(f"{name} must be at least {minimum:g}, not {raw}")
+    return value
+
+
+def request_headers() -> dict[str, str]:
+    """Every request the bench sends (httpx and wrk alike) carries these headers.
+
+    The one place to add credentials (e.g. an Authorization bearer token) when the API needs them.
+    """
+    return {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+def cpu_ticks(stat: str) -> int:
+    """utime + stime from a /proc/<pid>/stat line, in clock ticks.
+
+    The command name (field 2) may hold spaces and parentheses, so fields are counted after the
+    last ')': state is field 3 there, utime field 14 and stime field 15.
+    """
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[14 - 3]) + int(fields[15 - 3])
+
+
+def process_cpu_seconds(pid: int) -> float:
+    return cpu_ticks(Path(f"/proc/{pid}/stat").read_text()) / CLOCK_TICKS
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+@contextmanager
+def server(database_url: str, *, debug: bool, log_path: Path) -> Iterator[Server]:
+    """`python -m app serve` (one uvicorn process) in its own process group, killed on exit."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DEBUG": "true" if debug else "false",
+    }
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "serve"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Server(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        _wait_until_up(running)
+        yield running
+    finally:
+        _stop(process)
+
+
+def _wait_until_up(running: Server, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            raise BenchError(
+                f"the server exited with {running.process.returncode}; see {running.log_path}"
+            )
+        try:
+            if httpx.get(f"{running.url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise BenchError(
+        f"the server did not answer /healthz within {timeout:g} s; see {running.log_path}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+def post(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+    """One GraphQL request that must succeed: HTTP 200 and no `errors`."""
+    response = client.post(f"{url}/graphql", json=body, headers=request_headers())
+    if response.status_code != 200:
+        raise BenchError(f"HTTP {response.status_code}: {response.text[:500]}")
+    answer: dict[str, Any] = response.json()
+    if answer.get("errors"):
+        raise BenchError(f"GraphQL errors: {json.dumps(answer['errors'])[:500]}")
+    return answer
+
+
+def first_product_id(client: httpx.Client, url: str) -> str:
+    data = post(client, url, {"query": FIRST_PRODUCT})["data"]
+    edges = data["products"]["edges"]
+    if not edges:
+        raise BenchError("the benchmark database has no products")
+    return str(edges[0]["node"]["id"])
+
+
+def count_statements(client: httpx.Client, url: str, query: BenchQuery) -> int:
+    """Statements of one request to a DEBUG server, after a first request has warmed the pool."""
+    post(client, url, query.body())
+    answer = post(client, url, query.body())
+    return int(answer["extensions"]["debug"]["sqlStatements"])
+
+
+def check_answers(client: httpx.Client, url: str, queries: list[BenchQuery]) -> None:
+    for query in queries:
+        answer = post(client, url, query.body())
+        try:
+            query.check(answer["data"])
+        except ShapeError as error:
+            raise BenchError(f"{query.name}: unexpected answer: {error}") from None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    cpu_ms_per_request: float
+    sql_per_request: int
+    non200: int
+    graphql_errors: int
+    socket_errors: int
+
+
+def wait_until_idle(pid: int, *, interval: float = 0.3, limit: float = 120.0) -> None:
+    """Return once the server stops burning CPU.
+
+    When wrk stops it drops its connections, but the server still finishes the requests they
+    had in flight; measuring before that backlog drains would charge it to the next run.
+    """
+    deadline = time.monotonic() + limit
+    last = process_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        now = process_cpu_seconds(pid)
+        if now - last <= 0.02:
+            return
+        last = now
+    raise BenchError(f"the server was still busy {limit:g} s after wrk stopped")
+
+
+def cpu_ms_per_request(cpu_seconds: float, completed: int, in_flight: int) -> float:
+    """Server CPU per request, counting the requests wrk abandoned at the end of its run.
+
+    wrk keeps one request outstanding per connection, so when it stops, `connections` requests
+    are in flight; the server completes them (its CPU is read after it goes idle), so they are
+    counted too. Without that the slowest queries, with few requests per run, look far costlier.
+    """
+    handled = completed + in_flight
+    return cpu_seconds * 1000 / handled if completed else 0.0
+
+
+def measure(running: Server, query: BenchQuery, options: Options, statements: int) -> Measurement:
+    url = f"{running.url}/graphql"
+    headers = request_headers()
+    common = {"connections": options.connections, "threads": options.threads}
+    if options.warmup > 0:
+        run_wrk(url, query.body(), headers, seconds=options.warmup, **common)
+    wait_until_idle(running.pid)
+    before = process_cpu_seconds(running.pid)
+    result: WrkResult = run_wrk(url, query.body(), headers, seconds=options.duration, **common)
+    wait_until_idle(running.pid)
+    cpu = process_cpu_seconds(running.pid) - before
+    return Measurement(
+        name=query.name,
+        requests=result.requests,
+        rps=result.rps,
+        p50_ms=result.p50_ms,
+        p90_ms=result.p90_ms,
+        p99_ms=result.p99_ms,
+        max_ms=result.max_ms,
+        cpu_ms_per_request=cpu_ms_per_request(cpu, result.requests, options.connections),
+        sql_per_request=statements,
+        non200=result.non200,
+        graphql_errors=result.graphql_errors,
+        socket_errors=result.socket_errors,
+    )
+
+
+def table(rows: list[Measurement]) -> str:
+    head = (
+        f"{'query':<22}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
+        f"{'SQL/req':>9}{'non-200':>9}{'gql err':>9}{'sock err':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    for m in rows:
+        lines.append(
+            f"{m.name:<22}{m.requests:>9d}{m.rps:>9.1f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
+            f"{m.cpu_ms_per_request:>12.3f}{m.sql_per_request:>9d}{m.non200:>9d}"
+            f"{m.graphql_errors:>9d}{m.socket_errors:>9d}"
+        )
+    return "\n".join(lines)
+
+
+def _git_commit() -> str | None:
+    try:
+        completed = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return completed.stdout.strip() or None
+
+
+def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through every finally, which stops the servers
+
+
+def bench(options: Options, out: TextIO) -> dict[str, Any]:
+    wrk_path()  # fail before the slow seeding if wrk is missing
+    url = DatabaseUrl.parse(options.database_url)
+    print(f"preparing {url} …", file=out, flush=True)
+    dataset: Dataset = prepare(url)
+    print(
+        f"data set {dataset.version} ({'seeded now' if dataset.reseeded else 'already seeded'}): "
+        + ", ".join(f"{n} {t}" for t, n in dataset.counts.items()),
+        file=out,
+        flush=True,
+    )
+    database_url = url.url.render_as_string(hide_password=False)
+
+    with httpx.Client(timeout=30.0) as client:
+        print("counting SQL statements on a DEBUG server …", file=out, flush=True)
+        with server(database_url, debug=True, log_path=RESULTS_DIR / "server-debug.log") as dbg:
+            queries = bench_queries(first_product_id(client, dbg.url))
+            check_answers(client, dbg.url, queries)
+            statements = {q.name: count_statements(client, dbg.url, q) for q in queries}
+
+        rows: list[Measurement] = []
+        with server(database_url, debug=False, log_path=RESULTS_DIR / "server.log") as prod:
+            check_answers(client, prod.url, queries)
+            for query in queries:
+                print(
+                    f"measuring {query.name}: {options.warmup:g} s warm-up, "
+                    f"{options.duration:g} s at {options.connections} connections …",
+                    file=out,
+                    flush=True,
+                )
+                rows.append(measure(prod, query, options, statements[query.name]))
+
+    report: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _git_commit(),
+        "host": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "settings": {
+            "duration_s": options.duration,
+            "warmup_s": options.warmup,
+            "connections": options.connections,
+            "wrk_threads": options.threads,
+            "server": "python -m app serve (one uvicorn process, DEBUG=false)",
+        },
+        "dataset": asdict(dataset),
+        "results": [asdict(row) for row in rows],
+    }
+    print("\n" + table(rows), file=out)
+    return report
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    try:
+        options = Options.from_env(os.environ)
+        report = bench(options, sys.stdout)
+    except (BenchError, WrkError, NotOurDatabase) as error:
+        print(f"bench failed: {error}", file=sys.stderr)
+        return 1
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / "latest.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nwrote {path.relative_to(PROJECT_ROOT)}")
+    problems = problems_of(report["results"])
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def problems_of(results: list[dict[str, Any]]) -> list[str]:
+    """Why figures should not be trusted as they stand: failed or missing requests."""
+    problems: list[str] = []
+    for r in results:
+        failed = r["non200"] + r["graphql_errors"] + r["socket_errors"]
+        if r["requests"] == 0:
+            problems.append(f"{r['name']}: no request completed; lengthen BENCH_DURATION")
+        elif failed:
+            problems.append(
+                f"{r['name']}: {failed} of {r['requests']} requests failed "
+                f"({r['non200']} non-200, {r['graphql_errors']} with GraphQL errors, "
+                f"{r['socket_errors']} socket errors or timeouts); see bench/results/server.log"
+            )
+    return problems
+
+
+if __name__ == "__main__":
+    sys.exit(main())
