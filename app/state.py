@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 
 from app.config import Settings
 from app.db.engine import Database
+from app.http.documents import DocumentPreparer
 
 
 @dataclass
@@ -15,3 +16,8 @@ class AppState:
     settings: Settings
     db: Database
     schema: strawberry.Schema
+    # Parsed and validated query documents, by query text, for this schema and these limits.
+    documents: DocumentPreparer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
