@@ -245,6 +245,8 @@ class DocumentPreparer:
                         ),
                     ),
                 )
+            if error.message.startswith("Syntax Error: Document is nested too deeply"):
+                return Prepared(None, (too_complex("The query is nested too deeply to parse"),))
             return Prepared(None, (_coded(error, ErrorCode.GRAPHQL_PARSE_FAILED),))
         except RecursionError:
             return Prepared(None, (too_complex("The query is nested too deeply to parse"),))
