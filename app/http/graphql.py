@@ -163,7 +163,11 @@ async def _post_body(request: Request, limits: GraphQLLimits) -> list[Params] | 
     if media_type != JSON or charset != "utf-8":
         raise RequestError(
             "POST bodies must be application/json (UTF-8)"
-            + (f", not {media_type}" if media_type else "; the Content-Type header is missing"),
+            + (
+                f", not {media_type[:100]}"
+                if media_type
+                else "; the Content-Type header is missing"
+            ),
             status=415,
         )
     body = await request.body()
@@ -380,6 +384,3 @@ def graphql_endpoint_for(
         return _respond([o.body for o in outcomes], 200, media_type)
 
     return graphql_endpoint
-
-
-graphql_endpoint = graphql_endpoint_for()
