@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -119,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        settings = Settings.from_env()
+        env = dict(os.environ)
+        if args.command == "dev":
+            env.setdefault("INTROSPECTION", "true")  # development: GraphiQL's docs and completion
+        settings = Settings.from_env(env)
         DatabaseUrl.parse(settings.database_url)
         if args.command == "serve":
             return _serve(settings)

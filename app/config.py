@@ -58,6 +58,13 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, not {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class PoolSettings:
     size: int = 10
@@ -95,6 +102,22 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
+class GraphQLLimits:
+    """What one HTTP request may ask of the server; each is checked before anything executes."""
+
+    max_body_bytes: int = 1_048_576
+    max_query_length: int = 32_768
+    max_tokens: int = 5_000
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_root_fields: int = 20
+    max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
+    execution_timeout: float = 10.0
+    introspection: bool = False
+    document_cache_size: int = 512
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -106,6 +129,7 @@ class Settings:
     statement_timeout_ms: int = 5000
     graphiql: bool = True
     auth: AuthSettings = field(default_factory=AuthSettings)
+    graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -127,6 +151,19 @@ class Settings:
             statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
             graphiql=_bool(env, "GRAPHIQL", True),
             auth=_auth(env),
+            graphql=GraphQLLimits(
+                max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
+                max_query_length=_int(env, "MAX_QUERY_LENGTH", 32_768, minimum=1),
+                max_tokens=_int(env, "MAX_QUERY_TOKENS", 5_000, minimum=1),
+                max_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
+                max_aliases=_int(env, "MAX_QUERY_ALIASES", 30),
+                max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
+                max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
+                execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
+                # Off unless asked for or debugging: `python -m app dev` (make run) turns it on.
+                introspection=_bool(env, "INTROSPECTION", _bool(env, "DEBUG", False)),
+                document_cache_size=_int(env, "DOCUMENT_CACHE_SIZE", 512),
+            ),
         )
 
 

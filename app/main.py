@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,16 +18,22 @@ from app.db.urls import DatabaseUrl
 from app.http import oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
-from app.http.graphql import graphql_endpoint
+from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
+from app.http.limits import BodyLimitMiddleware
+from app.http.request_id import RequestIdMiddleware
 from app.state import AppState
-from resolvers.schema import schema
+from resolvers.schema import build_schema
 
 
 def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MODULES) -> Starlette:
     settings = settings or Settings.from_env()
     url = DatabaseUrl.parse(settings.database_url)
+    schema = build_schema(extensions=[PreparedDocument])
     graphiql = create_graphiql(settings, node_modules)
+    # app.http.errors logs every internal error once, with its request ID; Strawberry would also
+    # log every error, clients' mistakes included, at ERROR level.
+    logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -40,18 +47,21 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             await auth.close()
             await db.dispose()
 
-    app = Starlette(
+    graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
+    return Starlette(
         debug=False,
         routes=[
-            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
         ],
-        middleware=[Middleware(AuthMiddleware, paths=("/graphql",))],
+        middleware=[
+            # Outermost first: every response, even a refusal or a crash, gets its request ID.
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
+            Middleware(AuthMiddleware, paths=("/graphql",)),
+        ],
         lifespan=lifespan,
     )
-    # Read by the GraphQL endpoint's first step, graphiql_response; None turns GraphiQL off.
-    app.state.graphiql = graphiql
-    return app

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 
 from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
+from app.http.documents import DocumentPreparer
 
 
 @dataclass
@@ -17,3 +18,8 @@ class AppState:
     db: Database
     schema: strawberry.Schema
     auth: AuthServices
+    # Parsed and validated query documents, by query text, for this schema and these limits.
+    documents: DocumentPreparer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)

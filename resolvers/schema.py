@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers.order import Order
@@ -12,11 +15,15 @@ from resolvers.scalars import SCALAR_MAP
 from resolvers.user import User
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(
+    extensions: Sequence[type[SchemaExtension] | Callable[[], SchemaExtension]] = (),
+) -> strawberry.Schema:
+    """The schema; the app adds the extensions its HTTP edge needs (see app.main)."""
     return strawberry.Schema(
         query=Query,
         types=[User, Product, Order],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=list(extensions),
     )
 
 

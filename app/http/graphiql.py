@@ -123,19 +123,6 @@ class Assets:
         return f"{root_path}{ASSETS_PATH}/{name}?v={self.files[name].version}"
 
 
-def _accepts_html(request: Request) -> bool:
-    for part in request.headers.get("accept", "").split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        if media.lower() != "text/html":
-            continue
-        q = next((p[2:] for p in params if p.lower().startswith("q=")), "1")
-        try:
-            return float(q) > 0
-        except ValueError:
-            return False
-    return False
-
-
 def _json_for_html(value: object) -> str:
     """JSON that cannot close the <script> element it sits in, whatever the strings hold."""
     text = json.dumps(value)
@@ -242,20 +229,6 @@ class GraphiQL:
 def create_graphiql(settings: Settings, node_modules: Path = NODE_MODULES) -> GraphiQL | None:
     """GraphiQL for an application, or None when the GRAPHIQL setting turns it off."""
     return GraphiQL(Assets.load(node_modules)) if settings.graphiql else None
-
-
-def graphiql_response(request: Request) -> Response | None:
-    """The GraphiQL page when a browser opens the GraphQL endpoint, else None (serve GraphQL).
-
-    A browser navigating to /graphql sends `Accept: text/html` and no `query` parameter; any
-    request carrying a query, or not asking for HTML, is a GraphQL request and is left alone.
-    """
-    graphiql: GraphiQL | None = getattr(request.app.state, "graphiql", None)
-    if graphiql is None or request.method not in ("GET", "HEAD"):
-        return None
-    if "query" in request.query_params or not _accepts_html(request):
-        return None
-    return graphiql.page(request)
 
 
 def availability(settings: Settings, node_modules: Path = NODE_MODULES) -> str | None:

@@ -1,115 +1,305 @@
-"""The GraphQL endpoint over HTTP: POST for any operation, GET for queries only."""
+"""The GraphQL endpoint, per the GraphQL-over-HTTP spec: POST for any operation, GET for queries.
+
+The view answers in application/json or application/graphql-response+json as the Accept header
+asks. With graphql-response+json the status tells whether the request was valid: 400 when the
+operation was refused before execution (parse, limits, validation, variables), 200 once it ran
+(503 when it ran but failed because a dependency was unavailable). With application/json every
+well-formed request gets 200. `data` is present, possibly null, exactly when execution started.
+
+Each query text is parsed, limited and validated once (see `documents`); `PreparedDocument` hands
+the result to Strawberry so it neither parses nor validates again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
+from graphql import DocumentNode, GraphQLError, OperationType, get_variable_values
+from graphql.validation import ASTValidationRule
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
-from strawberry.types.graphql import OperationType
+from starlette.responses import Response
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from app.config import GraphQLLimits
 from app.db.engine import track_statements
 from app.http.auth_middleware import principal_of
-from app.http.errors import format_error
-from app.http.graphiql import graphiql_response
-from app.http.request_id import HEADER, request_id_from
+from app.http.errors import ErrorCode, error_entry, format_error
+from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
+from app.http.request_id import request_id_of
 from app.state import AppState
 from resolvers.context import Context
 
-JSON_TYPES = ("application/json", "application/graphql-response+json")
+HtmlPage = Callable[[Request], Response]
+
+_MAX_VARIABLE_ERRORS = 20
+_GET_ALLOWED = (StrawberryOperationType.QUERY,)
+_POST_ALLOWED = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
 
 
-def _error_response(message: str, code: str, status: int, request_id: str) -> Response:
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status, headers={HEADER: request_id})
+# --- handing the prepared document to Strawberry -------------------------------------------------
 
 
-async def _params(request: Request) -> dict[str, Any] | str:
-    """The request's operation parameters, or a message saying why there are none."""
-    if request.method == "GET":
-        params: dict[str, Any] = dict(request.query_params)
-        if "variables" in params:
-            try:
-                params["variables"] = json.loads(params["variables"])
-            except ValueError:
-                return "`variables` is not valid JSON"
-        if "extensions" in params:
-            try:
-                params["extensions"] = json.loads(params["extensions"])
-            except ValueError:
-                return "`extensions` is not valid JSON"
-        return params
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        return "POST bodies must be application/json"
+@dataclass(frozen=True, slots=True)
+class _Handover:
+    query: str
+    document: DocumentNode
+    rules: frozenset[type[ASTValidationRule]]
+
+
+_handover: ContextVar[_Handover | None] = ContextVar("prepared_document", default=None)
+
+
+class PreparedDocument(SchemaExtension):
+    """Gives Strawberry the document the view already parsed and validated.
+
+    Validation is skipped only when every rule Strawberry would run was among those the view ran,
+    so an extension that adds rules still has them applied.
+    """
+
+    def on_parse(self) -> Iterator[None]:
+        handover = _handover.get()
+        if handover is not None and handover.query == self.execution_context.query:
+            self.execution_context.graphql_document = handover.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        handover = _handover.get()
+        context = self.execution_context
+        if (
+            handover is not None
+            and context.graphql_document is handover.document
+            and handover.rules.issuperset(context.validation_rules)
+        ):
+            context.pre_execution_errors = []
+        yield
+
+
+# --- reading the request -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+class RequestError(Exception):
+    """The HTTP request itself is unusable: no GraphQL request could be read from it."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        code: ErrorCode = ErrorCode.BAD_USER_INPUT,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(text: str, what: str) -> Any:
     try:
-        body = json.loads(await request.body())
-    except (ValueError, UnicodeDecodeError):
-        return "The request body is not valid JSON"
-    if not isinstance(body, dict):
-        return "The request body must be a JSON object"
-    return body
+        return json.loads(text, parse_constant=_reject_constant)
+    except ValueError:
+        raise RequestError(f"{what} is not valid JSON") from None
+    except RecursionError:
+        raise RequestError(f"{what} is nested too deeply") from None
 
 
-async def graphql_endpoint(request: Request) -> Response:
-    if (page := graphiql_response(request)) is not None:
-        return page
-    state: AppState = request.app.state.og
-    request_id = request_id_from(request.headers.get(HEADER))
-    params = await _params(request)
-    if isinstance(params, str):
-        return _error_response(params, "BAD_USER_INPUT", 400, request_id)
-    query = params.get("query")
-    variables = params.get("variables")
-    operation_name = params.get("operationName")
-    if not isinstance(query, str) or not query.strip():
-        return _error_response(
-            "`query` must be a non-empty string", "BAD_USER_INPUT", 400, request_id
-        )
+def _params(raw: Any, where: str = "The request") -> Params:
+    if not isinstance(raw, dict):
+        raise RequestError(f"{where} must be a JSON object with a `query`")
+    query = raw.get("query")
+    if query is None:
+        raise RequestError(f"{where} has no `query`")
+    if not isinstance(query, str):
+        raise RequestError("`query` must be a string")
+    variables = raw.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        return _error_response("`variables` must be an object", "BAD_USER_INPUT", 400, request_id)
+        raise RequestError("`variables` must be an object or null")
+    operation_name = raw.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        return _error_response(
-            "`operationName` must be a string", "BAD_USER_INPUT", 400, request_id
+        raise RequestError("`operationName` must be a string or null")
+    extensions = raw.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError("`extensions` must be an object or null")
+    return Params(query, variables, operation_name, extensions)
+
+
+def _get_params(request: Request) -> Params:
+    raw: dict[str, Any] = dict(request.query_params)
+    for name in ("variables", "extensions"):
+        if name in raw:
+            raw[name] = _json(raw[name], f"`{name}`")
+    return _params(raw, "A GET request's URL")
+
+
+async def _post_body(request: Request, limits: GraphQLLimits) -> list[Params] | Params:
+    media_type, *params = request.headers.get("content-type", "").split(";")
+    media_type = media_type.strip().lower()
+    charset = next(
+        (
+            value.strip().strip('"').lower()
+            for name, _, value in (p.partition("=") for p in params)
+            if name.strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    if media_type != JSON or charset != "utf-8":
+        raise RequestError(
+            "POST bodies must be application/json (UTF-8)"
+            + (
+                f", not {media_type[:100]}"
+                if media_type
+                else "; the Content-Type header is missing"
+            ),
+            status=415,
+        )
+    body = await request.body()
+    if not body.strip():
+        raise RequestError("The request body is empty; send a JSON object with a `query`")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError("The request body is not valid UTF-8") from None
+    raw = _json(text, "The request body")
+    if not isinstance(raw, list):
+        return _params(raw)
+    if limits.max_batch == 0:
+        raise RequestError(
+            "Batched requests (a JSON array of operations) are not accepted; send one "
+            "operation per request (MAX_BATCH_OPERATIONS is 0)"
+        )
+    if not raw:
+        raise RequestError("The batch (a JSON array) is empty")
+    if len(raw) > limits.max_batch:
+        raise RequestError(
+            f"The batch holds {len(raw)} operations; the limit (MAX_BATCH_OPERATIONS) "
+            f"is {limits.max_batch}"
+        )
+    return [_params(item, f"Operation {index} of the batch") for index, item in enumerate(raw)]
+
+
+# --- running one operation -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    body: dict[str, Any]
+    status: int = 200
+    headers: dict[str, str] | None = None
+
+
+def _refused(errors: list[dict[str, Any]], media_type: str, status: int | None = None) -> Outcome:
+    """An operation refused before execution: no `data`, and 400 only where the media type says."""
+    if status is None:
+        status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+    return Outcome({"errors": errors}, status)
+
+
+async def _run(
+    request: Request, state: AppState, params: Params, media_type: str, request_id: str
+) -> Outcome:
+    settings = state.settings
+    documents = state.documents
+    prepared = documents.prepare(params.query)
+
+    def refused(errors: tuple[GraphQLError, ...] | list[GraphQLError]) -> Outcome:
+        return _refused([format_error(e, request_id, settings.debug) for e in errors], media_type)
+
+    if prepared.document is None:
+        return refused(prepared.errors)
+    operation = prepared.operation(params.operation_name)
+    if isinstance(operation, GraphQLError):
+        return refused([operation])
+    if operation.operation is OperationType.MUTATION and request.method == "GET":
+        return Outcome(
+            {"errors": [error_entry("Mutations must be sent with POST", ErrorCode.BAD_USER_INPUT)]},
+            405,
+            {"Allow": "POST"},
+        )
+    if operation.operation is OperationType.SUBSCRIPTION:
+        return refused(
+            [
+                GraphQLError(
+                    "Subscriptions are not served over plain HTTP; use the WebSocket transport",
+                    extensions={"code": ErrorCode.BAD_USER_INPUT},
+                )
+            ]
+        )
+    if prepared.errors:
+        return refused(prepared.errors)
+    schema = state.schema._schema
+    coerced = get_variable_values(
+        schema,
+        operation.variable_definitions or [],
+        params.variables or {},
+        max_errors=_MAX_VARIABLE_ERRORS,
+    )
+    if isinstance(coerced, list):
+        return refused(
+            [
+                GraphQLError(
+                    error.message,
+                    nodes=error.nodes,
+                    extensions={"code": ErrorCode.BAD_USER_INPUT},
+                )
+                for error in coerced
+            ]
         )
 
-    allowed = (
-        (OperationType.QUERY,)
-        if request.method == "GET"
-        else (OperationType.QUERY, OperationType.MUTATION)
-    )
     context = Context.create(state.db, principal=principal_of(request), request_id=request_id)
+    limits = settings.graphql
     started = time.perf_counter()
+    token = _handover.set(_Handover(params.query, prepared.document, frozenset(documents.rules)))
+    body: dict[str, Any] = {}
     with track_statements() as stats:
         try:
-            result = await state.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-                allowed_operation_types=allowed,
-            )
-        except InvalidOperationTypeError:
-            return _error_response(
-                "Only queries may be sent with GET", "BAD_USER_INPUT", 405, request_id
-            )
-        except CannotGetOperationTypeError:
-            return _error_response(
-                "The document has no operation with that name", "BAD_USER_INPUT", 400, request_id
-            )
-        except MissingQueryError:
-            return _error_response("`query` is missing", "BAD_USER_INPUT", 400, request_id)
-
-    body: dict[str, Any] = {}
-    if result.errors:
-        body["errors"] = [format_error(e, request_id, state.settings.debug) for e in result.errors]
-    if result.data is not None or not result.errors:
-        body["data"] = result.data
-    if state.settings.debug:
+            async with asyncio.timeout(limits.execution_timeout):
+                result = await state.schema.execute(
+                    params.query,
+                    variable_values=params.variables,
+                    context_value=context,
+                    operation_name=params.operation_name,
+                    allowed_operation_types=_GET_ALLOWED
+                    if request.method == "GET"
+                    else _POST_ALLOWED,
+                    operation_extensions=params.extensions,
+                )
+        except TimeoutError:
+            body["errors"] = [
+                error_entry(
+                    f"The operation did not finish within {limits.execution_timeout:g} s "
+                    "(EXECUTION_TIMEOUT)",
+                    ErrorCode.SERVICE_UNAVAILABLE,
+                )
+            ]
+            body["data"] = None
+        else:
+            if result.errors:
+                body["errors"] = [
+                    format_error(e, request_id, settings.debug) for e in result.errors
+                ]
+            body["data"] = result.data
+        finally:
+            _handover.reset(token)
+    if settings.debug:
         body["extensions"] = {
             "debug": {
                 "sqlStatements": stats.statements,
@@ -117,4 +307,83 @@ async def graphql_endpoint(request: Request) -> Response:
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
             }
         }
-    return JSONResponse(body, headers={HEADER: request_id})
+    status = 200
+    if (
+        media_type == GRAPHQL_RESPONSE_JSON
+        and body["data"] is None
+        and any(
+            e["extensions"].get("code") == ErrorCode.SERVICE_UNAVAILABLE
+            for e in body.get("errors", ())
+        )
+    ):
+        # Execution started, but the whole operation failed for want of a dependency.
+        status = 503
+    return Outcome(body, status)
+
+
+# --- the endpoint --------------------------------------------------------------------------------
+
+
+def _respond(
+    content: Any, status: int, media_type: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return Response(
+        body.encode("utf-8"),
+        status_code=status,
+        media_type=f"{media_type}; charset=utf-8",
+        headers=headers,
+    )
+
+
+def graphql_endpoint_for(
+    html_page: HtmlPage | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """The /graphql endpoint. `html_page`, when given, answers GETs that prefer text/html (a
+    browser opening /graphql): the one hook for an in-browser IDE such as GraphiQL."""
+
+    async def graphql_endpoint(request: Request) -> Response:
+        state: AppState = request.app.state.og
+        request_id = request_id_of(request)
+        # A browser opening /graphql (no query in the URL) may get the page; a GET carrying a
+        # query is a GraphQL request whatever the Accept header says.
+        wants_page = request.method == "GET" and "query" not in request.query_params
+        media_type = choose_media_type(
+            request.headers.get("accept"), html=html_page is not None and wants_page
+        )
+        if media_type is None:
+            return _respond(
+                {
+                    "errors": [
+                        error_entry(
+                            f"This endpoint answers in {GRAPHQL_RESPONSE_JSON} or {JSON}; "
+                            "the Accept header allows neither",
+                            ErrorCode.BAD_USER_INPUT,
+                        )
+                    ]
+                },
+                406,
+                JSON,
+            )
+        if media_type == HTML and html_page is not None:
+            return html_page(request)
+        try:
+            if request.method == "GET":
+                params: list[Params] | Params = _get_params(request)
+            else:
+                params = await _post_body(request, state.settings.graphql)
+        except RequestError as error:
+            return _respond(
+                {"errors": [error_entry(error.message, error.code)]},
+                error.status,
+                media_type,
+                error.headers,
+            )
+        if isinstance(params, Params):
+            outcome = await _run(request, state, params, media_type, request_id)
+            return _respond(outcome.body, outcome.status, media_type, outcome.headers)
+        # A batch runs its operations in order, each as if sent alone; the batch itself is 200.
+        outcomes = [await _run(request, state, item, media_type, request_id) for item in params]
+        return _respond([o.body for o in outcomes], 200, media_type)
+
+    return graphql_endpoint

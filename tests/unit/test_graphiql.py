@@ -8,7 +8,8 @@ import pytest
 from starlette.requests import Request
 
 from app.config import ConfigError, Settings
-from app.http.graphiql import _accepts_html, _json_for_html
+from app.http.graphiql import _json_for_html
+from app.http.negotiation import HTML, choose_media_type
 
 
 def _request(accept: str | None) -> Request:
@@ -21,7 +22,7 @@ def _request(accept: str | None) -> Request:
     [
         ("text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", True),  # Chrome
         ("TEXT/HTML", True),
-        ("application/json, text/html;q=0.5", True),
+        ("application/json, text/html;q=0.5", False),  # prefers JSON: a client, not a browser
         ("text/html; q=0", False),
         ("text/html;q=0.0", False),
         ("text/html;q=bogus", False),
@@ -33,8 +34,8 @@ def _request(accept: str | None) -> Request:
         (None, False),
     ],
 )
-def test_accepts_html(accept: str | None, expected: bool) -> None:
-    assert _accepts_html(_request(accept)) is expected
+def test_only_browsers_get_the_page(accept: str | None, expected: bool) -> None:
+    assert (choose_media_type(accept, html=True) == HTML) is expected
 
 
 def test_embedded_json_cannot_end_its_script_element() -> None:

@@ -1,0 +1,272 @@
+"""Query documents, parsed, limited and validated once per distinct query text.
+
+Everything here happens before execution and depends only on the query text and the settings, so
+the outcome (a document or the errors that refuse it) is cached by text: a client repeating an
+operation pays for none of it again. Limits run before schema validation because validation's
+cost grows with the document, and the limits exist to bound that cost.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLSchema,
+    InlineFragmentNode,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+    specified_rules,
+)
+from graphql.error import GraphQLSyntaxError
+from graphql.validation import ASTValidationRule
+from strawberry.schema.schema import validate_document
+
+from app.config import GraphQLLimits
+from app.http.errors import ErrorCode
+
+_SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
+
+
+def _coded(error: GraphQLError, code: ErrorCode, message: str | None = None) -> GraphQLError:
+    return GraphQLError(
+        message if message is not None else error.message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        extensions={**(error.extensions or {}), "code": code.value},
+    )
+
+
+def too_complex(message: str, nodes: Any = None) -> GraphQLError:
+    return GraphQLError(message, nodes=nodes, extensions={"code": ErrorCode.QUERY_TOO_COMPLEX})
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a selection set costs: its deepest path of fields, the aliases anywhere in it, and
+    the fields at its own level (fragments expanded), which for an operation are its root fields."""
+
+    depth: int
+    aliases: int
+    fields: int
+
+
+class _Measure:
+    """Measures operations with each fragment measured once.
+
+    Fragments are memoised, so a document that spreads fragments into each other many times costs
+    linear, not exponential, time to measure. A fragment cycle (refused later by validation)
+    counts as empty here.
+    """
+
+    def __init__(self, document: DocumentNode) -> None:
+        self._fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self._done: dict[str, Shape] = {}
+        self._active: set[str] = set()
+
+    def selection_set(self, node: SelectionSetNode) -> Shape:
+        depth = aliases = fields = 0
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                inner = (
+                    self.selection_set(selection.selection_set)
+                    if selection.selection_set
+                    else Shape(0, 0, 0)
+                )
+                # Introspection is answered from memory, and its standard query (which tools
+                # such as GraphiQL send) nests `ofType` deeper than any sane limit on data.
+                introspection = selection.name.value.startswith("__")
+                depth = max(depth, 1 + (0 if introspection else inner.depth))
+                aliases += inner.aliases + (1 if selection.alias else 0)
+                fields += 1
+                continue
+            if isinstance(selection, InlineFragmentNode):
+                inner = self.selection_set(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                inner = self.fragment(selection.name.value)
+            else:  # pragma: no cover - the grammar has no other selections
+                continue
+            depth = max(depth, inner.depth)
+            aliases += inner.aliases
+            fields += inner.fields
+        return Shape(depth, aliases, fields)
+
+    def fragment(self, name: str) -> Shape:
+        done = self._done.get(name)
+        if done is not None:
+            return done
+        definition = self._fragments.get(name)
+        if definition is None or name in self._active:
+            return Shape(0, 0, 0)
+        self._active.add(name)
+        shape = self.selection_set(definition.selection_set)
+        self._active.discard(name)
+        self._done[name] = shape
+        return shape
+
+
+def measure(document: DocumentNode) -> dict[OperationDefinitionNode, Shape]:
+    """Each operation's shape."""
+    measure = _Measure(document)
+    return {
+        d: measure.selection_set(d.selection_set)
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode)
+    }
+
+
+def _limit_errors(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLError]:
+    errors: list[GraphQLError] = []
+    for operation, shape in measure(document).items():
+        name = f"Operation {operation.name.value!r}" if operation.name else "The operation"
+        if shape.depth > limits.max_depth:
+            errors.append(
+                too_complex(
+                    f"{name} nests fields {shape.depth} deep; the limit "
+                    f"(MAX_QUERY_DEPTH) is {limits.max_depth}",
+                    operation,
+                )
+            )
+        if shape.aliases > limits.max_aliases:
+            errors.append(
+                too_complex(
+                    f"{name} uses {shape.aliases} aliases; the limit "
+                    f"(MAX_QUERY_ALIASES) is {limits.max_aliases}",
+                    operation,
+                )
+            )
+        if shape.fields > limits.max_root_fields:
+            errors.append(
+                too_complex(
+                    f"{name} selects {shape.fields} root fields; the limit "
+                    f"(MAX_ROOT_FIELDS) is {limits.max_root_fields}",
+                    operation,
+                )
+            )
+    return errors
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A query text's fate before execution: its document (if it parsed) and any refusal."""
+
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+
+    def operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
+        """The operation to run, chosen as the GraphQL spec's GetOperation does."""
+        assert self.document is not None
+        operations = [
+            d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        if name is None:
+            if len(operations) == 1:
+                return operations[0]
+            if not operations:
+                return GraphQLError(
+                    "The document has no operation to run",
+                    extensions={"code": ErrorCode.BAD_USER_INPUT},
+                )
+            return GraphQLError(
+                "The document has several operations: say which with `operationName`",
+                extensions={"code": ErrorCode.BAD_USER_INPUT},
+            )
+        for operation in operations:
+            if operation.name is not None and operation.name.value == name:
+                return operation
+        return GraphQLError(
+            f"The document has no operation named {name[:100]!r}",
+            extensions={"code": ErrorCode.BAD_USER_INPUT},
+        )
+
+
+class DocumentPreparer:
+    """Parses, limits and validates query texts for one schema and one set of limits."""
+
+    def __init__(self, schema: GraphQLSchema, limits: GraphQLLimits) -> None:
+        self._schema = schema
+        self._limits = limits
+        rules: list[type[ASTValidationRule]] = list(specified_rules)
+        if not limits.introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self.rules: tuple[type[ASTValidationRule], ...] = tuple(rules)
+        self._cache: OrderedDict[str, Prepared] = OrderedDict()
+
+    def prepare(self, query: str) -> Prepared:
+        cached = self._cache.get(query)
+        if cached is not None:
+            self._cache.move_to_end(query)
+            return cached
+        prepared = self._prepare(query)
+        if self._limits.document_cache_size:
+            self._cache[query] = prepared
+            if len(self._cache) > self._limits.document_cache_size:
+                self._cache.popitem(last=False)
+        return prepared
+
+    def _prepare(self, query: str) -> Prepared:
+        limits = self._limits
+        if len(query) > limits.max_query_length:
+            return Prepared(
+                None,
+                (
+                    too_complex(
+                        f"The query is {len(query)} characters long; the limit "
+                        f"(MAX_QUERY_LENGTH) is {limits.max_query_length}"
+                    ),
+                ),
+            )
+        try:
+            document = parse(query, max_tokens=limits.max_tokens)
+        except GraphQLSyntaxError as error:
+            if error.message == (
+                f"Syntax Error: Document contains more than {limits.max_tokens} tokens. "
+                "Parsing aborted."
+            ):
+                return Prepared(
+                    None,
+                    (
+                        too_complex(
+                            f"The query has more than {limits.max_tokens} tokens; the limit "
+                            "(MAX_QUERY_TOKENS) is "
+                            f"{limits.max_tokens}"
+                        ),
+                    ),
+                )
+            if error.message.startswith("Syntax Error: Document is nested too deeply"):
+                return Prepared(None, (too_complex("The query is nested too deeply to parse"),))
+            return Prepared(None, (_coded(error, ErrorCode.GRAPHQL_PARSE_FAILED),))
+        except RecursionError:
+            return Prepared(None, (too_complex("The query is nested too deeply to parse"),))
+
+        try:
+            limit_errors = _limit_errors(document, limits)
+            if limit_errors:
+                return Prepared(document, tuple(limit_errors))
+            errors = validate_document(self._schema, document, self.rules)
+        except RecursionError:
+            return Prepared(document, (too_complex("The query is nested too deeply to check"),))
+        return Prepared(
+            document,
+            tuple(
+                _coded(
+                    error,
+                    ErrorCode.GRAPHQL_VALIDATION_FAILED,
+                    # Suggestions would reveal field names that introspection hides.
+                    None if limits.introspection else _SUGGESTION.sub("", error.message),
+                )
+                for error in errors
+            ),
+        )
