@@ -11,6 +11,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "ordergraph.sqlite3"
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
 DEFAULT_SIGNING_KEY_FILE = PROJECT_ROOT / "var" / "signing-key.pem"
+DEFAULT_ISSUER = "http://127.0.0.1:8000"
+DEV_SESSION_SECRET = "development-only-session-secret-never-use-in-production"
+ENVIRONMENTS = ("development", "test", "staging", "production")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -82,7 +85,7 @@ class AuthSettings:
     process behind a load balancer mints and accepts the same tokens.
     """
 
-    issuer: str = "http://127.0.0.1:8000"
+    issuer: str = DEFAULT_ISSUER
     audience: str = "ordergraph"
     # PEM text of the RSA signing key; when unset the key is read from signing_key_file, which
     # development creates once so restarts keep issued tokens valid.
@@ -99,6 +102,20 @@ class AuthSettings:
     argon2_parallelism: int = 4
     password_workers: int = 2
     api_key_environment: str = "live"
+    # APP_ENV: the login session cookie is `Secure` everywhere but development, and production
+    # refuses development defaults (app.config.production_problems).
+    environment: str = "development"
+    session_secret: str = DEV_SESSION_SECRET
+    session_seconds: int = 3600
+    authorization_code_seconds: int = 600
+    refresh_token_seconds: int = 30 * 24 * 3600
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    signing_key_activation_seconds: float = 15.0
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.environment != "development"
 
 
 @dataclass(frozen=True)
@@ -174,7 +191,10 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     environment = env.get("API_KEY_ENVIRONMENT") or "live"
     if environment not in ("live", "test"):
         raise ConfigError(f"API_KEY_ENVIRONMENT must be live or test, not {environment!r}")
-    issuer = (env.get("OAUTH_ISSUER") or "http://127.0.0.1:8000").rstrip("/")
+    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
+    issuer = (env.get("OAUTH_ISSUER") or DEFAULT_ISSUER).rstrip("/")
     scheme, _, rest = issuer.partition("://")
     host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
     if scheme != "https" and not (scheme == "http" and host in ("localhost", "127.0.0.1", "::1")):
@@ -195,4 +215,35 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),
         password_workers=_int(env, "PASSWORD_HASH_WORKERS", 2, minimum=1),
         api_key_environment=environment,
+        environment=app_env,
+        session_secret=env.get("SESSION_SECRET") or DEV_SESSION_SECRET,
+        session_seconds=_int(env, "SESSION_SECONDS", 3600, minimum=60),
+        login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
+        login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        refresh_token_seconds=_int(env, "REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60),
     )
+
+
+def production_problems(settings: Settings) -> list[str]:
+    """Why this configuration must not serve production traffic (empty when it may).
+
+    Development defaults are convenient and public: a signing key generated into var/, a session
+    secret printed in this file, an issuer on loopback. In production each would let anyone mint
+    tokens or forge sessions, or would hand out tokens other deployments cannot verify.
+    """
+    auth = settings.auth
+    if auth.environment != "production":
+        return []
+    problems = []
+    if not auth.signing_key_pem and Path(auth.signing_key_file) == DEFAULT_SIGNING_KEY_FILE:
+        problems.append(
+            "OAUTH_SIGNING_KEY (PEM) or OAUTH_SIGNING_KEY_FILE must be set: the generated "
+            "development key is not for production"
+        )
+    elif not auth.signing_key_pem and not Path(auth.signing_key_file).is_file():
+        problems.append(f"OAUTH_SIGNING_KEY_FILE {auth.signing_key_file} does not exist")
+    if auth.session_secret == DEV_SESSION_SECRET or len(auth.session_secret) < 32:
+        problems.append("SESSION_SECRET must be set to at least 32 random characters")
+    if auth.issuer == DEFAULT_ISSUER or not auth.issuer.startswith("https://"):
+        problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")
+    return problems

@@ -15,7 +15,7 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
-from app.http import oauth
+from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import PreparedDocument, graphql_endpoint_for
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
         ],

@@ -9,21 +9,23 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
 from app.auth import api_keys
 from app.auth.passwords import Passwords
-from app.auth.scopes import CLIENT_SCOPES, ROLE_SCOPES, UnknownScope, parse_scopes
+from app.auth.scopes import ALL_SCOPES, CLIENT_SCOPES, ROLE_SCOPES, UnknownScope, parse_scopes
 from app.db.engine import Database
 from app.domain.auth import ApiKey, ClientType, OAuthClient, secret_hash
 from app.domain.models import InvalidUser, Role, User, normalize_email
 from app.repositories import api_keys as key_repo
 from app.repositories import clients as client_repo
+from app.repositories import grants as grant_repo
 from app.repositories import users as user_repo
 
-SUPPORTED_GRANT_TYPES = frozenset({"client_credentials"})
+SUPPORTED_GRANT_TYPES = frozenset({"client_credentials", "authorization_code", "refresh_token"})
 
 
 class AdminError(ValueError):
@@ -69,6 +71,16 @@ async def create_client(
         raise AdminError(f"unsupported grant type(s): {', '.join(unknown)}")
     if public and "client_credentials" in grants:
         raise AdminError("a public client cannot use client_credentials (it has no secret)")
+    if "refresh_token" in grants and "authorization_code" not in grants:
+        raise AdminError("refresh_token needs the authorization_code grant type")
+    uris = tuple(redirect_uris or ())
+    for uri in uris:
+        _check_redirect_uri(uri)
+    if "authorization_code" in grants and not uris:
+        raise AdminError("the authorization_code grant needs at least one --redirect-uri")
+    # Users may delegate `admin` to an app they sign in to; client-credentials tokens never carry
+    # it whatever the registration says (app.auth.oauth_server strips it).
+    allowed = frozenset(ALL_SCOPES) if "authorization_code" in grants else CLIENT_SCOPES
     secret = None if public else secrets.token_urlsafe(32)
     client = OAuthClient(
         id=uuid.uuid4(),
@@ -77,13 +89,23 @@ async def create_client(
         name=name,
         client_type=ClientType.PUBLIC if public else ClientType.CONFIDENTIAL,
         grant_types=grants,
-        scopes=_scopes(scopes, CLIENT_SCOPES, "clients"),
-        redirect_uris=tuple(redirect_uris or ()),
+        scopes=_scopes(scopes, allowed, "clients without authorization_code"),
+        redirect_uris=uris,
         created_at=datetime.now(UTC),
     )
     async with db.transaction() as conn:
         await client_repo.insert_client(conn, client)
     return NewClient(client, secret)
+
+
+def _check_redirect_uri(uri: str) -> None:
+    """Absolute, no fragment (RFC 6749 §3.1.2); https, or http only on loopback (RFC 8252)."""
+    parts = urlsplit(uri)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.fragment or "#" in uri or not parts.netloc or len(uri) > 2000:
+        raise AdminError(f"{uri[:100]!r} is not an absolute redirect URI without a fragment")
+    if not (parts.scheme == "https" or (parts.scheme == "http" and loopback)):
+        raise AdminError(f"{uri[:100]!r}: redirect URIs must be https (http only on loopback)")
 
 
 async def list_clients(db: Database) -> list[OAuthClient]:
@@ -97,9 +119,11 @@ async def find_client_by_name(db: Database, name: str) -> OAuthClient | None:
 
 
 async def revoke_client(db: Database, client_id: str) -> None:
+    now = datetime.now(UTC)
     async with db.transaction() as conn:
-        if not await client_repo.revoke_client(conn, client_id, datetime.now(UTC)):
+        if not await client_repo.revoke_client(conn, client_id, now):
             raise AdminError(f"no active client {client_id!r}")
+        await grant_repo.revoke_refresh_tokens_where(conn, now, client_id=client_id)
 
 
 async def rotate_client_secret(db: Database, client_id: str) -> str:
@@ -198,12 +222,17 @@ async def revoke_api_key(db: Database, key_id: str) -> None:
 
 
 async def disable_user(db: Database, email: str) -> tuple[int, int]:
-    """Disable the user and revoke their access tokens and API keys: (tokens, keys) revoked."""
+    """Disable the user and revoke their access tokens, refresh tokens and API keys.
+
+    Returns (access and refresh tokens, keys) revoked. Access tokens are refused by every process
+    at its next revocation refresh; sign-in, code exchange and refresh check the flag directly.
+    """
     user = await _user_by_email(db, email)
     now = datetime.now(UTC)
     async with db.transaction() as conn:
         if not await user_repo.disable(conn, user.id, now):
             raise AdminError(f"the user {user.email} is already disabled")
         tokens = await client_repo.revoke_tokens_where(conn, now, user_id=user.id)
+        tokens += await grant_repo.revoke_refresh_tokens_where(conn, now, user_id=user.id)
         keys = await key_repo.revoke_for_user(conn, user.id, now)
     return tokens, keys

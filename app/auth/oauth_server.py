@@ -14,6 +14,13 @@ request in three:
 3. after: the recorded writes (issued tokens, revocations) are committed asynchronously, and
    failed client authentications are counted for throttling.
 
+User grants (authorization_code with PKCE S256, refresh_token with rotation) follow the same
+pattern: the code or refresh token is looked up by its SHA-256 before Authlib runs; Authlib only
+records that it must be consumed, and the commit consumes it with a conditional UPDATE, so two
+concurrent uses cannot both succeed. A replayed code or refresh token revokes its whole family (the
+access and refresh tokens descending from one code exchange) and answers a bare `invalid_grant`,
+exactly like an unknown one.
+
 The prefetched objects travel in a context variable set just around the synchronous call, so
 concurrent requests never see each other's records.
 """
@@ -22,38 +29,63 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import secrets
+import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
+from uuid import UUID
 
 from authlib.oauth2.rfc6749 import (
+    AuthorizationCodeMixin,
     AuthorizationServer,
     ClientMixin,
+    InvalidRequestError,
     InvalidScopeError,
     OAuth2Request,
     TokenMixin,
 )
-from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
+from authlib.oauth2.rfc6749.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    RefreshTokenGrant,
+)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
 from app.auth.errors import InvalidCredentials
 from app.auth.ratelimit import RateLimiter
 from app.auth.revocation import RevokedTokens
-from app.auth.scopes import ADMIN, ALL_SCOPES, CLIENT_SCOPES, scope_string
+from app.auth.scopes import ADMIN, ALL_SCOPES, CLIENT_SCOPES, ROLE_SCOPES, scope_string
 from app.auth.tokens import AccessTokens, VerifiedToken
 from app.config import AuthSettings
 from app.db.engine import Database
-from app.domain.auth import AccessTokenRecord, ClientType, OAuthClient, same_secret
+from app.domain.auth import (
+    AccessTokenRecord,
+    AuthorizationCode,
+    ClientType,
+    OAuthClient,
+    RefreshToken,
+    same_secret,
+    secret_hash,
+)
+from app.domain.models import User
 from app.repositories import clients as client_repo
+from app.repositories import grants as grant_repo
+from app.repositories import users as user_repo
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
-GRANT_TYPES = ("client_credentials",)
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
+CODE_CHALLENGE_METHODS = ("S256",)
+MAX_SECRET_LENGTH = 512
 
 
 @dataclass
@@ -130,7 +162,7 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return method in CLIENT_AUTH_METHODS
 
     def check_response_type(self, response_type: str) -> bool:
-        return False
+        return response_type == "code" and "authorization_code" in self.record.grant_types
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in self.record.grant_types
@@ -157,12 +189,54 @@ class _Token(TokenMixin):  # type: ignore[misc]
         return self.record.revoked_at is not None
 
 
+class _Code(AuthorizationCodeMixin):  # type: ignore[misc]
+    def __init__(self, record: AuthorizationCode) -> None:
+        self.record = record
+        self.code_challenge = record.code_challenge
+        self.code_challenge_method = record.code_challenge_method
+
+    def get_redirect_uri(self) -> str:
+        return self.record.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.record.scope
+
+
+class _Refresh(TokenMixin):  # type: ignore[misc]
+    def __init__(self, record: RefreshToken) -> None:
+        self.record = record
+
+    def check_client(self, client: _Client) -> bool:
+        return client.get_client_id() == self.record.client_id
+
+    def get_scope(self) -> str:
+        return self.record.scope
+
+    def get_expires_in(self) -> int:
+        return int((self.record.expires_at - self.record.issued_at).total_seconds())
+
+    def is_expired(self) -> bool:
+        return self.record.expires_at <= datetime.now(UTC)
+
+    def is_revoked(self) -> bool:
+        return self.record.revoked_at is not None
+
+
 @dataclass
 class _Prefetched:
     client: OAuthClient | None = None
     token: _Token | None = None
+    code: AuthorizationCode | None = None
+    refresh: RefreshToken | None = None
+    user: User | None = None
     issued: list[AccessTokenRecord] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    # User grants: the family new tokens join, what to consume, what to revoke after a replay.
+    family_id: UUID | None = None
+    new_refresh: list[RefreshToken] = field(default_factory=list)
+    consume_code: str | None = None
+    rotate_refresh: str | None = None
+    replayed_family: UUID | None = None
 
 
 _current: ContextVar[_Prefetched] = ContextVar("oauth_prefetched")
@@ -179,6 +253,86 @@ class _ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
         wanted = set(requested.split())
         if not wanted or not wanted <= set(self.request.client.record.scopes) & CLIENT_SCOPES:
             raise InvalidScopeError("the client may not request that scope")
+
+
+def _same_s256(verifier: str, challenge: str) -> bool:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    expected = base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return hmac.compare_digest(expected, challenge)
+
+
+class _Pkce(CodeChallenge):  # type: ignore[misc]
+    """PKCE with S256 only, for every client (RFC 9700 §2.1.1); Authlib's default allows `plain`
+    and lets confidential clients skip it. The authorize step (app.auth.authorize) already refused
+    a missing challenge, so every stored code has one and the verifier is always required."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = list(CODE_CHALLENGE_METHODS)
+    CODE_CHALLENGE_METHODS = {"S256": _same_s256}
+
+    def validate_code_verifier(self, grant: Any, result: Any) -> None:
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'")
+        super().validate_code_verifier(grant, result)
+
+
+class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
+
+    def query_authorization_code(self, code: str, client: _Client) -> _Code | None:
+        prefetched = _current.get()
+        record = prefetched.code
+        if record is None or record.client_id != client.get_client_id():
+            return None
+        if record.used_at is not None:
+            # A replay: whoever holds this code may be an attacker; end what it produced.
+            prefetched.replayed_family = record.family_id
+            return None
+        if record.expires_at <= datetime.now(UTC):
+            return None
+        prefetched.family_id = uuid.uuid4()
+        return _Code(record)
+
+    def delete_authorization_code(self, authorization_code: _Code) -> None:
+        _current.get().consume_code = authorization_code.record.code_hash
+
+    def authenticate_user(self, authorization_code: _Code) -> User | None:
+        return _active_user(authorization_code.record.user_id)
+
+
+class _RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> _Refresh | None:
+        """Every refusal returns None, so Authlib answers the same bare invalid_grant for an
+        unknown, expired, revoked, replayed or foreign token: nothing tells them apart."""
+        prefetched = _current.get()
+        record = prefetched.refresh
+        if record is None or record.client_id != self.request.client.get_client_id():
+            return None
+        if record.revoked_at is not None:
+            return None
+        if record.used_at is not None:
+            prefetched.replayed_family = record.family_id
+            return None
+        if record.expires_at <= datetime.now(UTC) or _active_user(record.user_id) is None:
+            return None
+        prefetched.family_id = record.family_id
+        return _Refresh(record)
+
+    def authenticate_user(self, refresh_token: _Refresh) -> User | None:
+        return _active_user(refresh_token.record.user_id)
+
+    def revoke_old_credential(self, refresh_token: _Refresh) -> None:
+        _current.get().rotate_refresh = refresh_token.record.token_hash
+
+
+def _active_user(user_id: UUID) -> User | None:
+    user = _current.get().user
+    if user is None or user.id != user_id or user.is_disabled:
+        return None
+    return user
 
 
 class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
@@ -218,10 +372,13 @@ class _Revocation(RevocationEndpoint):  # type: ignore[misc]
 
 
 class _Server(AuthorizationServer):  # type: ignore[misc]
-    def __init__(self, tokens: AccessTokens) -> None:
+    def __init__(self, tokens: AccessTokens, settings: AuthSettings) -> None:
         super().__init__(scopes_supported=list(ALL_SCOPES))
         self._tokens = tokens
+        self._refresh_lifetime = timedelta(seconds=settings.refresh_token_seconds)
         self.register_grant(_ClientCredentials)
+        self.register_grant(_CodeGrant, [_Pkce(required=True)])
+        self.register_grant(_RefreshGrant)
         self.register_endpoint(_Introspection)
         self.register_endpoint(_Revocation)
         self.register_token_generator("default", self._generate)
@@ -250,11 +407,13 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
         self,
         grant_type: str,
         client: _Client,
-        user: Any = None,
+        user: User | None = None,
         scope: str | None = None,
         expires_in: int | None = None,
         include_refresh_token: bool = False,
     ) -> dict[str, Any]:
+        if user is not None:
+            return self._user_token(client, user, scope, include_refresh_token)
         granted = set(scope.split()) if scope else set(client.record.scopes)
         granted &= CLIENT_SCOPES if user is None else set(ALL_SCOPES)
         text = scope_string(granted - ({ADMIN} if user is None else set()))
@@ -268,6 +427,48 @@ class _Server(AuthorizationServer):  # type: ignore[misc]
             "expires_in": self._tokens.lifetime,
             "scope": text,
         }
+
+    def _user_token(
+        self, client: _Client, user: User, scope: str | None, include_refresh_token: bool
+    ) -> dict[str, Any]:
+        """A user's token: what was granted, still within the client's and the role's scopes."""
+        prefetched = _current.get()
+        allowed = client.record.scopes & ROLE_SCOPES[user.role]
+        requested = set(scope.split()) if scope else set(allowed)
+        text = scope_string(requested & allowed)
+        access_token, record = self._tokens.mint(
+            client_id=client.get_client_id(),
+            user_id=user.id,
+            scope=text,
+            family_id=prefetched.family_id,
+        )
+        prefetched.issued.append(record)
+        body: dict[str, Any] = {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": self._tokens.lifetime,
+            "scope": text,
+        }
+        if include_refresh_token and prefetched.family_id is not None:
+            plaintext = secrets.token_urlsafe(32)
+            now = datetime.now(UTC)
+            prefetched.new_refresh.append(
+                RefreshToken(
+                    token_hash=secret_hash(plaintext),
+                    family_id=prefetched.family_id,
+                    client_id=client.get_client_id(),
+                    user_id=user.id,
+                    scope=text,
+                    issued_at=now,
+                    expires_at=now + self._refresh_lifetime,
+                )
+            )
+            body["refresh_token"] = plaintext
+        return body
+
+
+class _Replayed(Exception):
+    """A code or refresh token was consumed by a concurrent request first: roll back."""
 
 
 class OAuthServer:
@@ -287,7 +488,7 @@ class OAuthServer:
         self._tokens = tokens
         self._revoked = revoked
         self._limiter = limiter
-        self._server = _Server(tokens)
+        self._server = _Server(tokens, settings)
 
     async def token(self, request: FormRequest) -> OAuthResponse:
         return await self._run(request, lambda r: self._server.create_token_response(r))
@@ -330,15 +531,84 @@ class OAuthServer:
             _as_unauthorized(response)
             if client_id is not None:
                 await self._limiter.acquire(failures_key, per_minute, per_minute)
+        if prefetched.replayed_family is not None:
+            await self.revoke_family(prefetched.replayed_family)
         if prefetched.issued or prefetched.revoked:
-            now = datetime.now(UTC)
-            async with self._db.transaction() as conn:
-                await client_repo.insert_tokens(conn, prefetched.issued)
-                for jti in prefetched.revoked:
-                    await client_repo.revoke_tokens_where(conn, now, jti=jti)
+            try:
+                await self._commit(prefetched)
+            except _Replayed:
+                family = await self._family_of(prefetched)
+                if family is not None:
+                    await self.revoke_family(family)
+                return OAuthResponse(400, {"error": "invalid_grant"}, [])
             for jti in prefetched.revoked:
                 self._revoked.add(jti)
         return response
+
+    async def _commit(self, prefetched: _Prefetched) -> None:
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            if prefetched.consume_code is not None:
+                assert prefetched.family_id is not None
+                if not await grant_repo.consume_code(
+                    conn, prefetched.consume_code, prefetched.family_id, now
+                ):
+                    raise _Replayed
+            rotate = prefetched.rotate_refresh
+            if rotate is not None and not await grant_repo.rotate_refresh_token(conn, rotate, now):
+                raise _Replayed
+            await client_repo.insert_tokens(conn, prefetched.issued)
+            for refresh in prefetched.new_refresh:
+                await grant_repo.insert_refresh_token(conn, refresh)
+            for jti in prefetched.revoked:
+                await client_repo.revoke_tokens_where(conn, now, jti=jti)
+
+    async def _family_of(self, prefetched: _Prefetched) -> UUID | None:
+        """The family that won the race for a code (the refresh token's family is known)."""
+        if prefetched.rotate_refresh is not None:
+            return prefetched.family_id
+        if prefetched.consume_code is None:
+            return None
+        async with self._db.read() as conn:
+            code = await grant_repo.get_code(conn, prefetched.consume_code)
+        return None if code is None else code.family_id
+
+    async def revoke_family(self, family_id: UUID | None) -> None:
+        """Revoke every access and refresh token descending from one code exchange."""
+        if family_id is None:
+            return
+        now = datetime.now(UTC)
+        async with self._db.transaction() as conn:
+            await client_repo.revoke_tokens_where(conn, now, family_id=family_id)
+            await grant_repo.revoke_refresh_tokens_where(conn, now, family_id=family_id)
+        await self._revoked.refresh(self._db)  # refused here at once, elsewhere within seconds
+
+    async def issue_code(
+        self,
+        *,
+        client: OAuthClient,
+        user: User,
+        redirect_uri: str,
+        scope: str,
+        code_challenge: str,
+    ) -> str:
+        """A new authorization code (returned once; only its hash is stored)."""
+        code = secrets.token_urlsafe(32)
+        now = datetime.now(UTC)
+        record = AuthorizationCode(
+            code_hash=secret_hash(code),
+            client_id=client.client_id,
+            user_id=user.id,
+            redirect_uri=redirect_uri,
+            scope=scope,
+            code_challenge=code_challenge,
+            code_challenge_method="S256",
+            issued_at=now,
+            expires_at=now + timedelta(seconds=self._settings.authorization_code_seconds),
+        )
+        async with self._db.transaction() as conn:
+            await grant_repo.insert_code(conn, record)
+        return code
 
     async def _prefetch(
         self, request: FormRequest, client_id: str | None, with_token: bool
@@ -350,6 +620,14 @@ class OAuthServer:
                 verified = self._tokens.verify(token)
             except InvalidCredentials:
                 verified = None  # not ours, tampered or expired: inactive / nothing to revoke
+        grant_type = request.form.get("grant_type")
+        secret = None
+        if not with_token and grant_type == "authorization_code":
+            secret = request.form.get("code")
+        elif not with_token and grant_type == "refresh_token":
+            secret = request.form.get("refresh_token")
+        if secret is not None and not 0 < len(secret) <= MAX_SECRET_LENGTH:
+            secret = None
         if client_id is None and verified is None:
             return prefetched
         async with self._db.read() as conn:
@@ -359,6 +637,15 @@ class OAuthServer:
                 record = await client_repo.get_token(conn, verified.jti)
                 if record is not None:
                     prefetched.token = _Token(verified, record)
+            user_id: UUID | None = None
+            if secret is not None and grant_type == "authorization_code":
+                prefetched.code = await grant_repo.get_code(conn, secret_hash(secret))
+                user_id = None if prefetched.code is None else prefetched.code.user_id
+            elif secret is not None:
+                prefetched.refresh = await grant_repo.get_refresh_token(conn, secret_hash(secret))
+                user_id = None if prefetched.refresh is None else prefetched.refresh.user_id
+            if user_id is not None:
+                prefetched.user = (await user_repo.get_by_ids(conn, [user_id])).get(user_id)
         return prefetched
 
 
@@ -387,11 +674,14 @@ def metadata(settings: AuthSettings) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/oauth/introspect",
         "revocation_endpoint": f"{issuer}/oauth/revoke",
         "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "authorization_endpoint": f"{issuer}/oauth/authorize",
         "scopes_supported": list(ALL_SCOPES),
-        # No authorization endpoint yet, so no response type is supported.
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
-        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
+        "authorization_response_iss_parameter_supported": True,
+        "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
     }

@@ -46,6 +46,11 @@ class Passwords:
         )
         return await asyncio.get_running_loop().run_in_executor(self._executor, create)
 
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.hash_sync, password
+        )
+
     async def verify(self, password_hash: str, password: str) -> bool:
         def check() -> bool:
             try:

@@ -1,5 +1,8 @@
 """What every process learns from the database every few seconds, and what it writes back.
 
+Besides revocations, the loop reloads the signing keys `rotate-signing-key` stores, so a new key
+is published by every process before it starts signing (app.auth.keys).
+
 Access tokens are verified without the database, so revoking one (by the revocation endpoint,
 revoke-client or disable-user, in any process) is a row update that each process picks up by
 reloading the set of revoked, unexpired token IDs at least every 5 seconds. The same loop writes
@@ -14,9 +17,11 @@ import logging
 from datetime import UTC, datetime
 from uuid import UUID
 
+from app.auth.keys import KeyRing
 from app.db.engine import Database
 from app.repositories import api_keys as key_repo
 from app.repositories import clients as client_repo
+from app.repositories import signing_keys as signing_key_repo
 
 log = logging.getLogger("app.auth.revocation")
 
@@ -65,8 +70,18 @@ class KeyUsage:
             raise
 
 
+async def refresh_keys(db: Database, keys: KeyRing) -> None:
+    async with db.read() as conn:
+        keys.load(await signing_key_repo.list_keys(conn))
+
+
 async def refresh_forever(
-    db: Database, revoked: RevokedTokens, usage: KeyUsage, interval: float, stop: asyncio.Event
+    db: Database,
+    revoked: RevokedTokens,
+    usage: KeyUsage,
+    interval: float,
+    stop: asyncio.Event,
+    keys: KeyRing | None = None,
 ) -> None:
     """Refresh every `interval` seconds until `stop` is set.
 
@@ -80,6 +95,8 @@ async def refresh_forever(
             return
         try:
             await revoked.refresh(db)
+            if keys is not None:
+                await refresh_keys(db, keys)
             await usage.flush(db)
         except Exception as error:
             log.warning("could not refresh revocations or write key usage: %s", error)

@@ -8,11 +8,12 @@ import logging
 from dataclasses import dataclass, field
 
 from app.auth.authenticator import Authenticator
-from app.auth.keys import SigningKey, load_signing_key
+from app.auth.keys import KeyRing, SigningKey, load_signing_key
+from app.auth.login import Logins
 from app.auth.oauth_server import OAuthServer
 from app.auth.passwords import Passwords
 from app.auth.ratelimit import RateLimiter, create_rate_limiter
-from app.auth.revocation import KeyUsage, RevokedTokens, refresh_forever
+from app.auth.revocation import KeyUsage, RevokedTokens, refresh_forever, refresh_keys
 from app.auth.tokens import AccessTokens
 from app.config import AuthSettings, Settings
 from app.db.engine import Database
@@ -25,6 +26,7 @@ class AuthServices:
     settings: AuthSettings
     db: Database
     signing_key: SigningKey
+    keys: KeyRing
     tokens: AccessTokens
     revoked: RevokedTokens
     usage: KeyUsage
@@ -32,26 +34,30 @@ class AuthServices:
     passwords: Passwords
     authenticator: Authenticator
     oauth: OAuthServer
+    logins: Logins
     _refresher: asyncio.Task[None] | None = field(default=None, repr=False)
     _stop: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @classmethod
     def create(cls, settings: Settings, db: Database) -> AuthServices:
         auth = settings.auth
-        key = load_signing_key(auth)
-        tokens = AccessTokens(key, auth)
+        key = load_signing_key(auth, create=auth.environment != "production")
+        keys = KeyRing(key, auth.access_token_seconds)
+        tokens = AccessTokens(keys, auth)
         revoked = RevokedTokens()
         usage = KeyUsage()
         limiter = create_rate_limiter(settings.redis_url, auth.redis_prefix)
+        passwords = Passwords(auth)
         return cls(
             settings=auth,
             db=db,
             signing_key=key,
+            keys=keys,
             tokens=tokens,
             revoked=revoked,
             usage=usage,
             limiter=limiter,
-            passwords=Passwords(auth),
+            passwords=passwords,
             authenticator=Authenticator(
                 db=db,
                 settings=auth,
@@ -63,6 +69,7 @@ class AuthServices:
             oauth=OAuthServer(
                 db=db, settings=auth, tokens=tokens, revoked=revoked, limiter=limiter
             ),
+            logins=Logins(db, passwords, limiter, auth),
         )
 
     async def start(self) -> None:
@@ -73,6 +80,7 @@ class AuthServices:
         """
         try:
             await self.revoked.refresh(self.db)
+            await refresh_keys(self.db, self.keys)
         except Exception as error:
             log.warning(
                 "revoked tokens not loaded at start-up, retrying in the background: %s", error
@@ -84,6 +92,7 @@ class AuthServices:
                 self.usage,
                 self.settings.revocation_refresh_seconds,
                 self._stop,
+                self.keys,
             ),
             name="auth-refresh",
         )

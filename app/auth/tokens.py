@@ -17,10 +17,11 @@ from uuid import UUID
 
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 
 from app.auth.errors import InvalidCredentials
-from app.auth.keys import ALGORITHM, SigningKey
+from app.auth.keys import ALGORITHM, KeyRing, SigningKey
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ADMIN, ALL_SCOPES
 from app.config import AuthSettings
@@ -69,9 +70,10 @@ class VerifiedToken:
 
 
 class AccessTokens:
-    def __init__(self, key: SigningKey, settings: AuthSettings) -> None:
-        self._key = key
-        self._public = key.key.as_dict(private=False)
+    def __init__(self, keys: SigningKey | KeyRing, settings: AuthSettings) -> None:
+        self.keys = (
+            keys if isinstance(keys, KeyRing) else KeyRing(keys, settings.access_token_seconds)
+        )
         self.issuer = settings.issuer
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
@@ -87,7 +89,13 @@ class AccessTokens:
         )
 
     def mint(
-        self, *, client_id: str, user_id: UUID | None, scope: str, now: int | None = None
+        self,
+        *,
+        client_id: str,
+        user_id: UUID | None,
+        scope: str,
+        now: int | None = None,
+        family_id: UUID | None = None,
     ) -> tuple[str, AccessTokenRecord]:
         issued = int(time.time()) if now is None else now
         jti = secrets.token_urlsafe(24)
@@ -101,8 +109,9 @@ class AccessTokens:
             "iat": issued,
             "exp": issued + self.lifetime,
         }
-        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": self._key.kid}
-        token = jwt.encode(header, claims, self._key.key, algorithms=[ALGORITHM])
+        key = self.keys.current(datetime.fromtimestamp(issued, UTC))
+        header = {"alg": ALGORITHM, "typ": TOKEN_TYPE, "kid": key.kid}
+        token = jwt.encode(header, claims, key.key, algorithms=[ALGORITHM])
         record = AccessTokenRecord(
             jti=jti,
             client_id=client_id,
@@ -110,6 +119,7 @@ class AccessTokens:
             scope=scope,
             issued_at=datetime.fromtimestamp(issued, UTC),
             expires_at=datetime.fromtimestamp(issued + self.lifetime, UTC),
+            family_id=family_id,
         )
         return token, record
 
@@ -118,12 +128,15 @@ class AccessTokens:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidCredentials("the access token is too long")
         try:
-            decoded = jwt.decode(token, self._key.key, algorithms=[ALGORITHM])
+            # The header is read unverified only to pick the key; the signature is checked next.
+            kid = jws_kid(token)
+            key = self.keys.find(kid)
+            if key is None:
+                raise InvalidCredentials("the token was signed with an unknown key")
+            decoded = jwt.decode(token, key.key, algorithms=[ALGORITHM])
             header = decoded.header
             if str(header.get("typ", "")).lower() not in _ACCEPTED_TYP:
                 raise InvalidCredentials("the token is not an access token (typ at+jwt)")
-            if header.get("kid") not in (None, self._key.kid):
-                raise InvalidCredentials("the token was signed with an unknown key")
             self._claims.validate(decoded.claims)
         except InvalidCredentials:
             raise
@@ -138,6 +151,15 @@ class AccessTokens:
         except ValueError:
             raise InvalidCredentials("the access token's subject is malformed") from None
         return verified
+
+
+def jws_kid(token: str) -> str | None:
+    """The `kid` of a compact JWS header, unverified; malformed headers are an error."""
+    header = extract_compact(token.encode("ascii")).protected
+    kid = header.get("kid")
+    if kid is not None and not isinstance(kid, str):
+        raise InvalidCredentials("the token's key ID is malformed")
+    return kid
 
 
 def _reason(error: Exception) -> str:

@@ -58,6 +58,39 @@ class AccessTokenRecord:
     issued_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    family_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationCode:
+    """A code as stored: only its hash, and everything it was bound to when it was issued."""
+
+    code_hash: str
+    client_id: str
+    user_id: UUID
+    redirect_uri: str
+    scope: str
+    code_challenge: str
+    code_challenge_method: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    family_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshToken:
+    """One refresh token of a family; each use rotates it (`used_at`) to a new one."""
+
+    token_hash: str
+    family_id: UUID
+    client_id: str
+    user_id: UUID
+    scope: str
+    issued_at: datetime
+    expires_at: datetime
+    used_at: datetime | None = None
+    revoked_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +106,13 @@ class ApiKey:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSigningKey:
+    """A signing key in the database: it signs from `activates_at` until a newer one does."""
+
+    kid: str
+    private_pem: str
+    created_at: datetime
+    activates_at: datetime

@@ -93,7 +93,7 @@ async def server_metadata(request: Request) -> Response:
 
 async def jwks(request: Request) -> Response:
     return JSONResponse(
-        _services(request).signing_key.jwks(), headers={"Cache-Control": "public, max-age=300"}
+        _services(request).keys.jwks(), headers={"Cache-Control": "public, max-age=300"}
     )
 
 

@@ -39,6 +39,7 @@ def _token(row: Row[tuple[object, ...]]) -> AccessTokenRecord:
         issued_at=m["issued_at"],
         expires_at=m["expires_at"],
         revoked_at=m["revoked_at"],
+        family_id=m["family_id"],
     )
 
 
@@ -124,6 +125,7 @@ async def insert_tokens(conn: AsyncConnection, records: Sequence[AccessTokenReco
                     "issued_at": r.issued_at,
                     "expires_at": r.expires_at,
                     "revoked_at": r.revoked_at,
+                    "family_id": r.family_id,
                 }
                 for r in records
             ],
@@ -142,6 +144,7 @@ async def revoke_tokens_where(
     jti: str | None = None,
     client_id: str | None = None,
     user_id: UUID | None = None,
+    family_id: UUID | None = None,
 ) -> int:
     conditions = [access_tokens.c.revoked_at.is_(None), access_tokens.c.expires_at > now]
     chosen = [
@@ -150,6 +153,7 @@ async def revoke_tokens_where(
             None if jti is None else access_tokens.c.jti == jti,
             None if client_id is None else access_tokens.c.client_id == client_id,
             None if user_id is None else access_tokens.c.user_id == user_id,
+            None if family_id is None else access_tokens.c.family_id == family_id,
         )
         if c is not None
     ]

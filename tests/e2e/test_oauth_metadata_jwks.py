@@ -18,10 +18,19 @@ async def test_metadata_is_built_from_the_configured_issuer(auth_app: AuthApp) -
     assert body["introspection_endpoint"] == f"{ISSUER}/oauth/introspect"
     assert body["revocation_endpoint"] == f"{ISSUER}/oauth/revoke"
     assert body["jwks_uri"] == f"{ISSUER}/.well-known/jwks.json"
-    assert body["grant_types_supported"] == ["client_credentials"]
+    assert body["authorization_endpoint"] == f"{ISSUER}/oauth/authorize"
+    assert body["grant_types_supported"] == [
+        "authorization_code",
+        "refresh_token",
+        "client_credentials",
+    ]
+    assert body["response_types_supported"] == ["code"]
+    assert body["code_challenge_methods_supported"] == ["S256"]
+    assert body["authorization_response_iss_parameter_supported"] is True
     assert set(body["token_endpoint_auth_methods_supported"]) == {
         "client_secret_basic",
         "client_secret_post",
+        "none",
     }
     assert "admin" in body["scopes_supported"]
 
