@@ -10,12 +10,19 @@ import sys
 from pathlib import Path
 
 from app.auth import cli as auth_cli
-from app.config import PROJECT_ROOT, ConfigError, Settings
+from app.config import PROJECT_ROOT, ConfigError, Settings, production_problems
 from app.db.urls import DatabaseUrl
 
 
 def _serve(settings: Settings) -> int:
     import uvicorn
+
+    problems = production_problems(settings)
+    if problems:
+        print("refusing to serve with APP_ENV=production:", file=sys.stderr)
+        for problem in problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
 
     from app.db.migrate import migrate
     from app.main import create_app

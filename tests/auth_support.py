@@ -53,6 +53,11 @@ class AuthApp:
     http: httpx.AsyncClient
     services: AuthServices
     db: Database
+    transport: httpx.AsyncBaseTransport
+
+    def browser(self) -> httpx.AsyncClient:
+        """A client with its own cookie jar, like a separate browser (close it after use)."""
+        return httpx.AsyncClient(transport=self.transport, base_url=ISSUER)
 
     async def client(
         self, scopes: str = "products:read,orders:read,users:read", name: str = "test"
@@ -97,4 +102,4 @@ async def running_app(url: DatabaseUrl, **overrides: Any) -> AsyncIterator[AuthA
         state = app.state.og
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
-            yield AuthApp(http=http, services=state.auth, db=state.db)
+            yield AuthApp(http=http, services=state.auth, db=state.db, transport=transport)

@@ -14,6 +14,7 @@ from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
 from app.seed import DEMO, SeedSize, seed
 from tests.auth_support import AuthApp, running_app
+from tests.oauth_flow import Flow
 from tests.services import PostgresServer
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
@@ -98,3 +99,13 @@ async def auth_app(backend: str, make_db: MakeDb) -> AsyncIterator[AuthApp]:
     db = await make_db(backend, "auth", SeedSize(products=5, users=10, orders=30))
     async with running_app(db.url) as app:
         yield app
+
+
+@pytest.fixture
+async def flow(auth_app: AuthApp) -> AsyncIterator[Flow]:
+    """A fresh browser (cookie jar) and a confidential authorization-code client."""
+    from tests.oauth_flow import code_client, pkce
+
+    verifier, challenge = pkce()
+    async with auth_app.browser() as browser:
+        yield Flow(auth_app, browser, await code_client(auth_app), verifier, challenge)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 from uuid import UUID
 
 from sqlalchemy.exc import IntegrityError
 
-from app.auth import api_keys
+from app.auth import api_keys, keys
+from app.auth.keys import SigningKey
 from app.auth.passwords import Passwords
 from app.auth.scopes import ALL_SCOPES, CLIENT_SCOPES, ROLE_SCOPES, UnknownScope, parse_scopes
 from app.db.engine import Database
@@ -23,6 +24,7 @@ from app.domain.models import InvalidUser, Role, User, normalize_email
 from app.repositories import api_keys as key_repo
 from app.repositories import clients as client_repo
 from app.repositories import grants as grant_repo
+from app.repositories import signing_keys as signing_key_repo
 from app.repositories import users as user_repo
 
 SUPPORTED_GRANT_TYPES = frozenset({"client_credentials", "authorization_code", "refresh_token"})
@@ -236,3 +238,33 @@ async def disable_user(db: Database, email: str) -> tuple[int, int]:
         tokens += await grant_repo.revoke_refresh_tokens_where(conn, now, user_id=user.id)
         keys = await key_repo.revoke_for_user(conn, user.id, now)
     return tokens, keys
+
+
+@dataclass(frozen=True)
+class Rotation:
+    kid: str
+    activates_at: datetime
+    dropped: list[str]
+
+
+async def rotate_signing_key(
+    db: Database, configured: SigningKey, *, token_lifetime_seconds: int, activate_in: float
+) -> Rotation:
+    """Store a new signing key that signs from `activate_in` seconds on.
+
+    Until then every process publishes it (they reload keys with the revocation set), so no token
+    signed with it reaches a process that cannot verify it. Keys whose tokens have all expired are
+    deleted at the same time.
+    """
+    if activate_in < 0:
+        raise AdminError("the activation delay cannot be negative")
+    now = datetime.now(UTC)
+    new = keys.generate()
+    activates_at = now + timedelta(seconds=activate_in)
+    async with db.transaction() as conn:
+        ring = keys.KeyRing(configured, token_lifetime_seconds)
+        ring.load(await signing_key_repo.list_keys(conn))
+        dropped = [kid for kid in ring.expired_kids(now) if kid != configured.kid]
+        await signing_key_repo.delete_keys(conn, dropped)
+        await signing_key_repo.insert_key(conn, keys.stored_key(new, activates_at))
+    return Rotation(new.kid, activates_at, dropped)

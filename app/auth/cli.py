@@ -34,6 +34,7 @@ COMMANDS = frozenset(
         "list-api-keys",
         "revoke-api-key",
         "issue-token",
+        "rotate-signing-key",
     }
 )
 
@@ -74,6 +75,16 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--client-id", required=True)
     p.add_argument("--client-secret", required=True)
     p.add_argument("--scope", default=None)
+    p = command(
+        "rotate-signing-key",
+        "add a new access-token signing key; the old one stays published until its tokens expire",
+    )
+    p.add_argument(
+        "--activate-in",
+        type=float,
+        default=None,
+        help="seconds before it signs (default: 3 revocation refreshes)",
+    )
 
 
 def _client_json(client: OAuthClient) -> dict[str, Any]:
@@ -145,6 +156,21 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
         return {"id": args.key_id, "revoked": True}
     services = AuthServices.create(settings, db)
     try:
+        if name == "rotate-signing-key":
+            delay = args.activate_in
+            if delay is None:
+                delay = 3 * settings.auth.revocation_refresh_seconds
+            rotation = await admin.rotate_signing_key(
+                db,
+                services.signing_key,
+                token_lifetime_seconds=settings.auth.access_token_seconds,
+                activate_in=delay,
+            )
+            return {
+                "kid": rotation.kid,
+                "signs_from": rotation.activates_at.isoformat(),
+                "dropped": rotation.dropped,
+            }
         if name == "create-user":
             user = await admin.create_user(
                 db, services.passwords, email=args.email, password=args.password, admin=args.admin
