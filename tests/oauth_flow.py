@@ -112,7 +112,8 @@ class Flow:
         signed_in = await self.sign_in(email, **params)
         assert signed_in.status_code == 303, signed_in.text
         page = await self.browser.get(signed_in.headers["location"])
-        assert page.status_code == 200 and "Authorize access" in page.text, page.text
+        assert page.status_code == 200, page.text
+        assert "Authorize access" in page.text, page.text
         return page
 
     async def code(self, email: str, **params: str) -> str:

@@ -6,7 +6,6 @@ from joserfc import jwt
 
 from tests.auth_support import AUDIENCE, ISSUER, AuthApp
 from tests.oauth_flow import (
-    REDIRECT_URI,
     Flow,
     code_client,
     hidden_fields,
@@ -25,9 +24,12 @@ async def test_confidential_client_signs_a_user_in_and_gets_tokens(flow: Flow) -
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert page.headers["x-frame-options"] == "DENY"
-    assert 'name="password"' in page.text and "<script" not in page.text
+    assert 'name="password"' in page.text
+    assert "<script" not in page.text
     cookie = page.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/oauth/authorize" in cookie
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "path=/oauth/authorize" in cookie
 
     code = await flow.code(customer.email)
     response = await flow.exchange(code)
