@@ -41,6 +41,7 @@ def _serve(settings: Settings) -> int:
 def banner(settings: Settings, demo: dict[str, str]) -> str:
     """What `make run` prints: where everything is, the demo credentials, and the truth about
     GraphiQL."""
+    from app.auth.cli import DEMO_REDIRECT_URI
     from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
@@ -57,6 +58,12 @@ ordergraph is starting on {base}
   Demo OAuth client  client_id {demo["client_id"]}  client_secret {demo["client_secret"]}
                      (POST {base}/oauth/token with grant_type=client_credentials)
   Bearer token       {demo["token"]}
+  Sign-in flow       public client {demo.get("web_client_id", "-")}, redirect {DEMO_REDIRECT_URI}
+                     open {base}/oauth/authorize?response_type=code&client_id=<id>
+                       &redirect_uri=<uri>&code_challenge=<S256 of a verifier>
+                       &code_challenge_method=S256&state=x
+                     then POST {base}/oauth/token grant_type=authorization_code, code,
+                       redirect_uri, client_id, code_verifier (README: "Signing users in")
   Try it             curl -s {base}/graphql -H 'Authorization: Bearer <token or key>' \\
                        -H 'Content-Type: application/json' -d '{{"query":"{{ me {{ email }} }}"}}'
 """

@@ -200,7 +200,9 @@ async def issue_token(
 
 
 DEMO_CLIENT_NAME = "demo"
+DEMO_APP_NAME = "demo-web-app"
 DEMO_KEY_NAME = "demo"
+DEMO_REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
 
 async def _demo(settings: Settings, db: Database) -> dict[str, str]:
@@ -226,6 +228,21 @@ async def _demo(settings: Settings, db: Database) -> dict[str, str]:
     finally:
         await services.close()
     result = {"client_id": client_id, "client_secret": secret, "token": token["access_token"]}
+    # A public client for trying the authorization-code flow by hand (redirects to a loopback
+    # URL nothing listens on: the code is read from the browser's address bar).
+    web = await admin.find_client_by_name(db, DEMO_APP_NAME)
+    if web is None:
+        web = (
+            await admin.create_client(
+                db,
+                name=DEMO_APP_NAME,
+                grant_types="authorization_code,refresh_token",
+                scopes="products:read,orders:read,orders:write,users:read,admin",
+                redirect_uris=[DEMO_REDIRECT_URI],
+                public=True,
+            )
+        ).client
+    result["web_client_id"] = web.client_id
     for label, email in (("admin_key", DEMO_ADMIN_EMAIL), ("customer_key", DEMO_CUSTOMER_EMAIL)):
         try:
             for old in await admin.list_api_keys(db, email):

@@ -85,7 +85,7 @@ async def test_invalid_grant_redirect_uri_differs_at_the_token_endpoint(flow: Fl
 
 async def test_invalid_request_missing_pkce_or_plain_at_the_authorize_step(flow: Flow) -> None:
     before = await rows(flow.app)
-    cases = [
+    cases: list[dict[str, str | None]] = [
         {"code_challenge": None, "code_challenge_method": None},
         {"code_challenge": None},
         {"code_challenge_method": "plain"},
