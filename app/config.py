@@ -111,7 +111,6 @@ class AuthSettings:
     refresh_token_seconds: int = 30 * 24 * 3600
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
-    signing_key_activation_seconds: float = 15.0
 
     @property
     def secure_cookies(self) -> bool:

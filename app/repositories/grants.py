@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, delete, insert, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import authorization_codes, refresh_tokens
@@ -87,13 +87,6 @@ async def consume_code(
         .values(used_at=now, family_id=family_id)
     )
     return result.rowcount > 0
-
-
-async def delete_expired_codes(conn: AsyncConnection, before: datetime) -> int:
-    result = await conn.execute(
-        delete(authorization_codes).where(authorization_codes.c.expires_at < before)
-    )
-    return int(result.rowcount)
 
 
 async def insert_refresh_token(conn: AsyncConnection, token: RefreshToken) -> None:
