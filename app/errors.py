@@ -21,3 +21,31 @@ class NotFound(ApiError):
 
 class ServiceUnavailable(ApiError):
     code = "SERVICE_UNAVAILABLE"
+
+
+class Unauthenticated(ApiError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(ApiError):
+    code = "FORBIDDEN"
+
+
+class Retryable(ApiError):
+    """A write lost a race or waited too long for a lock; running it again may well succeed.
+
+    Use cases retry these a bounded number of times; a client only sees one when every retry
+    failed, and may then retry the request itself.
+    """
+
+
+class ConcurrencyConflict(Retryable):
+    """Another writer changed the aggregate since it was read (a stream version was taken)."""
+
+    code = "CONFLICT"
+
+
+class DatabaseBusy(Retryable):
+    """A lock was not granted in time (SQLite's busy timeout, PostgreSQL's lock or deadlock)."""
+
+    code = "SERVICE_UNAVAILABLE"

@@ -11,10 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from app.config import Settings
 from app.db.urls import DatabaseUrl
+from app.errors import DatabaseBusy
 
 log = logging.getLogger("app.db")
 
@@ -63,6 +65,44 @@ class Database:
         async with self.engine.begin() as connection:
             yield connection
 
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction: committed if the block ends, else rolled back.
+
+        On SQLite the transaction starts with BEGIN IMMEDIATE, which takes the write lock up
+        front: concurrent writers queue on the busy timeout instead of failing half-way with
+        "database is locked" when a deferred transaction tries to upgrade its read lock. A lock
+        not granted in time, here or on PostgreSQL, becomes `DatabaseBusy`, which callers retry.
+        """
+        try:
+            if self.dialect == "sqlite":
+                async with self._sqlite_immediate() as connection:
+                    yield connection
+            else:
+                async with self.engine.begin() as connection:
+                    yield connection
+        except DBAPIError as error:
+            if _is_lock_timeout(error):
+                raise DatabaseBusy("The database is busy; please retry") from error
+            raise
+
+    @asynccontextmanager
+    async def _sqlite_immediate(self) -> AsyncIterator[AsyncConnection]:
+        # The driver must not begin transactions of its own, so the autocommit engine is used
+        # and the transaction is spelt out.
+        async with self._read_engine.connect() as connection:
+            await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                await _sqlite_rollback(connection)
+                raise
+            try:
+                await connection.exec_driver_sql("COMMIT")
+            except BaseException:
+                await _sqlite_rollback(connection)
+                raise
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
@@ -93,6 +133,27 @@ class Database:
                 cursor.execute("PRAGMA busy_timeout=5000")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
+
+
+# lock_not_available, deadlock_detected, serialization_failure, query_canceled (statement_timeout)
+_PG_RETRYABLE = frozenset({"55P03", "40P01", "40001", "57014"})
+
+
+def _is_lock_timeout(error: DBAPIError) -> bool:
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _PG_RETRYABLE
+    message = str(error.orig).lower()
+    return "database is locked" in message or "database is busy" in message
+
+
+async def _sqlite_rollback(connection: AsyncConnection) -> None:
+    """Roll back unless SQLite already did (it does so by itself after some errors)."""
+    try:
+        await connection.exec_driver_sql("ROLLBACK")
+    except DBAPIError as error:
+        if "no transaction is active" not in str(error.orig):
+            raise
 
 
 def _create_engine(url: DatabaseUrl, settings: Settings) -> AsyncEngine:

@@ -25,6 +25,7 @@ MAX_RESTOCK = 1_000_000
 
 class StockReason(StrEnum):
     ORDER = "order"
+    CANCELLATION = "cancellation"
     RESTOCK = "restock"
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, tuple_
+from sqlalchemy import Row, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import profiles, users
@@ -63,3 +64,28 @@ async def count(conn: AsyncConnection) -> int:
 async def profiles_by_user_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
     result = await conn.execute(select(profiles).where(profiles.c.user_id.in_(ids)))
     return {profile.user_id: profile for profile in map(_profile, result)}
+
+
+class ProfileRepository:
+    """Users' profiles inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get_user(self, user_id: UUID) -> User | None:
+        return (await get_by_ids(self._conn, [user_id])).get(user_id)
+
+    async def get(self, user_id: UUID) -> Profile | None:
+        return (await profiles_by_user_ids(self._conn, [user_id])).get(user_id)
+
+    async def save(self, profile: Profile, now: datetime) -> None:
+        await self._conn.execute(
+            update(profiles)
+            .where(profiles.c.user_id == profile.user_id)
+            .values(
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                display_name=profile.display_name,
+                updated_at=now,
+            )
+        )
