@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.mutation import Mutation
 from resolvers.order import Order
 from resolvers.product import Product
 from resolvers.query import Query
@@ -15,6 +16,7 @@ from resolvers.user import User
 def build_schema() -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         types=[User, Product, Order],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
     )
