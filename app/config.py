@@ -76,6 +76,8 @@ class Settings:
     pool: PoolSettings = field(default_factory=PoolSettings)
     slow_statement_seconds: float = 1.0
     statement_timeout_ms: int = 5000
+    smtp_url: str | None = None
+    email_from: str = "ordergraph <no-reply@localhost>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -95,4 +97,6 @@ class Settings:
             ),
             slow_statement_seconds=_float(env, "DB_SLOW_STATEMENT_SECONDS", 1.0),
             statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
+            smtp_url=env.get("SMTP_URL") or None,
+            email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
         )

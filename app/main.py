@@ -13,7 +13,11 @@ from starlette.routing import Route
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.email import sender_from
 from app.http.graphql import graphql_endpoint
+from app.messaging import handlers
+from app.messaging.bus import EventBus, logging_middleware
+from app.messaging.dispatcher import Dispatcher
 from app.state import AppState
 from resolvers.schema import schema
 
@@ -26,14 +30,20 @@ async def healthz(request: Request) -> Response:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     url = DatabaseUrl.parse(settings.database_url)
+    email_sender = sender_from(settings.smtp_url, settings.email_from)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(url, settings)
-        app.state.og = AppState(settings=settings, db=db, schema=schema)
+        bus = EventBus([logging_middleware])
+        handlers.register(bus, db, email_sender)
+        dispatcher = Dispatcher(db, bus)
+        app.state.og = AppState(settings=settings, db=db, schema=schema, dispatcher=dispatcher)
+        await dispatcher.start()  # first catches up on events stored before this start
         try:
             yield
         finally:
+            await dispatcher.stop()
             await db.dispose()
 
     return Starlette(

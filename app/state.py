@@ -8,6 +8,7 @@ import strawberry
 
 from app.config import Settings
 from app.db.engine import Database
+from app.messaging.dispatcher import Dispatcher
 
 
 @dataclass
@@ -15,3 +16,5 @@ class AppState:
     settings: Settings
     db: Database
     schema: strawberry.Schema
+    # Runs side effects after commits; None where nothing should (e.g. one-off tools).
+    dispatcher: Dispatcher | None = None

@@ -69,3 +69,9 @@ def new_event(
         occurred_at=now,
         payload=detached,
     )
+
+
+def user_registered(user_id: UUID, email: str, display_name: str, now: datetime) -> Event:
+    """The first event of a user's stream; the welcome email reads `email` and `displayName`."""
+    payload = {"email": email, "displayName": display_name}
+    return new_event(EventType.USER_REGISTERED, StreamType.USER, user_id, 1, payload, now)

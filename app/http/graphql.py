@@ -78,7 +78,8 @@ async def graphql_endpoint(request: Request) -> Response:
         if request.method == "GET"
         else (OperationType.QUERY, OperationType.MUTATION)
     )
-    context = Context.create(state.db, request_id=request_id)
+    after_commit = None if state.dispatcher is None else state.dispatcher.wake
+    context = Context.create(state.db, request_id=request_id, after_commit=after_commit)
     started = time.perf_counter()
     with track_statements() as stats:
         try:
