@@ -146,6 +146,8 @@ class Settings:
     graphiql: bool = True
     auth: AuthSettings = field(default_factory=AuthSettings)
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    smtp_url: str | None = None
+    email_from: str = "ordergraph <no-reply@localhost>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -180,6 +182,8 @@ class Settings:
                 introspection=_bool(env, "INTROSPECTION", _bool(env, "DEBUG", False)),
                 document_cache_size=_int(env, "DOCUMENT_CACHE_SIZE", 512),
             ),
+            smtp_url=env.get("SMTP_URL") or None,
+            email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
         )
 
 

@@ -41,3 +41,23 @@ class RateLimited(ApiError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class Retryable(ApiError):
+    """A write lost a race or waited too long for a lock; running it again may well succeed.
+
+    Use cases retry these a bounded number of times; a client only sees one when every retry
+    failed, and may then retry the request itself.
+    """
+
+
+class ConcurrencyConflict(Retryable):
+    """Another writer changed the aggregate since it was read (a stream version was taken)."""
+
+    code = "CONFLICT"
+
+
+class DatabaseBusy(Retryable, ServiceUnavailable):
+    """A lock was not granted in time (SQLite's busy timeout, PostgreSQL's lock or deadlock)."""
+
+    code = "SERVICE_UNAVAILABLE"

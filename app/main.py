@@ -15,6 +15,7 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.email import sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
@@ -22,6 +23,9 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.messaging import handlers
+from app.messaging.bus import EventBus, logging_middleware
+from app.messaging.dispatcher import Dispatcher
 from app.state import AppState
 from resolvers.schema import build_schema
 
@@ -31,6 +35,7 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
     url = DatabaseUrl.parse(settings.database_url)
     schema = build_schema(extensions=[PreparedDocument])
     graphiql = create_graphiql(settings, node_modules)
+    email_sender = sender_from(settings.smtp_url, settings.email_from)
     # app.http.errors logs every internal error once, with its request ID; Strawberry would also
     # log every error, clients' mistakes included, at ERROR level.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
@@ -39,11 +44,18 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(url, settings)
         auth = AuthServices.create(settings, db)
-        app.state.og = AppState(settings=settings, db=db, schema=schema, auth=auth)
+        bus = EventBus([logging_middleware])
+        handlers.register(bus, db, email_sender)
+        dispatcher = Dispatcher(db, bus)
+        app.state.og = AppState(
+            settings=settings, db=db, schema=schema, auth=auth, dispatcher=dispatcher
+        )
         await auth.start()
+        await dispatcher.start()  # first catches up on events stored before this start
         try:
             yield
         finally:
+            await dispatcher.stop()
             await auth.close()
             await db.dispose()
 

@@ -10,6 +10,7 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.http.documents import DocumentPreparer
+from app.messaging.dispatcher import Dispatcher
 
 
 @dataclass
@@ -18,6 +19,8 @@ class AppState:
     db: Database
     schema: strawberry.Schema
     auth: AuthServices
+    # Runs side effects after commits; None where nothing should (e.g. one-off tools).
+    dispatcher: Dispatcher | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
 

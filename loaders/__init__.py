@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db.engine import Database
+from loaders.events import StreamEventsLoader
 from loaders.orders import (
     OrderByIdLoader,
     OrderItemsByOrderIdLoader,
@@ -34,6 +35,7 @@ class Loaders:
     orders_by_user_id: OrdersByUserIdLoader
     orders_page: OrdersPageLoader
     orders_count: OrdersCountLoader
+    stream_events: StreamEventsLoader
 
     @classmethod
     def create(cls, db: Database) -> Loaders:
@@ -50,4 +52,5 @@ class Loaders:
             orders_by_user_id=OrdersByUserIdLoader(db),
             orders_page=OrdersPageLoader(db),
             orders_count=OrdersCountLoader(db),
+            stream_events=StreamEventsLoader(db),
         )

@@ -16,6 +16,7 @@ from resolvers.context import Info
 from resolvers.global_id import to_global_id
 from resolvers.money import Money
 from resolvers.node import Node
+from resolvers.order_event import OrderEvent
 from resolvers.order_item import OrderItem
 
 if TYPE_CHECKING:
@@ -69,6 +70,11 @@ class Order(Node):
     async def items(self, info: Info) -> list[OrderItem]:
         items = await info.context.loaders.order_items_by_order_id.load(self.pk)
         return [OrderItem.of(item) for item in items]
+
+    @strawberry.field(description="What happened to the order, oldest first.")
+    async def history(self, info: Info) -> list[OrderEvent]:
+        events = await info.context.loaders.stream_events.load(self.pk)
+        return [OrderEvent.of(event) for event in events]
 
 
 async def load_visible_order(info: Info, pk: UUID) -> Order | None:

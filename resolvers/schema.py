@@ -8,6 +8,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.mutation import Mutation
 from resolvers.order import Order
 from resolvers.product import Product
 from resolvers.query import Query
@@ -21,6 +22,7 @@ def build_schema(
     """The schema; the app adds the extensions its HTTP edge needs (see app.main)."""
     return strawberry.Schema(
         query=Query,
+        mutation=Mutation,
         types=[User, Product, Order],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=list(extensions),

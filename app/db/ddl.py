@@ -10,13 +10,21 @@ from collections.abc import Callable
 from typing import Any
 
 _TYPES = {
-    "sqlite": {"uuid": "CHAR(32)", "timestamp": "TEXT", "json": "TEXT", "bytewise_text": "TEXT"},
+    "sqlite": {
+        "uuid": "CHAR(32)",
+        "timestamp": "TEXT",
+        "json": "TEXT",
+        "bytewise_text": "TEXT",
+        # AUTOINCREMENT: a deleted row's number is never handed out again.
+        "sequence_pk": "INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT",
+    },
     "postgresql": {
         "uuid": "UUID",
         "timestamp": "TIMESTAMPTZ",
         "json": "JSONB",
         # Byte order, as SQLite sorts: keyset pages then come out the same on both databases.
         "bytewise_text": 'TEXT COLLATE "C"',
+        "sequence_pk": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     },
 }
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.config import Settings
 from app.db.urls import DatabaseUrl
-from app.errors import ApiError, ServiceUnavailable
+from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
 
 log = logging.getLogger("app.db")
 
@@ -73,6 +73,34 @@ class Database:
         """A connection in a transaction committed on success; trouble raises ServiceUnavailable."""
         async with _borrow(self.engine) as connection, connection.begin():
             yield connection
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a write transaction: committed if the block ends, else rolled back.
+
+        On SQLite the transaction starts with BEGIN IMMEDIATE, which takes the write lock up
+        front: concurrent writers queue on the busy timeout instead of failing half-way with
+        "database is locked" when a deferred transaction tries to upgrade its read lock. A lock
+        not granted in time, here or on PostgreSQL, becomes `DatabaseBusy`, which use cases retry.
+        """
+        if self.dialect == "sqlite":
+            # The driver must not begin transactions of its own, so the autocommit engine is
+            # used and the transaction is spelt out.
+            async with _borrow(self._read_engine) as connection:
+                await connection.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield connection
+                except BaseException:
+                    await _sqlite_rollback(connection)
+                    raise
+                try:
+                    await connection.exec_driver_sql("COMMIT")
+                except BaseException:
+                    await _sqlite_rollback(connection)
+                    raise
+        else:
+            async with _borrow(self.engine) as connection, connection.begin():
+                yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -147,6 +175,17 @@ TOO_SLOW_MESSAGE = "The database took too long to answer. Try again shortly."
 _UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
 _QUERY_CANCELED = "57014"
 _SQLITE_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+# Lock waits that ran out and deadlocks: the transaction lost a race and may be run again.
+_PG_LOCK_SQLSTATES = frozenset({"55P03", "40P01", "40001"})
+
+
+def _is_lock_timeout(error: BaseException) -> bool:
+    if not isinstance(error, sa_exc.DBAPIError):
+        return False
+    original = error.orig
+    if isinstance(original, sqlite3.Error):
+        return original.sqlite_errorcode & 0xFF in _SQLITE_BUSY_CODES
+    return getattr(original, "sqlstate", None) in _PG_LOCK_SQLSTATES
 
 
 def unavailable_message(error: BaseException, *, connecting: bool) -> str | None:
@@ -166,10 +205,7 @@ def unavailable_message(error: BaseException, *, connecting: bool) -> str | None
     if not isinstance(error, sa_exc.DBAPIError):
         return None
     original = error.orig
-    if (
-        isinstance(original, sqlite3.Error)
-        and original.sqlite_errorcode & 0xFF in _SQLITE_BUSY_CODES
-    ):
+    if _is_lock_timeout(error):
         return BUSY_MESSAGE
     sqlstate = getattr(original, "sqlstate", None)
     if sqlstate == _QUERY_CANCELED:
@@ -200,6 +236,8 @@ def _database_trouble(*, connecting: bool) -> Iterator[None]:
             type(cause).__name__,
             cause,
         )
+        if _is_lock_timeout(error):
+            raise DatabaseBusy(message) from error
         raise ServiceUnavailable(message) from error
 
 
@@ -214,3 +252,12 @@ async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield connection
         finally:
             await connection.close()
+
+
+async def _sqlite_rollback(connection: AsyncConnection) -> None:
+    """Roll back unless SQLite already did (it does so by itself after some errors)."""
+    try:
+        await connection.exec_driver_sql("ROLLBACK")
+    except sa_exc.DBAPIError as error:
+        if "no transaction is active" not in str(error.orig):
+            raise

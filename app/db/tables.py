@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -170,4 +171,49 @@ signing_keys = Table(
     Column("private_pem", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("activates_at", UTCDateTime, nullable=False),
+)
+
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+# The event store, which is also the outbox: every state change's events, in commit order per
+# stream; the side-effect dispatcher claims the rows whose `handled_at` is still empty.
+events = Table(
+    "events",
+    metadata,
+    Column("sequence", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("id", Uuid, nullable=False, unique=True),
+    Column("stream_id", Uuid, nullable=False),
+    Column("stream_type", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("payload", _JSON, nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("published_at", UTCDateTime),
+    Column("handled_at", UTCDateTime),
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
+    Column("retry_at", UTCDateTime),
+    UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
+)
+
+handler_runs = Table(
+    "handler_runs",
+    metadata,
+    Column("event_id", Uuid, ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    Column("handler", String(100), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("last_error", Text),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("idempotency_key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )

@@ -264,7 +264,12 @@ async def _run(
             ]
         )
 
-    context = Context.create(state.db, principal=principal_of(request), request_id=request_id)
+    context = Context.create(
+        state.db,
+        principal=principal_of(request),
+        request_id=request_id,
+        after_commit=None if state.dispatcher is None else state.dispatcher.wake,
+    )
     limits = settings.graphql
     started = time.perf_counter()
     token = _handover.set(_Handover(params.query, prepared.document, frozenset(documents.rules)))

@@ -7,7 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Integer, Row, and_, case, func, literal, or_, select, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import order_items, orders
@@ -142,3 +155,52 @@ async def items_by_order_ids(
             )
         )
     return items
+
+
+class OrderRepository:
+    """Orders inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, order_id: UUID) -> Order | None:
+        return (await get_by_ids(self._conn, [order_id])).get(order_id)
+
+    async def items(self, order_id: UUID) -> list[OrderItem]:
+        return (await items_by_order_ids(self._conn, [order_id])).get(order_id, [])
+
+    async def add(self, order: Order, items: Sequence[OrderItem]) -> None:
+        await self._conn.execute(
+            insert(orders).values(
+                id=order.id,
+                user_id=order.user_id,
+                status=order.status.value,
+                total_amount=order.total.minor_units,
+                currency=order.total.currency,
+                created_at=order.created_at,
+                updated_at=order.updated_at,
+            )
+        )
+        await self._conn.execute(
+            insert(order_items),
+            [
+                {
+                    "id": item.id,
+                    "order_id": item.order_id,
+                    "product_id": item.product_id,
+                    "position": position,
+                    "quantity": item.quantity,
+                    "unit_price_amount": item.unit_price.minor_units,
+                }
+                for position, item in enumerate(items)
+            ],
+        )
+
+    async def change_status(self, order: Order, expected: OrderStatus) -> bool:
+        """Write the order's new status if it still has `expected`; False if another writer won."""
+        stmt = (
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.status == expected.value)
+            .values(status=order.status.value, updated_at=order.updated_at)
+        )
+        return (await self._conn.execute(stmt)).rowcount == 1

@@ -100,3 +100,28 @@ async def disable(conn: AsyncConnection, user_id: UUID, now: datetime) -> bool:
         .values(disabled_at=now, updated_at=now)
     )
     return result.rowcount > 0
+
+
+class ProfileRepository:
+    """Users' profiles inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get_user(self, user_id: UUID) -> User | None:
+        return (await get_by_ids(self._conn, [user_id])).get(user_id)
+
+    async def get(self, user_id: UUID) -> Profile | None:
+        return (await profiles_by_user_ids(self._conn, [user_id])).get(user_id)
+
+    async def save(self, profile: Profile, now: datetime) -> None:
+        await self._conn.execute(
+            update(profiles)
+            .where(profiles.c.user_id == profile.user_id)
+            .values(
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                display_name=profile.display_name,
+                updated_at=now,
+            )
+        )

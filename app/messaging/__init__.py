@@ -1,0 +1,1 @@
+"""Events after commit: the in-process bus, the outbox dispatcher and the side-effect handlers."""

@@ -1,0 +1,207 @@
+"""The event store: appending a unit of work's events, reading streams, and the outbox queries
+the side-effect dispatcher claims work with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import Row, and_, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.db.tables import events, handler_runs
+from app.db.types import UTCDateTime
+from app.domain.events import Event
+from app.errors import ConcurrencyConflict
+from app.repositories._upsert import insert_or_skip
+
+
+def _event(row: Row[tuple[object, ...]]) -> Event:
+    m = row._mapping
+    return Event(
+        id=m["id"],
+        stream_id=m["stream_id"],
+        stream_type=m["stream_type"],
+        version=m["version"],
+        type=m["type"],
+        occurred_at=m["occurred_at"],
+        payload=dict(m["payload"]),
+        sequence=m["sequence"],
+    )
+
+
+class EventRepository:
+    """The store as a unit of work sees it: append in the work's transaction, read a stream."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def append(self, event: Event) -> int:
+        """Store the event and return its global sequence number.
+
+        A taken (stream, version) means another writer changed the aggregate first: the stale
+        writer gets `ConcurrencyConflict`, which the use case retries from a fresh read.
+        """
+        stmt = insert_or_skip(
+            self._conn,
+            events,
+            {
+                "id": event.id,
+                "stream_id": event.stream_id,
+                "stream_type": event.stream_type,
+                "version": event.version,
+                "type": event.type,
+                "payload": event.payload,
+                "occurred_at": event.occurred_at,
+            },
+            conflict_columns=("stream_id", "version"),
+            returning=("sequence",),
+        )
+        sequence = (await self._conn.execute(stmt)).scalar_one_or_none()
+        if sequence is None:
+            raise ConcurrencyConflict(
+                f"{event.stream_type} {event.stream_id} already has version {event.version}"
+            )
+        return int(sequence)
+
+    async def last_version(self, stream_id: UUID) -> int:
+        stmt = select(func.max(events.c.version)).where(events.c.stream_id == stream_id)
+        return int((await self._conn.execute(stmt)).scalar_one_or_none() or 0)
+
+
+async def by_stream_ids(
+    conn: AsyncConnection, stream_ids: Sequence[UUID], types: Sequence[str] | None = None
+) -> dict[UUID, list[Event]]:
+    """Each stream's events in version order."""
+    stmt = (
+        select(events)
+        .where(events.c.stream_id.in_(stream_ids))
+        .order_by(events.c.stream_id, events.c.version)
+    )
+    if types is not None:
+        stmt = stmt.where(events.c.type.in_(types))
+    found: dict[UUID, list[Event]] = {}
+    for row in await conn.execute(stmt):
+        found.setdefault(row._mapping["stream_id"], []).append(_event(row))
+    return found
+
+
+async def count_by_type(conn: AsyncConnection, type_: str) -> int:
+    stmt = select(func.count()).select_from(events).where(events.c.type == type_)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+# The outbox side.
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerRun:
+    handler: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+async def claim(
+    conn: AsyncConnection, worker: str, now: datetime, lease_until: datetime, limit: int
+) -> list[Event]:
+    """Lease up to `limit` due, unhandled, unleased events to `worker`, oldest first.
+
+    Run in its own short transaction. On PostgreSQL, SKIP LOCKED lets dispatchers in several
+    processes claim side by side without waiting on each other's rows; on SQLite the write
+    transaction (BEGIN IMMEDIATE) already serialises claimers. Either way an event is leased to
+    one worker at a time, and the lease outlives any handler's time limit.
+    """
+    due = (
+        select(events.c.sequence)
+        .where(
+            events.c.handled_at.is_(None),
+            or_(events.c.retry_at.is_(None), events.c.retry_at <= now),
+            or_(events.c.claimed_until.is_(None), events.c.claimed_until < now),
+        )
+        .order_by(events.c.sequence)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    sequences = list((await conn.execute(due)).scalars())
+    if not sequences:
+        return []
+    stmt = (
+        update(events)
+        .where(events.c.sequence.in_(sequences))
+        .values(claimed_by=worker, claimed_until=lease_until)
+        .returning(*events.c)
+    )
+    claimed = [_event(row) for row in await conn.execute(stmt)]
+    return sorted(claimed, key=lambda e: e.sequence or 0)
+
+
+async def runs_for(conn: AsyncConnection, event_id: UUID) -> dict[str, HandlerRun]:
+    stmt = select(handler_runs).where(handler_runs.c.event_id == event_id)
+    return {
+        row.handler: HandlerRun(row.handler, row.status, row.attempts, row.next_attempt_at)
+        for row in await conn.execute(stmt)
+    }
+
+
+async def record_run(
+    conn: AsyncConnection,
+    event_id: UUID,
+    handler: str,
+    *,
+    status: str,
+    attempts: int,
+    next_attempt_at: datetime | None,
+    error: str | None,
+    now: datetime,
+) -> None:
+    values = {
+        "status": status,
+        "attempts": attempts,
+        "next_attempt_at": next_attempt_at,
+        "last_error": error,
+        "updated_at": now,
+    }
+    changed = await conn.execute(
+        update(handler_runs)
+        .where(handler_runs.c.event_id == event_id, handler_runs.c.handler == handler)
+        .values(values)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            handler_runs.insert().values(event_id=event_id, handler=handler, **values)
+        )
+
+
+async def release(
+    conn: AsyncConnection,
+    event: Event,
+    worker: str,
+    *,
+    handled_at: datetime | None,
+    retry_at: datetime | None,
+    published_at: datetime,
+) -> bool:
+    """End `worker`'s lease: the event is handled, or due again at `retry_at`.
+
+    Returns False when the lease had passed to another worker, which then owns the event.
+    """
+    stmt = (
+        update(events)
+        .where(and_(events.c.sequence == event.sequence, events.c.claimed_by == worker))
+        .values(
+            claimed_by=None,
+            claimed_until=None,
+            handled_at=handled_at,
+            retry_at=retry_at,
+            published_at=func.coalesce(events.c.published_at, literal(published_at, UTCDateTime())),
+        )
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def unhandled_count(conn: AsyncConnection) -> int:
+    stmt = select(func.count()).select_from(events).where(events.c.handled_at.is_(None))
+    return int((await conn.execute(stmt)).scalar_one())

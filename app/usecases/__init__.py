@@ -1,0 +1,1 @@
+"""Use cases: one per mutation, each in its own unit of work. Resolvers call only these."""

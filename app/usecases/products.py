@@ -1,0 +1,115 @@
+"""The catalogue's mutations, for admins."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from app.auth.principal import Principal
+from app.domain.errors import Code, DomainError
+from app.domain.models import Product
+from app.domain.products import (
+    PriceInput,
+    StockReason,
+    change_product,
+    check_restock,
+    new_product,
+    stock_changed,
+)
+from app.errors import ConcurrencyConflict, NotFound
+from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from app.usecases import permissions
+from app.usecases.runner import Outcome, run, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class CreateProduct:
+    sku: str
+    name: str
+    description: str | None
+    price: PriceInput
+    stock: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateProduct:
+    """None leaves a field as it is."""
+
+    name: str | None = None
+    description: str | None = None
+    price: PriceInput | None = None
+
+
+async def create_product(
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: CreateProduct
+) -> Outcome[Product]:
+    permissions.require_admin(principal)
+
+    async def work(uow: UnitOfWork) -> Product:
+        product, event = new_product(
+            sku=command.sku,
+            name=command.name,
+            description=command.description,
+            price=command.price,
+            stock=command.stock,
+            now=utcnow(),
+        )
+        if not await uow.products.add(product):
+            raise DomainError.of(Code.SKU_TAKEN, f"Another product has SKU {product.sku}", "sku")
+        await uow.record(event)
+        return product
+
+    return await run(uow_factory, work)
+
+
+async def update_product(
+    uow_factory: UnitOfWorkFactory, principal: Principal, product_id: UUID, command: UpdateProduct
+) -> Outcome[Product]:
+    """Change a product's details; a concurrent change makes this start again from a fresh read."""
+    permissions.require_admin(principal)
+
+    async def work(uow: UnitOfWork) -> Product:
+        product = (await uow.products.get_many([product_id])).get(product_id)
+        if product is None:
+            raise NotFound("No product has this ID")
+        changed, event = change_product(
+            product,
+            name=command.name,
+            description=command.description,
+            price=command.price,
+            now=utcnow(),
+        )
+        if event is None:
+            return product
+        if not await uow.products.save(changed, expected_version=product.version):
+            raise ConcurrencyConflict("the product changed while this request ran")
+        await uow.record(event)
+        return changed
+
+    return await run(uow_factory, work)
+
+
+async def restock_product(
+    uow_factory: UnitOfWorkFactory, principal: Principal, product_id: UUID, quantity: int
+) -> Outcome[Product]:
+    permissions.require_admin(principal)
+
+    async def work(uow: UnitOfWork) -> Product:
+        check_restock(quantity)
+        now = utcnow()
+        moved = await uow.products.move_stock(product_id, quantity, now)
+        if moved is None:
+            raise NotFound("No product has this ID")
+        await uow.record(
+            stock_changed(
+                product_id=product_id,
+                version=moved.version,
+                delta=quantity,
+                stock=moved.stock,
+                reason=StockReason.RESTOCK,
+                now=now,
+            )
+        )
+        return (await uow.products.get_many([product_id]))[product_id]
+
+    return await run(uow_factory, work)

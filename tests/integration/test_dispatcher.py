@@ -1,0 +1,202 @@
+"""The event store as outbox: side effects after commit, once, retried, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from app.config import Settings
+from app.db import tables
+from app.db.engine import Database
+from app.domain.events import Event, EventType, user_registered
+from app.email import Email, InMemoryEmailSender
+from app.messaging import handlers
+from app.messaging.bus import EventBus, logging_middleware
+from app.messaging.dispatcher import Dispatcher
+from app.unit_of_work import UnitOfWork
+from resolvers.context import Context
+from resolvers.global_id import from_global_id, to_global_id
+from resolvers.schema import schema
+from tests.conftest import MakeDb
+from tests.integration.helpers import Shop, add_product, new_shop
+
+CREATE = """mutation($input: CreateOrderInput!) {
+  createOrder(input: $input) { order { id } errors { code } } }"""
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def place_orders(
+    shop: Shop, count: int, after_commit: Any = None, quantity: int = 1
+) -> list[str]:
+    product = await add_product(shop.db, stock=1000)
+    ids = []
+    for n in range(count):
+        principal = shop.customers[n % len(shop.customers)]
+        context = Context.create(shop.db, principal=principal, after_commit=after_commit)
+        items = [{"productId": to_global_id("Product", product.id), "quantity": quantity}]
+        result = await schema.execute(
+            CREATE, variable_values={"input": {"items": items}}, context_value=context
+        )
+        assert result.errors is None, result.errors
+        assert result.data is not None
+        ids.append(result.data["createOrder"]["order"]["id"])
+    return ids
+
+
+async def unhandled(db: Database) -> int:
+    async with db.read() as conn:
+        stmt = select(tables.events.c.id).where(tables.events.c.handled_at.is_(None))
+        return len((await conn.execute(stmt)).all())
+
+
+async def test_an_order_confirmation_is_sent_once_after_commit(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "confirm")
+    sender = InMemoryEmailSender()
+    bus = EventBus([logging_middleware])
+    handlers.register(bus, shop.db, sender)
+    dispatcher = Dispatcher(shop.db, bus)
+    await place_orders(shop, 2)
+    assert sender.sent == [], "nothing is sent inside the transaction"
+    assert await dispatcher.drain() == 2 + 1 + 2  # orders, the product's creation, stock moves
+    assert len(sender.sent) == 2
+    assert all(mail.subject.startswith("Your order") for mail in sender.sent)
+    assert len({mail.message_id for mail in sender.sent}) == 2
+    assert await dispatcher.drain() == 0
+    assert len(sender.sent) == 2
+    assert await unhandled(shop.db) == 0
+
+
+async def test_a_failing_email_is_retried_without_failing_the_order(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "retry")
+    clock = Clock()
+    sender = InMemoryEmailSender(fail_next=2)
+    audit: Counter[uuid.UUID] = Counter()
+
+    async def audit_log(event: Event) -> None:
+        audit[event.id] += 1
+
+    bus = EventBus()
+    handlers.register(bus, shop.db, sender)
+    bus.subscribe(EventType.ORDER_CREATED, audit_log, name="audit")
+    dispatcher = Dispatcher(shop.db, bus, clock=clock)
+
+    [order_id] = await place_orders(shop, 1)  # the order is placed although mail is down
+    await dispatcher.drain()
+    assert sender.sent == []
+    assert list(audit.values()) == [1], "the other handler ran, and only once"
+    async with shop.db.read() as conn:
+        run = (await conn.execute(select(tables.handler_runs))).all()
+    mail_runs = [r for r in run if r.handler == handlers.ORDER_CONFIRMATION]
+    assert [(r.status, r.attempts) for r in mail_runs] == [("retrying", 1)]
+    assert mail_runs[0].next_attempt_at == clock.now + timedelta(seconds=1)
+
+    assert await dispatcher.drain() == 0, "not due before the backoff has passed"
+    clock.advance(1)
+    assert await dispatcher.drain() == 1
+    assert sender.sent == []  # second failure; next try in 2 s
+    clock.advance(1)
+    assert await dispatcher.drain() == 0
+    clock.advance(1)
+    assert await dispatcher.drain() == 1
+    assert len(sender.sent) == 1
+    assert sender.sent[0].subject == f"Your order {from_global_id(order_id)[1]}"
+    assert list(audit.values()) == [1]
+    assert await unhandled(shop.db) == 0
+
+
+async def test_a_handler_never_runs_twice_for_one_event_with_two_dispatchers(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "two_dispatchers")
+    await place_orders(shop, 20)
+    seen: Counter[uuid.UUID] = Counter()
+
+    async def slow_handler(event: Event) -> None:
+        seen[event.id] += 1
+        await asyncio.sleep(0)  # let the other dispatcher try to take the same event
+
+    # A second engine, as a second process would have, over the same database.
+    other_db = Database(shop.db.url, Settings(database_url=str(shop.db.url)))
+    try:
+        dispatchers = []
+        for db in (shop.db, other_db):
+            bus = EventBus()
+            bus.subscribe(EventType.ORDER_CREATED, slow_handler, name="count")
+            dispatchers.append(Dispatcher(db, bus, batch=3))
+        await asyncio.gather(*(d.drain() for d in dispatchers))
+    finally:
+        await other_db.dispose()
+    assert len(seen) == 20
+    assert set(seen.values()) == {1}
+    assert await unhandled(shop.db) == 0
+
+
+async def test_the_dispatcher_catches_up_on_start_and_wakes_on_commit(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "wake")
+    await place_orders(shop, 3)  # stored while no dispatcher ran
+    sender = NotifyingSender()
+    bus = EventBus()
+    handlers.register(bus, shop.db, sender)
+    # Polling so rarely that only a wake-up can explain prompt delivery.
+    dispatcher = Dispatcher(shop.db, bus, poll_interval=3600)
+    await dispatcher.start()
+    try:
+        await sender.wait_for(3)
+        await place_orders(shop, 2, after_commit=dispatcher.wake)
+        await sender.wait_for(5)
+    finally:
+        await dispatcher.stop()
+    assert await unhandled(shop.db) == 0
+
+
+async def test_a_welcome_email_follows_a_registration(backend: str, make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, backend, "welcome")
+    sender = InMemoryEmailSender()
+    bus = EventBus()
+    handlers.register(bus, shop.db, sender)
+    user_id = uuid.uuid4()
+    async with UnitOfWork(shop.db) as uow:
+        await uow.record(user_registered(user_id, "new@example.com", "Newcomer", datetime.now(UTC)))
+    await Dispatcher(shop.db, bus).drain()
+    assert [(m.to, m.subject) for m in sender.sent] == [
+        ("new@example.com", "Welcome to ordergraph")
+    ]
+    assert "Newcomer" in sender.sent[0].body
+
+
+class NotifyingSender(InMemoryEmailSender):
+    def __init__(self) -> None:
+        super().__init__()
+        self._changed = asyncio.Condition()
+
+    async def send(self, email: Email) -> None:
+        await super().send(email)
+        async with self._changed:
+            self._changed.notify_all()
+
+    async def wait_for(self, count: int) -> None:
+        """Wait for the background dispatcher; the bound only stops a broken test hanging."""
+        async with asyncio.timeout(30), self._changed:
+            await self._changed.wait_for(lambda: len(self.sent) >= count)
+        assert len(self.sent) == count

@@ -1,0 +1,147 @@
+"""The unit of work on both databases: all or nothing, nesting, versions, lock waits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from app.config import Settings
+from app.db.engine import Database
+from app.domain.events import EventType, StreamType, new_event
+from app.errors import ConcurrencyConflict, DatabaseBusy
+from app.unit_of_work import TransactionDoomed, UnitOfWork
+from tests.conftest import MakeDb
+from tests.integration.helpers import add_product, count_rows, new_shop, stock_of
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
+
+
+def _event(stream: uuid.UUID, version: int = 1) -> Any:
+    return new_event(EventType.PRODUCT_UPDATED, StreamType.PRODUCT, stream, version, {}, NOW)
+
+
+async def test_state_and_events_commit_together(backend: str, make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, backend, "uow_commit")
+    product = await add_product(shop.db, stock=5)
+    seen: list[list[Any]] = []
+    async with UnitOfWork(shop.db, after_commit=seen.append) as uow:
+        await uow.products.move_stock(product.id, -2, NOW)
+        await uow.record(_event(product.id, 2))
+    assert await stock_of(shop.db, product.id) == 3
+    assert await count_rows(shop.db, "events", stream_id=product.id) == 2
+    assert [e.version for e in seen[0]] == [2], "after-commit hooks get the work's events"
+
+
+async def test_any_exception_rolls_back_state_and_events(backend: str, make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, backend, "uow_rollback")
+    product = await add_product(shop.db, stock=5)
+    seen: list[list[Any]] = []
+
+    async def failing_work() -> None:
+        async with UnitOfWork(shop.db, after_commit=seen.append) as uow:
+            await uow.products.move_stock(product.id, -2, NOW)
+            await uow.record(_event(product.id, 2))
+            raise RuntimeError("injected before commit")
+
+    with pytest.raises(RuntimeError, match="injected"):
+        await failing_work()
+    assert await stock_of(shop.db, product.id) == 5
+    assert await count_rows(shop.db, "events", stream_id=product.id) == 1
+    assert seen == []
+
+
+async def test_nested_units_share_one_transaction(backend: str, make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, backend, "uow_nested")
+    product = await add_product(shop.db, stock=5)
+    async with UnitOfWork(shop.db) as outer:
+        async with UnitOfWork(shop.db) as inner:
+            assert inner.joined_outer
+            assert inner.connection is outer.connection
+            await inner.products.move_stock(product.id, -1, NOW)
+        await outer.products.move_stock(product.id, -1, NOW)
+    assert await stock_of(shop.db, product.id) == 3
+
+    async def swallowing_work() -> None:
+        async with UnitOfWork(shop.db) as outer:
+            await outer.products.move_stock(product.id, -1, NOW)
+            try:
+                async with UnitOfWork(shop.db) as inner:
+                    await inner.products.move_stock(product.id, -1, NOW)
+                    raise ValueError("inner failure")
+            except ValueError:
+                pass  # swallowing it must not let the half-done work commit
+
+    with pytest.raises(TransactionDoomed):
+        await swallowing_work()
+    assert await stock_of(shop.db, product.id) == 3
+
+
+async def test_a_taken_stream_version_is_a_concurrency_conflict(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "uow_versions")
+    stream = uuid.uuid4()
+    async with UnitOfWork(shop.db) as uow:
+        await uow.record(_event(stream, 1))
+        assert await uow.events.last_version(stream) == 1
+
+    async def stale_work() -> None:
+        async with UnitOfWork(shop.db) as uow:
+            await uow.record(_event(stream, 2))
+            await uow.record(_event(stream, 1))
+
+    with pytest.raises(ConcurrencyConflict):
+        await stale_work()
+    assert await count_rows(shop.db, "events", stream_id=stream) == 1
+
+
+async def test_sqlite_writers_queue_instead_of_failing(make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, "sqlite", "uow_queue")
+    product = await add_product(shop.db, stock=100)
+    first_inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with UnitOfWork(shop.db) as uow:
+            await uow.products.move_stock(product.id, -1, NOW)
+            first_inside.set()
+            await release.wait()
+
+    async def second_writer() -> None:
+        await first_inside.wait()
+        async with UnitOfWork(shop.db) as uow:
+            await uow.products.move_stock(product.id, -1, NOW)
+
+    slow = asyncio.create_task(slow_writer())
+    second = asyncio.create_task(second_writer())
+    await first_inside.wait()
+    await asyncio.sleep(0.05)  # let the second writer reach BEGIN IMMEDIATE and wait there
+    assert not second.done()
+    release.set()
+    await asyncio.gather(slow, second)
+    assert await stock_of(shop.db, product.id) == 98
+
+
+async def test_sqlite_lock_timeout_is_a_retryable_error(make_db: MakeDb) -> None:
+    shop = await new_shop(make_db, "sqlite", "uow_busy")
+    impatient = Database(shop.db.url, Settings(database_url=str(shop.db.url)))
+
+    @event.listens_for(impatient.engine.sync_engine, "connect")
+    def _short_busy_timeout(dbapi_connection: Any, record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=20")
+        cursor.close()
+
+    try:
+        async with UnitOfWork(shop.db):
+            with pytest.raises(DatabaseBusy) as error:
+                async with UnitOfWork(impatient):
+                    pass
+        assert error.value.code == "SERVICE_UNAVAILABLE"
+    finally:
+        await impatient.dispose()
