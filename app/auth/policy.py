@@ -14,7 +14,7 @@ from uuid import UUID
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ADMIN, ORDERS_READ, USERS_READ
 from app.domain.models import Order
-from app.errors import Forbidden, Unauthenticated
+from app.errors import Forbidden, NotFound, Unauthenticated
 
 
 def has_scope(principal: Principal, scope: str) -> bool:
@@ -70,3 +70,39 @@ def order_list_owner(principal: Principal) -> UUID | None:
     if principal.kind in (PrincipalKind.CLIENT, PrincipalKind.ADMIN):
         return None
     raise Forbidden("listing orders needs the orders:read scope")
+
+
+# --- writes: who may run which use case ---------------------------------------------------------
+
+
+def require_signed_in(principal: Principal) -> UUID:
+    """The principal's user, for use cases that act on a user's own data."""
+    require_authenticated(principal)
+    if principal.user_id is None:
+        raise Forbidden("only a signed-in user can do this")
+    return principal.user_id
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    require_authenticated(principal)
+    if not has_scope(principal, scope):
+        raise Forbidden(f"this needs the {scope} scope")
+
+
+def require_admin(principal: Principal) -> None:
+    require_scope(principal, ADMIN)
+
+
+def require_order_owner_or_admin(principal: Principal, order: Order, scope: str) -> None:
+    """The order's owner acting with `scope`, or an admin.
+
+    Someone who may not even read the order is told it does not exist, as when reading it.
+    """
+    if has_scope(principal, ADMIN):
+        return
+    require_scope(principal, scope)
+    if principal.user_id == order.user_id:
+        return
+    if may_read_order(principal, order):
+        raise Forbidden("only the order's owner or an admin can do this")
+    raise NotFound("No order has this ID")

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID, uuid4
 
+from app.auth import policy
 from app.auth.principal import Principal
+from app.auth.scopes import ORDERS_FULFILL, ORDERS_WRITE
 from app.domain.errors import Code, DomainError
 from app.domain.events import Event
 from app.domain.models import Order, OrderStatus
@@ -24,7 +26,6 @@ from app.domain.orders import (
 from app.domain.products import StockReason, stock_changed
 from app.errors import ConcurrencyConflict, NotFound
 from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from app.usecases import permissions
 from app.usecases.runner import Outcome, run, utcnow
 
 MAX_KEY_LENGTH = 200
@@ -50,8 +51,8 @@ async def create_order(
     them in the same order and cannot deadlock. With an idempotency key, a repeat of a request
     returns the order the first one placed instead of placing another.
     """
-    permissions.require_scope(principal, "orders:write")
-    user_id = permissions.require_signed_in(principal)
+    policy.require_scope(principal, ORDERS_WRITE)
+    user_id = policy.require_signed_in(principal)
     key = command.idempotency_key
     if key is not None and not 1 <= len(key) <= MAX_KEY_LENGTH:
         return Outcome(
@@ -122,7 +123,7 @@ async def _change_status(
         if order is None:
             raise NotFound("No order has this ID")
         if target is OrderStatus.CANCELLED:
-            permissions.require_owner_or_admin(principal, order.user_id, "orders:write")
+            policy.require_order_owner_or_admin(principal, order, ORDERS_WRITE)
         now = utcnow()
         version = await uow.events.last_version(order.id)
         changed, event = transition(order, target, stream_version=version, now=now)
@@ -161,12 +162,12 @@ async def cancel_order(
 ) -> Outcome[Order]:
     """Cancel a placed order (its owner with orders:write, or an admin) and restock its items."""
     if principal.is_anonymous:
-        permissions.require_signed_in(principal)
+        policy.require_signed_in(principal)
     return await _change_status(uow_factory, principal, order_id, OrderStatus.CANCELLED)
 
 
 async def fulfill_order(
     uow_factory: UnitOfWorkFactory, principal: Principal, order_id: UUID
 ) -> Outcome[Order]:
-    permissions.require_scope(principal, "orders:fulfill")
+    policy.require_scope(principal, ORDERS_FULFILL)
     return await _change_status(uow_factory, principal, order_id, OrderStatus.FULFILLED)

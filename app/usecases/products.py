@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
+from app.auth import policy
 from app.auth.principal import Principal
 from app.domain.errors import Code, DomainError
 from app.domain.models import Product
@@ -18,7 +19,6 @@ from app.domain.products import (
 )
 from app.errors import ConcurrencyConflict, NotFound
 from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from app.usecases import permissions
 from app.usecases.runner import Outcome, run, utcnow
 
 
@@ -43,7 +43,7 @@ class UpdateProduct:
 async def create_product(
     uow_factory: UnitOfWorkFactory, principal: Principal, command: CreateProduct
 ) -> Outcome[Product]:
-    permissions.require_admin(principal)
+    policy.require_admin(principal)
 
     async def work(uow: UnitOfWork) -> Product:
         product, event = new_product(
@@ -66,7 +66,7 @@ async def update_product(
     uow_factory: UnitOfWorkFactory, principal: Principal, product_id: UUID, command: UpdateProduct
 ) -> Outcome[Product]:
     """Change a product's details; a concurrent change makes this start again from a fresh read."""
-    permissions.require_admin(principal)
+    policy.require_admin(principal)
 
     async def work(uow: UnitOfWork) -> Product:
         product = (await uow.products.get_many([product_id])).get(product_id)
@@ -92,7 +92,7 @@ async def update_product(
 async def restock_product(
     uow_factory: UnitOfWorkFactory, principal: Principal, product_id: UUID, quantity: int
 ) -> Outcome[Product]:
-    permissions.require_admin(principal)
+    policy.require_admin(principal)
 
     async def work(uow: UnitOfWork) -> Product:
         check_restock(quantity)

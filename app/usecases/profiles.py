@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from app.auth import policy
 from app.auth.principal import Principal
 from app.domain.models import Profile
 from app.domain.profiles import ProfileChanges, update_profile
 from app.errors import NotFound
 from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from app.usecases import permissions
 from app.usecases.runner import Outcome, run, utcnow
 
 
@@ -16,7 +16,7 @@ async def update_own_profile(
 ) -> Outcome[Profile]:
     """Change the caller's profile. Two updates racing on one profile meet at the user stream's
     next version; the later one starts again and applies its changes on top."""
-    user_id = permissions.require_signed_in(principal)
+    user_id = policy.require_signed_in(principal)
 
     async def work(uow: UnitOfWork) -> Profile:
         user = await uow.profiles.get_user(user_id)

@@ -252,8 +252,9 @@ async def test_cancel_and_fulfil_follow_the_order_life_cycle(backend: str, make_
     placed = (await order(shop.db, owner, line(product, 3))).ok()["createOrder"]["order"]
     assert await stock_of(shop.db, product.id) == 2
 
+    # Another customer may not even read the order: as for reads, it does not exist for them.
     assert (await execute(shop.db, CANCEL, {"id": placed["id"]}, principal=stranger)).codes == [
-        "FORBIDDEN"
+        "NOT_FOUND"
     ]
     assert (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=owner)).codes == [
         "FORBIDDEN"
