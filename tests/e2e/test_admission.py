@@ -7,7 +7,7 @@ waiter), never with timing.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -23,7 +23,7 @@ class ObservedSemaphore(asyncio.Semaphore):
         super().__init__(value)
         self.waiting = asyncio.Event()
 
-    async def acquire(self) -> bool:
+    async def acquire(self) -> Literal[True]:
         if self.locked():
             self.waiting.set()
         return await super().acquire()
