@@ -88,6 +88,22 @@ def request_headers(token: str) -> dict[str, str]:
     }
 
 
+# `python -m app serve`'s uvicorn.run, minus the access log (see `server`); `--port` is added per
+# server. The app, as in production, reads its settings from the environment.
+SERVER_COMMAND = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "app.main:create_app",
+    "--factory",
+    "--host",
+    "127.0.0.1",
+    "--no-proxy-headers",
+    "--log-level",
+    "info",
+    "--no-access-log",
+]
+
 # The per-client token bucket (default 600 a minute, burst 60) would otherwise be what wrk
 # measures: the bench's one client sends thousands of requests a second.
 RATE_LIMIT_ENV = {"RATE_LIMIT_PER_MINUTE": "100000000", "RATE_LIMIT_BURST": "1000000"}
@@ -134,8 +150,13 @@ def server(
     debug: bool,
     log_path: Path,
 ) -> Iterator[Server]:
-    """`python -m app serve` (one uvicorn process) in its own process group, killed on exit;
-    `token` is set once it answers."""
+    """The app in one uvicorn process, in its own process group, killed on exit; `token` is
+    set once it answers.
+
+    It is `python -m app serve` less the migration (done by `prepare`) and the access log: one
+    log line per request is not what the bench measures. Settings come from the environment,
+    as in production.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -148,7 +169,7 @@ def server(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
+            [*SERVER_COMMAND, "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -389,7 +410,7 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
             "warmup_s": options.warmup,
             "connections": options.connections,
             "wrk_threads": options.threads,
-            "server": "python -m app serve (one uvicorn process, DEBUG=false)",
+            "server": " ".join(SERVER_COMMAND[1:]) + " (one process, DEBUG=false)",
             "server_env": dict(RATE_LIMIT_ENV),
         },
         "dataset": asdict(dataset),
