@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,9 +42,15 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         auth = AuthServices.create(settings, db)
         app.state.og = AppState(settings=settings, db=db, schema=schema, auth=auth)
         await auth.start()
+        # What startup built (modules, the schema, the engine) lives as long as the process;
+        # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
+        # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await auth.close()
             await db.dispose()
 
