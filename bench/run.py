@@ -410,7 +410,7 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
             "warmup_s": options.warmup,
             "connections": options.connections,
             "wrk_threads": options.threads,
-            "server": " ".join(SERVER_COMMAND[1:]) + " (one process, DEBUG=false)",
+            "server": " ".join(["python", *SERVER_COMMAND[1:]]) + " (one process, DEBUG=false)",
             "server_env": dict(RATE_LIMIT_ENV),
         },
         "dataset": asdict(dataset),
