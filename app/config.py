@@ -129,6 +129,10 @@ class GraphQLLimits:
     max_root_fields: int = 20
     max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
     execution_timeout: float = 10.0
+    # Operations executing at once in one process; the rest wait (within execution_timeout) for
+    # a turn instead of all slowing down together and starving the pool. from_env defaults it to
+    # DB_POOL_SIZE.
+    max_concurrent_operations: int = 10
     introspection: bool = False
     document_cache_size: int = 512
 
@@ -152,6 +156,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
+        pool_size = _int(env, "DB_POOL_SIZE", 10, minimum=1)
         return cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=env.get("HOST") or "127.0.0.1",
@@ -159,7 +164,7 @@ class Settings:
             debug=_bool(env, "DEBUG", False),
             redis_url=env.get("REDIS_URL") or None,
             pool=PoolSettings(
-                size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+                size=pool_size,
                 max_overflow=_int(env, "DB_POOL_MAX_OVERFLOW", 5),
                 timeout=_float(env, "DB_POOL_TIMEOUT", 5.0),
                 recycle=_int(env, "DB_POOL_RECYCLE", 1800),
@@ -178,6 +183,9 @@ class Settings:
                 max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
                 max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
                 execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
+                max_concurrent_operations=_int(
+                    env, "MAX_CONCURRENT_OPERATIONS", pool_size, minimum=1
+                ),
                 # Off unless asked for or debugging: `python -m app dev` (make run) turns it on.
                 introspection=_bool(env, "INTROSPECTION", _bool(env, "DEBUG", False)),
                 document_cache_size=_int(env, "DOCUMENT_CACHE_SIZE", 512),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 import strawberry
@@ -23,6 +24,9 @@ class AppState:
     dispatcher: Dispatcher | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
+    # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
+    operations: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
+        self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)

@@ -25,6 +25,13 @@ import httpx
 
 from app.config import PROJECT_ROOT
 from app.db.urls import DatabaseUrl
+from bench.credentials import (
+    CLIENT_NAME,
+    ClientCredentials,
+    CredentialsError,
+    bench_client,
+    fetch_token,
+)
 from bench.dataset import Dataset, NotOurDatabase, prepare
 from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries
 from bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
@@ -70,12 +77,36 @@ def _number(env: Mapping[str, str], name: str, default: float, minimum: float) -
     return value
 
 
-def request_headers() -> dict[str, str]:
-    """Every request the bench sends (httpx and wrk alike) carries these headers.
+def request_headers(token: str) -> dict[str, str]:
+    """Every GraphQL request the bench sends (httpx and wrk alike) carries these headers: the
+    API serves users and orders only to a principal with scopes, so each carries the bench
+    client's access token."""
+    return {
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+        "Authorization": f"Bearer {token}",
+    }
 
-    The one place to add credentials (e.g. an Authorization bearer token) when the API needs them.
-    """
-    return {"Content-Type": "application/json", "Accept": "application/json"}
+
+# `python -m app serve`'s uvicorn.run, minus the access log (see `server`); `--port` is added per
+# server. The app, as in production, reads its settings from the environment.
+SERVER_COMMAND = [
+    sys.executable,
+    "-m",
+    "uvicorn",
+    "app.main:create_app",
+    "--factory",
+    "--host",
+    "127.0.0.1",
+    "--no-proxy-headers",
+    "--log-level",
+    "info",
+    "--no-access-log",
+]
+
+# The per-client token bucket (default 600 a minute, burst 60) would otherwise be what wrk
+# measures: the bench's one client sends thousands of requests a second.
+RATE_LIMIT_ENV = {"RATE_LIMIT_PER_MINUTE": "100000000", "RATE_LIMIT_BURST": "1000000"}
 
 
 def cpu_ticks(stat: str) -> int:
@@ -103,6 +134,7 @@ class Server:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    token: str = ""  # the bench client's access token, from this server
 
     @property
     def pid(self) -> int:
@@ -110,8 +142,21 @@ class Server:
 
 
 @contextmanager
-def server(database_url: str, *, debug: bool, log_path: Path) -> Iterator[Server]:
-    """`python -m app serve` (one uvicorn process) in its own process group, killed on exit."""
+def server(
+    database_url: str,
+    credentials: ClientCredentials,
+    http: httpx.Client,
+    *,
+    debug: bool,
+    log_path: Path,
+) -> Iterator[Server]:
+    """The app in one uvicorn process, in its own process group, killed on exit; `token` is
+    set once it answers.
+
+    It is `python -m app serve` less the migration (done by `prepare`) and the access log: one
+    log line per request is not what the bench measures. Settings come from the environment,
+    as in production.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -119,11 +164,12 @@ def server(database_url: str, *, debug: bool, log_path: Path) -> Iterator[Server
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "DEBUG": "true" if debug else "false",
+        **RATE_LIMIT_ENV,
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
+            [*SERVER_COMMAND, "--port", str(port)],
             cwd=PROJECT_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -134,6 +180,7 @@ def server(database_url: str, *, debug: bool, log_path: Path) -> Iterator[Server
     running = Server(process, f"http://127.0.0.1:{port}", log_path)
     try:
         _wait_until_up(running)
+        running.token = fetch_token(http, running.url, credentials)
         yield running
     finally:
         _stop(process)
@@ -170,9 +217,11 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-def post(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]:
+def post(client: httpx.Client, running: Server, body: dict[str, Any]) -> dict[str, Any]:
     """One GraphQL request that must succeed: HTTP 200 and no `errors`."""
-    response = client.post(f"{url}/graphql", json=body, headers=request_headers())
+    response = client.post(
+        f"{running.url}/graphql", json=body, headers=request_headers(running.token)
+    )
     if response.status_code != 200:
         raise BenchError(f"HTTP {response.status_code}: {response.text[:500]}")
     answer: dict[str, Any] = response.json()
@@ -181,24 +230,24 @@ def post(client: httpx.Client, url: str, body: dict[str, Any]) -> dict[str, Any]
     return answer
 
 
-def first_product_id(client: httpx.Client, url: str) -> str:
-    data = post(client, url, {"query": FIRST_PRODUCT})["data"]
+def first_product_id(client: httpx.Client, running: Server) -> str:
+    data = post(client, running, {"query": FIRST_PRODUCT})["data"]
     edges = data["products"]["edges"]
     if not edges:
         raise BenchError("the benchmark database has no products")
     return str(edges[0]["node"]["id"])
 
 
-def count_statements(client: httpx.Client, url: str, query: BenchQuery) -> int:
+def count_statements(client: httpx.Client, running: Server, query: BenchQuery) -> int:
     """Statements of one request to a DEBUG server, after a first request has warmed the pool."""
-    post(client, url, query.body())
-    answer = post(client, url, query.body())
+    post(client, running, query.body())
+    answer = post(client, running, query.body())
     return int(answer["extensions"]["debug"]["sqlStatements"])
 
 
-def check_answers(client: httpx.Client, url: str, queries: list[BenchQuery]) -> None:
+def check_answers(client: httpx.Client, running: Server, queries: list[BenchQuery]) -> None:
     for query in queries:
-        answer = post(client, url, query.body())
+        answer = post(client, running, query.body())
         try:
             query.check(answer["data"])
         except ShapeError as error:
@@ -251,7 +300,7 @@ def cpu_ms_per_request(cpu_seconds: float, completed: int, in_flight: int) -> fl
 
 def measure(running: Server, query: BenchQuery, options: Options, statements: int) -> Measurement:
     url = f"{running.url}/graphql"
-    headers = request_headers()
+    headers = request_headers(running.token)
     common = {"connections": options.connections, "threads": options.threads}
     if options.warmup > 0:
         run_wrk(url, query.body(), headers, seconds=options.warmup, **common)
@@ -322,16 +371,27 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
     )
     database_url = url.url.render_as_string(hide_password=False)
 
+    credentials = bench_client(database_url)
+    print(f"OAuth client {credentials.client_id} ({CLIENT_NAME})", file=out, flush=True)
+
     with httpx.Client(timeout=30.0) as client:
         print("counting SQL statements on a DEBUG server …", file=out, flush=True)
-        with server(database_url, debug=True, log_path=RESULTS_DIR / "server-debug.log") as dbg:
-            queries = bench_queries(first_product_id(client, dbg.url))
-            check_answers(client, dbg.url, queries)
-            statements = {q.name: count_statements(client, dbg.url, q) for q in queries}
+        with server(
+            database_url,
+            credentials,
+            client,
+            debug=True,
+            log_path=RESULTS_DIR / "server-debug.log",
+        ) as dbg:
+            queries = bench_queries(first_product_id(client, dbg))
+            check_answers(client, dbg, queries)
+            statements = {q.name: count_statements(client, dbg, q) for q in queries}
 
         rows: list[Measurement] = []
-        with server(database_url, debug=False, log_path=RESULTS_DIR / "server.log") as prod:
-            check_answers(client, prod.url, queries)
+        with server(
+            database_url, credentials, client, debug=False, log_path=RESULTS_DIR / "server.log"
+        ) as prod:
+            check_answers(client, prod, queries)
             for query in queries:
                 print(
                     f"measuring {query.name}: {options.warmup:g} s warm-up, "
@@ -350,13 +410,25 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
             "warmup_s": options.warmup,
             "connections": options.connections,
             "wrk_threads": options.threads,
-            "server": "python -m app serve (one uvicorn process, DEBUG=false)",
+            "server": " ".join(["python", *SERVER_COMMAND[1:]]) + " (one process, DEBUG=false)",
+            "server_env": dict(RATE_LIMIT_ENV),
         },
         "dataset": asdict(dataset),
         "results": [asdict(row) for row in rows],
     }
     print("\n" + table(rows), file=out)
+    print(notes(options), file=out)
     return report
+
+
+def notes(options: Options) -> str:
+    limits = ", ".join(f"{name}={value}" for name, value in RATE_LIMIT_ENV.items())
+    return (
+        f"notes: one uvicorn process, DEBUG=false, {options.connections} connections; every "
+        f"request carries a client-credentials bearer token ({CLIENT_NAME});\n"
+        f"       the server runs with {limits} so the per-client rate limit is never hit;\n"
+        "       failed = non-200 + GraphQL errors + socket errors/timeouts (wrk)."
+    )
 
 
 def main() -> int:
@@ -364,7 +436,7 @@ def main() -> int:
     try:
         options = Options.from_env(os.environ)
         report = bench(options, sys.stdout)
-    except (BenchError, WrkError, NotOurDatabase) as error:
+    except (BenchError, WrkError, NotOurDatabase, CredentialsError) as error:
         print(f"bench failed: {error}", file=sys.stderr)
         return 1
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -373,22 +445,36 @@ def main() -> int:
     print(f"\nwrote {path.relative_to(PROJECT_ROOT)}")
     problems = problems_of(report["results"])
     for problem in problems:
-        print(f"warning: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+        print(f"{'error' if problem.fatal else 'warning'}: {problem.message}", file=sys.stderr)
+    # Failed requests are figures too (printed above and in latest.json); only a query with no
+    # completed request at all leaves nothing measured.
+    return 1 if any(problem.fatal for problem in problems) else 0
 
 
-def problems_of(results: list[dict[str, Any]]) -> list[str]:
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    fatal: bool  # nothing was measured for this query
+
+
+def problems_of(results: list[dict[str, Any]]) -> list[Problem]:
     """Why figures should not be trusted as they stand: failed or missing requests."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     for r in results:
         failed = r["non200"] + r["graphql_errors"] + r["socket_errors"]
         if r["requests"] == 0:
-            problems.append(f"{r['name']}: no request completed; lengthen BENCH_DURATION")
+            problems.append(
+                Problem(f"{r['name']}: no request completed; lengthen BENCH_DURATION", True)
+            )
         elif failed:
             problems.append(
-                f"{r['name']}: {failed} of {r['requests']} requests failed "
-                f"({r['non200']} non-200, {r['graphql_errors']} with GraphQL errors, "
-                f"{r['socket_errors']} socket errors or timeouts); see bench/results/server.log"
+                Problem(
+                    f"{r['name']}: {failed} of {r['requests']} requests failed "
+                    f"({r['non200']} non-200, {r['graphql_errors']} with GraphQL errors, "
+                    f"{r['socket_errors']} socket errors or timeouts); "
+                    "see bench/results/server.log",
+                    False,
+                )
             )
     return problems
 

@@ -274,9 +274,14 @@ async def _run(
     started = time.perf_counter()
     token = _handover.set(_Handover(params.query, prepared.document, frozenset(documents.rules)))
     body: dict[str, Any] = {}
+    admitted = False
     with track_statements() as stats:
         try:
-            async with asyncio.timeout(limits.execution_timeout):
+            # One deadline covers waiting for a turn and executing. Waiting happens here, before
+            # any DataLoader borrows a connection: when the process is saturated, requests queue
+            # at the door instead of all slowing down together with connections checked out.
+            async with asyncio.timeout(limits.execution_timeout), state.operations:
+                admitted = True
                 result = await state.schema.execute(
                     params.query,
                     variable_values=params.variables,
@@ -291,7 +296,12 @@ async def _run(
             body["errors"] = [
                 error_entry(
                     f"The operation did not finish within {limits.execution_timeout:g} s "
-                    "(EXECUTION_TIMEOUT)",
+                    "(EXECUTION_TIMEOUT)"
+                    if admitted
+                    else "The server is too busy: the operation waited "
+                    f"{limits.execution_timeout:g} s (EXECUTION_TIMEOUT) for one of its "
+                    f"{limits.max_concurrent_operations} execution slots "
+                    "(MAX_CONCURRENT_OPERATIONS); retry later",
                     ErrorCode.SERVICE_UNAVAILABLE,
                 )
             ]

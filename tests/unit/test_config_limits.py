@@ -64,3 +64,10 @@ def test_introspection_follows_debug_unless_set() -> None:
 def test_bad_values_name_the_setting(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_the_limit_defaults_to_the_pool_size_and_comes_from_the_environment() -> None:
+    assert Settings.from_env({}).graphql.max_concurrent_operations == 10
+    assert Settings.from_env({"DB_POOL_SIZE": "4"}).graphql.max_concurrent_operations == 4
+    env = {"DB_POOL_SIZE": "4", "MAX_CONCURRENT_OPERATIONS": "2"}
+    assert Settings.from_env(env).graphql.max_concurrent_operations == 2
