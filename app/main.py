@@ -27,7 +27,9 @@ from app.http.request_id import RequestIdMiddleware
 from app.messaging import handlers
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
+from app.messaging.fanout import Fanout
 from app.state import AppState
+from loaders import Loaders
 from resolvers.schema import build_schema
 
 
@@ -48,8 +50,14 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         bus = EventBus([logging_middleware])
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
+        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
         app.state.og = AppState(
-            settings=settings, db=db, schema=schema, auth=auth, dispatcher=dispatcher
+            settings=settings,
+            db=db,
+            schema=schema,
+            auth=auth,
+            dispatcher=dispatcher,
+            fanout=fanout,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start

@@ -1,0 +1,107 @@
+"""Handing committed events to this process's live subscribers.
+
+A broker (in process, or Redis Streams across processes) calls `Fanout.publish` once per event
+it receives, in order. Every listener gets the event through its own bounded queue, so a slow
+subscriber can neither slow the others nor grow memory without bound: when its queue is full
+it is marked overflowed and its next read raises `SubscriberOverflow`, and the transport closes
+it. Whatever `per_event` builds (the GraphQL layer's fresh DataLoaders) is built once per event
+and shared by every listener that receives it, so no cache outlives the event it was made for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from app.domain.events import Event
+
+T = TypeVar("T")
+
+
+class SubscriberOverflow(Exception):
+    """The listener fell further behind than its queue allows."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery(Generic[T]):
+    event: Event
+    shared: T
+
+
+class Listener(Generic[T]):
+    def __init__(self, fanout: Fanout[T], event_types: frozenset[str], max_queued: int) -> None:
+        self._fanout = fanout
+        self.event_types = event_types
+        self._queue: asyncio.Queue[Delivery[T] | None] = asyncio.Queue(maxsize=max_queued)
+        self.overflowed = False
+        self.closed = False
+
+    def __aiter__(self) -> Listener[T]:
+        return self
+
+    async def __anext__(self) -> Delivery[T]:
+        if self.overflowed:
+            raise SubscriberOverflow("the subscriber fell too far behind")
+        if self.closed:
+            raise StopAsyncIteration
+        item = await self._queue.get()
+        if self.overflowed:
+            raise SubscriberOverflow("the subscriber fell too far behind")
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    def offer(self, delivery: Delivery[T]) -> None:
+        if self.closed or self.overflowed:
+            return
+        try:
+            self._queue.put_nowait(delivery)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._fanout.remove(self)
+            self._wake()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._fanout.remove(self)
+            self._wake()
+
+    def _wake(self) -> None:
+        # A reader blocked on get() must notice; make room for the wake-up if need be.
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+
+
+class Fanout(Generic[T]):
+    def __init__(self, per_event: Callable[[Event], T]) -> None:
+        self._per_event = per_event
+        self._listeners: set[Listener[T]] = set()
+
+    def listen(self, event_types: Collection[str], max_queued: int = 100) -> Listener[T]:
+        listener = Listener(self, frozenset(event_types), max_queued)
+        self._listeners.add(listener)
+        return listener
+
+    def remove(self, listener: Listener[T]) -> None:
+        self._listeners.discard(listener)
+
+    @property
+    def listener_count(self) -> int:
+        return len(self._listeners)
+
+    def publish(self, event: Event) -> int:
+        """Offer the event to every listener of its type; the number it was offered to."""
+        targets = [each for each in self._listeners if event.type in each.event_types]
+        if not targets:
+            return 0
+        delivery = Delivery(event, self._per_event(event))
+        for listener in targets:
+            listener.offer(delivery)
+        return len(targets)
