@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,43 +33,61 @@ class LiveServer:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def live_server(env: Mapping[str, str], log: Path) -> Iterator[LiveServer]:
-    """Serve `app.main:create_app` with these extra environment variables until the block ends."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    port = listener.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:create_app",
-        "--factory",
-        "--fd",
-        str(listener.fileno()),
-        "--log-level",
-        "warning",
-    ]
+def live_server(
+    env: Mapping[str, str], log: Path, *, command: str | None = None
+) -> Iterator[LiveServer]:
+    """Serve the app with these extra environment variables until the block ends.
+
+    Without `command`, uvicorn serves `app.main:create_app` on a socket bound here; with one,
+    the operators' entry point runs it (`python -m app serve`, `python -m app dev`), which binds
+    HOST:PORT itself, so a free port is chosen for it.
+    """
+    pass_fds: tuple[int, ...] = ()
+    listener: socket.socket | None = None
+    if command is None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--fd",
+            str(listener.fileno()),
+            "--log-level",
+            "warning",
+        ]
+        pass_fds = (listener.fileno(),)
+        extra: dict[str, str] = {}
+    else:
+        port = _free_port()
+        argv = [sys.executable, "-m", "app", command]
+        extra = {"HOST": "127.0.0.1", "PORT": str(port)}
     with log.open("wb") as log_file:
         process = subprocess.Popen(
-            command,
+            argv,
             cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            pass_fds=(listener.fileno(),),
+            env={**os.environ, **env, **extra},
+            pass_fds=pass_fds,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-    # The child holds the socket now; if it dies, connecting fails instead of hanging.
-    listener.close()
+    if listener is not None:
+        # The child holds the socket now; if it dies, connecting fails instead of hanging.
+        listener.close()
     server = LiveServer(base_url=f"http://127.0.0.1:{port}", log=log)
     try:
-        try:
-            response = httpx.get(f"{server.base_url}/healthz", timeout=STARTUP_TIMEOUT)
-        except httpx.HTTPError as error:
-            raise RuntimeError(f"the server did not start: {error}\n{server.log_text()}") from None
-        if response.status_code != 200:
-            raise RuntimeError(f"/healthz answered {response.status_code}\n{server.log_text()}")
+        _wait_until_healthy(server, process)
         yield server
     finally:
         process.terminate()
@@ -77,3 +96,21 @@ def live_server(env: Mapping[str, str], log: Path) -> Iterator[LiveServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _wait_until_healthy(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}\n{server.log_text()}")
+        try:
+            response = httpx.get(f"{server.base_url}/healthz", timeout=5)
+        except httpx.HTTPError:
+            response = None
+        if response is not None:
+            if response.status_code != 200:
+                raise RuntimeError(f"/healthz answered {response.status_code}\n{server.log_text()}")
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start in time\n{server.log_text()}")
+        time.sleep(0.1)

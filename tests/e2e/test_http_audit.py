@@ -5,65 +5,27 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import socket
-import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
-import httpx
 import pytest
 
 from app.config import PROJECT_ROOT
 from tests.conftest import MakeDb
+from tests.e2e.live_server import live_server
 from tests.services import unavailable
 
 AUDIT_SCRIPT = PROJECT_ROOT / "tests" / "e2e" / "audit.mjs"
 
 
 @pytest.fixture
-async def live_url(make_db: MakeDb) -> AsyncIterator[str]:
-    """The app under uvicorn on a socket bound here to a free loopback port."""
+async def live_url(make_db: MakeDb, tmp_path: Path) -> AsyncIterator[str]:
+    """The app under uvicorn on a free loopback port, as clients meet it."""
     db = await make_db("sqlite", "audit")
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(128)
-    port = listener.getsockname()[1]
-    env = {**os.environ, "DATABASE_URL": str(db.url), "INTROSPECTION": "true", "DEBUG": "false"}
-    server = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "app.main:create_app",
-        "--fd",
-        str(listener.fileno()),
-        "--log-level",
-        "warning",
-        env=env,
-        cwd=PROJECT_ROOT,
-        pass_fds=(listener.fileno(),),
-    )
-    listener.close()  # the server holds its own copy
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient() as client:
-            for _ in range(200):
-                if server.returncode is not None:
-                    pytest.fail(f"uvicorn exited with {server.returncode}")
-                try:
-                    if (await client.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                pytest.fail("uvicorn did not answer /healthz")
-        yield f"{url}/graphql"
-    finally:
-        if server.returncode is None:
-            server.terminate()
-            await server.wait()
+    env = {"DATABASE_URL": str(db.url), "INTROSPECTION": "true", "DEBUG": "false"}
+    with live_server(env, tmp_path / "server.log") as server:
+        yield f"{server.base_url}/graphql"
 
 
 async def test_every_graphql_over_http_audit_passes(live_url: str) -> None:
