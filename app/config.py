@@ -138,6 +138,22 @@ class GraphQLLimits:
 
 
 @dataclass(frozen=True)
+class WebSocketSettings:
+    """What one WebSocket at /graphql may hold, and how often the server looks after it."""
+
+    # A socket that has not sent connection_init by then is closed (4408).
+    init_timeout: float = 10.0
+    # Server pings (graphql-transport-ws) or `ka` messages (graphql-ws) so idle proxies keep it.
+    keepalive: float = 12.0
+    # How often a socket's credentials are checked again (expiry, revocation, disabled owner).
+    auth_recheck: float = 5.0
+    # Operations in flight at once on one socket, subscriptions included.
+    max_operations: int = 100
+    # Events waiting for one subscription before it counts as too slow and its socket is closed.
+    max_queued_events: int = 100
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -150,6 +166,7 @@ class Settings:
     graphiql: bool = True
     auth: AuthSettings = field(default_factory=AuthSettings)
     graphql: GraphQLLimits = field(default_factory=GraphQLLimits)
+    websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     smtp_url: str | None = None
     email_from: str = "ordergraph <no-reply@localhost>"
 
@@ -189,6 +206,13 @@ class Settings:
                 # Off unless asked for or debugging: `python -m app dev` (make run) turns it on.
                 introspection=_bool(env, "INTROSPECTION", _bool(env, "DEBUG", False)),
                 document_cache_size=_int(env, "DOCUMENT_CACHE_SIZE", 512),
+            ),
+            websocket=WebSocketSettings(
+                init_timeout=_positive_float(env, "WS_INIT_TIMEOUT_SECONDS", 10.0),
+                keepalive=_positive_float(env, "WS_KEEPALIVE_SECONDS", 12.0),
+                auth_recheck=_positive_float(env, "WS_AUTH_RECHECK_SECONDS", 5.0),
+                max_operations=_int(env, "WS_MAX_OPERATIONS", 100, minimum=1),
+                max_queued_events=_int(env, "WS_MAX_QUEUED_EVENTS", 100, minimum=1),
             ),
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from app.auth.services import AuthServices
 from app.config import Settings
@@ -24,6 +24,7 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
@@ -79,6 +80,9 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         debug=False,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            # The same path over WebSocket: subscriptions (and queries, mutations) for clients
+            # speaking graphql-transport-ws or graphql-ws.
+            WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),

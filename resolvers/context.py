@@ -1,13 +1,19 @@
-"""What every resolver can reach: the request's loaders and principal."""
+"""What every resolver can reach: the request's loaders and principal.
+
+Over a WebSocket each operation has its own Context. A subscription's resolver points `loaders` at
+the fresh set its current event came with, so nothing cached for one event serves the next.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
+from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
 from loaders import Loaders
 
@@ -20,6 +26,9 @@ class Context:
     principal: Principal = ANONYMOUS
     request_id: str = ""
     stats: StatementStats = field(default_factory=StatementStats)
+    # Subscriptions listen to committed events with this (event types in, a bounded listener
+    # out); None where no events are served (plain HTTP).
+    listen: Callable[[Collection[str]], Listener[Loaders]] | None = None
 
     @classmethod
     def create(
@@ -28,12 +37,14 @@ class Context:
         principal: Principal = ANONYMOUS,
         request_id: str = "",
         after_commit: AfterCommit | None = None,
+        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
     ) -> Context:
         return cls(
             loaders=Loaders.create(db),
             unit_of_work=lambda: UnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,
+            listen=listen,
         )
 
 

@@ -13,6 +13,7 @@ from resolvers.order import Order
 from resolvers.product import Product
 from resolvers.query import Query
 from resolvers.scalars import SCALAR_MAP
+from resolvers.subscription import Subscription
 from resolvers.user import User
 
 
@@ -23,6 +24,7 @@ def build_schema(
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[User, Product, Order],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=list(extensions),

@@ -11,10 +11,15 @@ from starlette.applications import Starlette
 
 
 @asynccontextmanager
-async def live_server(app: Starlette) -> AsyncIterator[str]:
+async def live_server(app: Starlette, *, websockets: bool = False) -> AsyncIterator[str]:
     """Serve `app` (lifespan included) and yield its base URL; shut it down on exit."""
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, lifespan="on", ws="none", log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        ws="websockets-sansio" if websockets else "none",
+        log_level="warning",
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -47,6 +47,17 @@ class Authenticator:
 
     async def authenticate(self, headers: Mapping[str, str]) -> Principal:
         """The principal the headers prove; raises InvalidCredentials or TooManyRequests."""
+        return await self._identify(headers, charge=True)
+
+    async def recheck(self, headers: Mapping[str, str]) -> Principal:
+        """The principal the headers still prove, neither rate-limited nor counted as a use.
+
+        A long-lived WebSocket calls this periodically: an expired or revoked token, a revoked key
+        or a disabled owner raises InvalidCredentials as it would for a new request.
+        """
+        return await self._identify(headers, charge=False)
+
+    async def _identify(self, headers: Mapping[str, str], *, charge: bool) -> Principal:
         lowered = {key.lower(): value for key, value in headers.items()}
         authorization = lowered.get("authorization", "").strip()
         api_key = lowered.get("x-api-key", "").strip()
@@ -64,15 +75,17 @@ class Authenticator:
                     "use `Authorization: Bearer <token or API key>`", "invalid_request"
                 )
             if not api_keys.looks_like_key(credential):
-                return await self._from_jwt(credential)
+                return await self._from_jwt(credential, charge)
             api_key = credential
-        return await self._from_api_key(api_key)
+        return await self._from_api_key(api_key, charge)
 
-    async def _from_jwt(self, token: str) -> Principal:
+    async def _from_jwt(self, token: str, charge: bool) -> Principal:
         verified = self._tokens.verify(token)
         if verified.jti in self._revoked:
             raise InvalidCredentials("the access token has been revoked")
         principal = verified.principal()
+        if not charge:
+            return principal
         bucket = (
             f"client:{principal.client_id}"
             if principal.user_id is None
@@ -81,7 +94,7 @@ class Authenticator:
         await self._limit(bucket, self._settings.rate_per_minute)
         return principal
 
-    async def _from_api_key(self, key: str) -> Principal:
+    async def _from_api_key(self, key: str, charge: bool) -> Principal:
         if not api_keys.well_formed(key):
             raise InvalidCredentials("the API key is malformed")
         async with self._db.read() as conn:
@@ -91,10 +104,11 @@ class Authenticator:
         if found.user_disabled:
             raise InvalidCredentials("the API key's owner is disabled")
         record = found.key
-        await self._limit(
-            f"key:{record.id}", record.rate_per_minute or self._settings.rate_per_minute
-        )
-        self._usage.note(record.id)
+        if charge:
+            await self._limit(
+                f"key:{record.id}", record.rate_per_minute or self._settings.rate_per_minute
+            )
+            self._usage.note(record.id)
         scopes = record.scopes & ROLE_SCOPES[found.role]
         kind = PrincipalKind.ADMIN if ADMIN in scopes else PrincipalKind.CUSTOMER
         return Principal(kind, user_id=record.user_id, scopes=scopes)

@@ -30,6 +30,7 @@ class ErrorCode(enum.StrEnum):
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
 
 
 def error_entry(message: str, code: ErrorCode, **extensions: Any) -> dict[str, Any]:

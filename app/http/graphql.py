@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -79,6 +80,18 @@ class PreparedDocument(SchemaExtension):
         ):
             context.pre_execution_errors = []
         yield
+
+
+@contextmanager
+def prepared_document_for(
+    query: str, document: DocumentNode, rules: Iterable[type[ASTValidationRule]]
+) -> Iterator[None]:
+    """While the block runs, Strawberry executes `query` with this already-validated document."""
+    token = _handover.set(_Handover(query, document, frozenset(rules)))
+    try:
+        yield
+    finally:
+        _handover.reset(token)
 
 
 # --- reading the request -------------------------------------------------------------------------

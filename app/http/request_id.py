@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http.errors import INTERNAL_MESSAGE, ErrorCode
@@ -32,7 +32,7 @@ def request_id_from(header_value: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def request_id_of(request: Request) -> str:
+def request_id_of(request: HTTPConnection) -> str:
     """The ID the middleware gave this request (or one from its header, without the middleware)."""
     state = request.scope.get("state")
     if isinstance(state, dict) and isinstance(state.get(STATE_KEY), str):

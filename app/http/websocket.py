@@ -1,0 +1,602 @@
+"""GraphQL over WebSocket at /graphql: `graphql-transport-ws` and the legacy `graphql-ws`.
+
+Strawberry's protocol handlers do the framing and the protocol state (init, ack, ids, 4401 before
+the acknowledgement, 4408 init timeout, 4409 duplicate id, 4429 second init in
+graphql-transport-ws). This module adds what they leave to the application, for both protocols:
+
+- the `connection_init` payload's `Authorization` / `X-API-Key` go to the same authenticator as
+  HTTP; none is an anonymous socket, an invalid credential closes it with 4403;
+- every operation passes the HTTP limits (document preparation, variables, admission control
+  and EXECUTION_TIMEOUT for queries and mutations) and is charged to the credential's rate limit;
+- errors carry `extensions.code` like HTTP responses (app.http.errors);
+- at most WS_MAX_OPERATIONS operations in flight per socket (`TOO_MANY_OPERATIONS` error);
+- server keepalive, and the credentials checked again every WS_AUTH_RECHECK_SECONDS: an expired
+  or revoked token, a revoked key or a disabled owner closes the socket with 4403;
+- a subscription that falls WS_MAX_QUEUED_EVENTS behind closes its socket with 1013;
+- the legacy protocol gets what Strawberry only does for the newer one: an init timeout,
+  4403 for a refused init, 4429 for a second init, 4409 for a duplicate id, 4400 for a malformed
+  message.
+
+Each operation runs with its own Context, so a subscription can point its loaders at the fresh set
+each event brings (resolvers/subscription.py) without touching the socket's other operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from contextlib import aclosing, suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, OperationType, get_variable_values
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+    Operation,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    Message as TransportMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType as StrawberryOperationType
+from strawberry.types.unset import UNSET, UnsetType
+
+from app.auth.errors import InvalidCredentials, TooManyRequests
+from app.auth.principal import ANONYMOUS, Principal
+from app.config import WebSocketSettings
+from app.http.errors import ErrorCode, error_entry, format_error
+from app.http.graphql import prepared_document_for
+from app.http.request_id import request_id_of
+from app.messaging.fanout import SubscriberOverflow
+from app.state import AppState
+from resolvers.context import Context
+
+log = logging.getLogger("app.http.websocket")
+
+# Close codes beyond those Strawberry sends itself (see the README's table).
+BAD_MESSAGE = 4400
+UNAUTHORIZED = 4401
+FORBIDDEN = 4403
+DUPLICATE_ID = 4409
+TOO_MANY_INIT = 4429
+TRY_AGAIN_LATER = 1013
+
+_CREDENTIAL_NAMES = ("authorization", "x-api-key")
+_QUERY_AND_MUTATION = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
+
+
+class CloseSocket(Exception):
+    """An operation found that the whole socket must end (bad credentials, too slow)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class _TryLater(Exception):
+    """Authentication could not be decided now (rate limit, database): close with 1013."""
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The operation did not run: the protocol's `error` message."""
+
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One result: the protocol's `next` (or legacy `data`) message."""
+
+    payload: dict[str, Any]
+
+
+Frame = Refused | Result
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRequest:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    extensions: dict[str, Any] | None
+
+
+def _request_problem(payload: object) -> str | None:
+    if not isinstance(payload, dict):
+        return "The operation's payload must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "The operation's payload needs a `query` string"
+    for name, kind in (("variables", dict), ("operationName", str), ("extensions", dict)):
+        if payload.get(name) is not None and not isinstance(payload[name], kind):
+            return f"`{name}` has the wrong type"
+    return None
+
+
+def _operation_request(payload: Mapping[str, Any]) -> OperationRequest:
+    return OperationRequest(
+        payload["query"],
+        payload.get("variables"),
+        payload.get("operationName"),
+        payload.get("extensions"),
+    )
+
+
+def _credentials(params: Mapping[str, object]) -> dict[str, str]:
+    """The credential headers of a connection_init payload (names case-insensitive)."""
+    found: dict[str, str] = {}
+    for key, value in params.items():
+        if key.lower() in _CREDENTIAL_NAMES:
+            if not isinstance(value, str):
+                raise ConnectionRejectionError({"message": f"`{key}` must be a string"})
+            found[key.lower()] = value
+    return found
+
+
+def _overflowed(errors: list[GraphQLError] | None) -> bool:
+    return any(isinstance(e.original_error, SubscriberOverflow) for e in errors or ())
+
+
+class Session:
+    """One socket: who it authenticated as, and how its operations run.
+
+    Strawberry hands this object to both protocol handlers as their context and fills in
+    `connection_params` from connection_init; every operation gets its own `Context`.
+    """
+
+    def __init__(self, state: AppState, request_id: str) -> None:
+        self.state = state
+        self.request_id = request_id
+        self.connection_params: dict[str, object] | None = None
+        self.credentials: dict[str, str] = {}
+        self.principal: Principal = ANONYMOUS
+
+    @property
+    def settings(self) -> WebSocketSettings:
+        return self.state.settings.websocket
+
+    async def authenticate(self) -> None:
+        """connection_init: the payload's credentials, through the HTTP authenticator."""
+        credentials = _credentials(self.connection_params or {})
+        try:
+            self.principal = await self.state.auth.authenticator.authenticate(credentials)
+        except InvalidCredentials as error:
+            raise ConnectionRejectionError(
+                {"message": error.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED}}
+            ) from None
+        except TooManyRequests as error:
+            raise _TryLater(f"Rate limited; retry after {error.retry_after} s") from None
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("authentication unavailable (socket %s): %s", self.request_id, error)
+            raise _TryLater("Authentication is temporarily unavailable") from None
+        self.credentials = credentials
+
+    async def watch_credentials(self, close: Callable[[int, str], Awaitable[None]]) -> None:
+        """Close the socket once its credential no longer authenticates."""
+        if not self.credentials:
+            return  # anonymous: nothing can expire
+        authenticator = self.state.auth.authenticator
+        while True:
+            await asyncio.sleep(self.settings.auth_recheck)
+            try:
+                await authenticator.recheck(self.credentials)
+            except InvalidCredentials:
+                await close(FORBIDDEN, "Credentials expired or revoked")
+                return
+            except (SQLAlchemyError, OSError) as error:
+                # Cannot tell now; the next round decides. Refusing would drop every socket
+                # whenever the database blinks.
+                log.warning("credential recheck failed (socket %s): %s", self.request_id, error)
+
+    def _refused(self, errors: list[GraphQLError] | tuple[GraphQLError, ...]) -> Refused:
+        debug = self.state.settings.debug
+        return Refused([format_error(e, self.request_id, debug) for e in errors])
+
+    def _payload(self, result: ExecutionResult) -> dict[str, Any]:
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            debug = self.state.settings.debug
+            payload["errors"] = [format_error(e, self.request_id, debug) for e in result.errors]
+        return payload
+
+    async def run(self, request: OperationRequest) -> AsyncGenerator[Frame, None]:
+        """One operation's frames: a refusal, one result, or a subscription's results."""
+        state = self.state
+        if self.credentials:
+            # Charged like an HTTP request, so a socket is no way around the rate limit.
+            try:
+                self.principal = await state.auth.authenticator.authenticate(self.credentials)
+            except InvalidCredentials:
+                raise CloseSocket(FORBIDDEN, "Credentials expired or revoked") from None
+            except TooManyRequests as error:
+                yield Refused(
+                    [error_entry(str(error), ErrorCode.RATE_LIMITED, retryAfter=error.retry_after)]
+                )
+                return
+            except (SQLAlchemyError, OSError):
+                yield Refused(
+                    [
+                        error_entry(
+                            "Authentication is temporarily unavailable",
+                            ErrorCode.SERVICE_UNAVAILABLE,
+                        )
+                    ]
+                )
+                return
+        documents = state.documents
+        prepared = documents.prepare(request.query)
+        if prepared.document is None:
+            yield self._refused(prepared.errors)
+            return
+        operation = prepared.operation(request.operation_name)
+        if isinstance(operation, GraphQLError):
+            yield self._refused([operation])
+            return
+        if prepared.errors:
+            yield self._refused(prepared.errors)
+            return
+        coerced = get_variable_values(
+            state.schema._schema,
+            operation.variable_definitions or [],
+            request.variables or {},
+            max_errors=20,
+        )
+        if isinstance(coerced, list):
+            yield self._refused(
+                [
+                    GraphQLError(
+                        e.message, nodes=e.nodes, extensions={"code": ErrorCode.BAD_USER_INPUT}
+                    )
+                    for e in coerced
+                ]
+            )
+            return
+        fanout = state.fanout
+        max_queued = self.settings.max_queued_events
+        context = Context.create(
+            state.db,
+            principal=self.principal,
+            request_id=self.request_id,
+            after_commit=None if state.dispatcher is None else state.dispatcher.wake,
+            listen=None if fanout is None else (lambda types: fanout.listen(types, max_queued)),
+        )
+        handover = (request.query, prepared.document, documents.rules)
+        if operation.operation is OperationType.SUBSCRIPTION:
+            async for frame in self._subscription(request, context, handover):
+                yield frame
+            return
+        limits = state.settings.graphql
+        admitted = False
+        try:
+            async with asyncio.timeout(limits.execution_timeout), state.operations:
+                admitted = True
+                with prepared_document_for(*handover):
+                    result = await state.schema.execute(
+                        request.query,
+                        variable_values=request.variables,
+                        context_value=context,
+                        operation_name=request.operation_name,
+                        allowed_operation_types=_QUERY_AND_MUTATION,
+                        operation_extensions=request.extensions,
+                    )
+        except TimeoutError:
+            message = (
+                f"The operation did not finish within {limits.execution_timeout:g} s "
+                "(EXECUTION_TIMEOUT)"
+                if admitted
+                else "The server is too busy (MAX_CONCURRENT_OPERATIONS); retry later"
+            )
+            yield Result(
+                {"data": None, "errors": [error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)]}
+            )
+            return
+        yield Result(self._payload(result))
+
+    async def _subscription(
+        self, request: OperationRequest, context: Context, handover: tuple[Any, Any, Any]
+    ) -> AsyncGenerator[Frame, None]:
+        stream = await self.state.schema.subscribe(
+            request.query,
+            variable_values=request.variables,
+            context_value=context,
+            operation_name=request.operation_name,
+            operation_extensions=request.extensions,
+        )
+        async with aclosing(stream):
+            first = True
+            while True:
+                try:
+                    if first:
+                        # Parsing, validation and the resolver's authorization happen on the
+                        # first step; the prepared document is handed over for just that step.
+                        with prepared_document_for(*handover):
+                            result = await anext(stream)
+                    else:
+                        result = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                if first and isinstance(result, PreExecutionError):
+                    yield self._refused(result.errors or [])
+                    return
+                first = False
+                if _overflowed(result.errors):
+                    raise CloseSocket(TRY_AGAIN_LATER, "Subscriber too slow; events were dropped")
+                yield Result(self._payload(result))
+
+
+async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
+    """Close, unless the peer has already gone (nothing is left to tell it)."""
+    with suppress(RuntimeError, WebSocketDisconnected):
+        await close(code, reason)
+
+
+def _message(**fields: Any) -> Any:
+    """A protocol message whose payload Strawberry's TypedDicts cannot describe (coded errors)."""
+    return fields
+
+
+def _too_many(limit: int) -> dict[str, Any]:
+    return error_entry(
+        f"At most {limit} operations may run at once on one socket (WS_MAX_OPERATIONS); "
+        "complete one first",
+        ErrorCode.TOO_MANY_OPERATIONS,
+    )
+
+
+class TransportWsHandler(BaseGraphQLTransportWSHandler[Session, None]):
+    """graphql-transport-ws, with the additions listed in the module docstring."""
+
+    _care: list[asyncio.Task[None]] | None = None
+    _extensions: dict[str, dict[str, Any] | None] | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        await _close(self.websocket.close, code, reason)
+
+    async def handle_message(self, message: TransportMessage) -> None:
+        raw: object = message
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            await self.close(BAD_MESSAGE, "A message must be an object with a `type`")
+            return
+        if raw["type"] == "subscribe":
+            if not isinstance(raw.get("id"), str) or not raw["id"]:
+                await self.close(BAD_MESSAGE, "`subscribe` needs a non-empty string `id`")
+                return
+            problem = _request_problem(raw.get("payload"))
+            if problem is not None:
+                await self.close(BAD_MESSAGE, problem)
+                return
+        elif raw["type"] == "complete" and not isinstance(raw.get("id"), str):
+            await self.close(BAD_MESSAGE, "`complete` needs a string `id`")
+            return
+        await super().handle_message(message)
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except _TryLater as error:
+            await self.close(TRY_AGAIN_LATER, str(error))
+            return
+        if self.connection_acknowledged and self._care is None:
+            self._care = [
+                asyncio.create_task(self._keepalive()),
+                asyncio.create_task(self.context.watch_credentials(self.close)),
+            ]
+
+    async def _keepalive(self) -> None:
+        with suppress(WebSocketDisconnected, RuntimeError):
+            while True:
+                await asyncio.sleep(self.context.settings.keepalive)
+                await self.send_message({"type": "ping"})
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        limit = self.context.settings.max_operations
+        if (
+            self.connection_acknowledged
+            and message["id"] not in self.operations
+            and len(self.operations) >= limit
+        ):
+            await self.send_message(
+                _message(id=message["id"], type="error", payload=[_too_many(limit)])
+            )
+            return
+        if self._extensions is None:
+            self._extensions = {}
+        self._extensions[message["id"]] = message["payload"].get("extensions")
+        await super().handle_subscribe(message)
+
+    async def run_operation(self, operation: Operation[Session, None]) -> None:
+        extensions = (self._extensions or {}).pop(operation.id, None)
+        request = OperationRequest(
+            operation.query, operation.variables, operation.operation_name, extensions
+        )
+        try:
+            async with aclosing(self.context.run(request)) as frames:
+                async for frame in frames:
+                    if isinstance(frame, Refused):
+                        await operation.send_operation_message(
+                            _message(id=operation.id, type="error", payload=frame.errors)
+                        )
+                        return
+                    await operation.send_operation_message(
+                        _message(id=operation.id, type="next", payload=frame.payload)
+                    )
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except CloseSocket as close:
+            self.operations.pop(operation.id, None)
+            await self.close(close.code, close.reason)
+        except (WebSocketDisconnected, RuntimeError):
+            self.operations.pop(operation.id, None)  # the peer has gone
+
+    async def shutdown(self) -> None:
+        for task in self._care or ():
+            task.cancel()
+        for task in self._care or ():
+            with suppress(asyncio.CancelledError):
+                await task
+        await super().shutdown()
+
+
+class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
+    """The legacy graphql-ws (subscriptions-transport-ws) protocol, held to the same rules."""
+
+    _init_received = False
+    _care: list[asyncio.Task[None]] | None = None
+
+    async def close(self, code: int, reason: str) -> None:
+        await _close(self.websocket.close, code, reason)
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._init_timeout())
+        try:
+            await super().handle()
+        finally:
+            tasks = [timer, *(self._care or ())]
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    async def _init_timeout(self) -> None:
+        await asyncio.sleep(self.context.settings.init_timeout)
+        if not self._init_received:
+            await self.close(4408, "Connection initialisation timeout")
+
+    async def handle_message(self, message: OperationMessage) -> None:
+        raw: object = message
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            await self.close(BAD_MESSAGE, "A message must be an object with a `type`")
+            return
+        kind = raw["type"]
+        if kind == "connection_init":
+            await self._connection_init(raw.get("payload"))
+        elif kind == "start":
+            await self._start(raw)
+        elif kind == "stop" and not isinstance(raw.get("id"), str):
+            await self.close(BAD_MESSAGE, "`stop` needs a string `id`")
+        else:
+            await super().handle_message(message)
+
+    async def _connection_init(self, payload: object) -> None:
+        if self._init_received:
+            await self.close(TOO_MANY_INIT, "Too many initialisation requests")
+            return
+        self._init_received = True
+        if payload is not None and not isinstance(payload, dict):
+            await self.close(BAD_MESSAGE, "Invalid connection init payload")
+            return
+        self.context.connection_params = payload or {}
+        try:
+            await self.context.authenticate()
+        except ConnectionRejectionError as error:
+            await self.send_message({"type": "connection_error", "payload": error.payload})
+            await self.close(FORBIDDEN, "Forbidden")
+            return
+        except _TryLater as error:
+            await self.send_message(
+                {"type": "connection_error", "payload": {"message": str(error)}}
+            )
+            await self.close(TRY_AGAIN_LATER, str(error))
+            return
+        await self.send_message({"type": "connection_ack"})
+        self.connection_acknowledged = True
+        self.keep_alive_task = asyncio.create_task(self.handle_keep_alive())
+        self._care = [asyncio.create_task(self.context.watch_credentials(self.close))]
+
+    async def _start(self, message: dict[str, Any]) -> None:
+        if not self.connection_acknowledged:
+            await self.close(UNAUTHORIZED, "Unauthorized")
+            return
+        operation_id = message.get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            await self.close(BAD_MESSAGE, "`start` needs a non-empty string `id`")
+            return
+        problem = _request_problem(message.get("payload"))
+        if problem is not None:
+            await self.close(BAD_MESSAGE, problem)
+            return
+        if operation_id in self.tasks:
+            await self.close(DUPLICATE_ID, f"Subscriber for {operation_id[:64]} already exists")
+            return
+        limit = self.context.settings.max_operations
+        if len(self.tasks) >= limit:
+            await self.send_message(
+                _message(type="error", id=operation_id, payload=_too_many(limit))
+            )
+            return
+        request = _operation_request(message["payload"])
+        self.tasks[operation_id] = asyncio.create_task(self._run(operation_id, request))
+
+    async def _run(self, operation_id: str, request: OperationRequest) -> None:
+        try:
+            async with aclosing(self.context.run(request)) as frames:
+                async for frame in frames:
+                    if isinstance(frame, Refused):
+                        # The legacy `error` message carries one error.
+                        await self.send_message(
+                            _message(type="error", id=operation_id, payload=frame.errors[0])
+                        )
+                        return
+                    await self.send_message(
+                        _message(type="data", id=operation_id, payload=frame.payload)
+                    )
+            await self.send_message({"type": "complete", "id": operation_id})
+        except asyncio.CancelledError:
+            with suppress(WebSocketDisconnected, RuntimeError):
+                await self.send_message({"type": "complete", "id": operation_id})
+            raise
+        except CloseSocket as close:
+            await self.close(close.code, close.reason)
+        except (WebSocketDisconnected, RuntimeError):
+            pass  # the peer has gone
+        finally:
+            self.tasks.pop(operation_id, None)
+
+
+class GraphQLWebSocket(GraphQL[Session, None]):
+    """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
+    them). Cross-origin browser handshakes are refused (Strawberry's default, no allowed
+    origins); the socket carries credentials only in connection_init, never cookies."""
+
+    graphql_transport_ws_handler_class = TransportWsHandler
+    graphql_ws_handler_class = LegacyWsHandler
+
+    def __init__(self, schema: strawberry.Schema, settings: WebSocketSettings) -> None:
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            keep_alive=True,
+            keep_alive_interval=settings.keepalive,
+            connection_init_wait_timeout=timedelta(seconds=settings.init_timeout),
+            # Counted (with a coded error) by the handlers above.
+            max_subscriptions_per_connection=None,
+        )
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Session:
+        state: AppState = request.app.state.og
+        return Session(state, request_id_of(request))
+
+    async def on_ws_connect(self, context: Session) -> UnsetType | dict[str, object] | None:
+        await context.authenticate()
+        unset: UnsetType = UNSET
+        return unset

@@ -1,0 +1,183 @@
+"""A real server with WebSockets, real WebSocket clients, and committed events to publish."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
+from app.auth.scopes import ALL_SCOPES
+from app.config import Settings, WebSocketSettings
+from app.db.engine import Database
+from app.domain.events import Event
+from app.repositories import events as event_repo
+from app.state import AppState
+from resolvers.global_id import from_global_id
+from tests.auth_support import auth_settings
+from tests.live_server import live_server
+
+TRANSPORT_WS = "graphql-transport-ws"
+LEGACY_WS = "graphql-ws"
+WAIT = 10.0  # seconds before a test gives up on a message it expects (a hang, not a timing)
+KEEPALIVES = ("ping", "pong", "ka")
+
+
+@dataclass
+class Server:
+    app: Starlette
+    base_url: str
+
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.app.state.og
+        return state
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://", 1) + "/graphql"
+
+    def token(
+        self, user_id: UUID | None = None, scopes: str = "", *, issued: int | None = None
+    ) -> tuple[str, str]:
+        """A JWT this server accepts and its jti: a user's (customer or admin) or a client's."""
+        token, record = self.state.auth.tokens.mint(
+            client_id="ws-tests", user_id=user_id, scope=scopes, now=issued
+        )
+        return token, record.jti
+
+    def admin_token(self) -> str:
+        return self.token(uuid4(), " ".join(sorted(ALL_SCOPES)))[0]
+
+    async def http(self, query: str, token: str, **variables: Any) -> dict[str, Any]:
+        async with httpx.AsyncClient(base_url=self.base_url) as client:
+            response = await client.post(
+                "/graphql",
+                json={"query": query, "variables": variables},
+                headers={"authorization": f"Bearer {token}"},
+            )
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, body
+        return body
+
+    async def stored_events(self, global_id: str) -> list[Event]:
+        """What the unit of work stored for one aggregate, oldest first."""
+        _, pk = from_global_id(global_id)
+        async with self.state.db.read() as conn:
+            return (await event_repo.by_stream_ids(conn, [pk])).get(pk, [])
+
+    async def listening(self, count: int) -> None:
+        """Wait until this process has `count` event listeners (subscriptions set up)."""
+        assert self.state.fanout is not None
+        for _ in range(int(WAIT / 0.01)):
+            if self.state.fanout.listener_count >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{self.state.fanout.listener_count} listeners, not {count}")
+
+    async def publish_latest(self, global_id: str) -> Event:
+        """Hand the aggregate's latest committed event to this process's subscribers."""
+        event = (await self.stored_events(global_id))[-1]
+        assert self.state.fanout is not None
+        self.state.fanout.publish(event)
+        return event
+
+
+@asynccontextmanager
+async def serving(db: Database, **websocket: Any) -> AsyncIterator[Server]:
+    values: dict[str, Any] = {"init_timeout": 5.0, "keepalive": 30.0, "auth_recheck": 0.1}
+    values.update(websocket)
+    settings = Settings(
+        database_url=str(db.url), auth=auth_settings(), websocket=WebSocketSettings(**values)
+    )
+    from app.main import create_app
+
+    app = create_app(settings)
+    async with live_server(app, websockets=True) as base_url:
+        yield Server(app, base_url)
+
+
+class Socket:
+    """One client socket speaking either protocol as raw JSON messages."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    @property
+    def protocol(self) -> str | None:
+        return self.ws.subprotocol
+
+    async def send(self, message: Any) -> None:
+        await self.ws.send(message if isinstance(message, str) else json.dumps(message))
+
+    async def receive(self, *, keepalive: bool = False) -> dict[str, Any]:
+        """The next message; keepalive messages are skipped unless asked for."""
+        while True:
+            raw = await asyncio.wait_for(self.ws.recv(), WAIT)
+            message: dict[str, Any] = json.loads(raw)
+            if keepalive or message.get("type") not in KEEPALIVES:
+                return message
+
+    async def init(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        await self.send({"type": "connection_init", "payload": payload or {}})
+        return await self.receive()
+
+    async def start(self, id_: str, query: str, variables: dict[str, Any] | None = None) -> None:
+        kind = "subscribe" if self.protocol == TRANSPORT_WS else "start"
+        payload = {"query": query, "variables": variables or {}}
+        await self.send({"type": kind, "id": id_, "payload": payload})
+
+    async def result(self, id_: str) -> dict[str, Any]:
+        """The next result of operation `id_` (`next` or legacy `data`), its payload."""
+        message = await self.receive()
+        assert message.get("id") == id_, message
+        assert message["type"] in ("next", "data"), message
+        payload: dict[str, Any] = message["payload"]
+        return payload
+
+    async def close_code(self) -> int:
+        """Wait until the server closes the socket; its close code."""
+        with pytest.raises(ConnectionClosed) as closed:
+            await self._drain()
+        assert closed.value.rcvd is not None, "the server sent no close frame"
+        return closed.value.rcvd.code
+
+    async def _drain(self) -> None:
+        while True:
+            await asyncio.wait_for(self.ws.recv(), WAIT)
+
+
+@asynccontextmanager
+async def socket(server: Server, protocol: str = TRANSPORT_WS) -> AsyncIterator[Socket]:
+    async with connect(
+        server.ws_url,
+        subprotocols=[Subprotocol(protocol)],
+        open_timeout=WAIT,
+    ) as ws:
+        yield Socket(ws)
+
+
+@asynccontextmanager
+async def ready_socket(
+    server: Server, protocol: str = TRANSPORT_WS, authorization: str | None = None
+) -> AsyncIterator[Socket]:
+    """A socket whose connection_init (with this Authorization, if any) was acknowledged."""
+    async with socket(server, protocol) as client:
+        ack = await client.init({} if authorization is None else {"Authorization": authorization})
+        assert ack["type"] == "connection_ack", ack
+        yield client
+
+
+def now() -> int:
+    return int(time.time())
