@@ -9,6 +9,7 @@ import strawberry
 from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
 from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
+from app.usecases.accounts import SignUps
 from loaders import Loaders
 
 
@@ -20,6 +21,12 @@ class Context:
     principal: Principal = ANONYMOUS
     request_id: str = ""
     stats: StatementStats = field(default_factory=StatementStats)
+    # The request's peer (the socket's, from the HTTP layer; `serve` trusts no forwarding
+    # headers, so a client cannot pick its own): sign-ups are rate limited per address.
+    client_address: str = ""
+    # Password hashing and the sign-up limit; None where no auth services run (schema tests).
+    sign_ups: SignUps | None = None
+    api_key_environment: str = "live"
 
     @classmethod
     def create(
@@ -28,12 +35,19 @@ class Context:
         principal: Principal = ANONYMOUS,
         request_id: str = "",
         after_commit: AfterCommit | None = None,
+        *,
+        client_address: str = "",
+        sign_ups: SignUps | None = None,
+        api_key_environment: str = "live",
     ) -> Context:
         return cls(
             loaders=Loaders.create(db),
             unit_of_work=lambda: UnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,
+            client_address=client_address,
+            sign_ups=sign_ups,
+            api_key_environment=api_key_environment,
         )
 
 
