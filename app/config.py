@@ -111,6 +111,7 @@ class AuthSettings:
     refresh_token_seconds: int = 30 * 24 * 3600
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
+    sign_ups_per_address: int = 5
 
     @property
     def secure_cookies(self) -> bool:
@@ -255,6 +256,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         session_seconds=_int(env, "SESSION_SECONDS", 3600, minimum=60),
         login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
         login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
+        sign_ups_per_address=_int(env, "SIGN_UPS_PER_ADDRESS", 5, minimum=1),
         refresh_token_seconds=_int(env, "REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=60),
     )
 

@@ -16,7 +16,7 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
-from app.email import sender_from
+from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
@@ -34,12 +34,18 @@ from loaders import Loaders
 from resolvers.schema import build_schema
 
 
-def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MODULES) -> Starlette:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    node_modules: Path = NODE_MODULES,
+    email_sender: EmailSender | None = None,
+) -> Starlette:
+    """`email_sender` replaces the configured one (SMTP_URL, else the log), e.g. in tests."""
     settings = settings or Settings.from_env()
     url = DatabaseUrl.parse(settings.database_url)
     schema = build_schema(extensions=[PreparedDocument])
     graphiql = create_graphiql(settings, node_modules)
-    email_sender = sender_from(settings.smtp_url, settings.email_from)
+    email_sender = email_sender or sender_from(settings.smtp_url, settings.email_from)
     # app.http.errors logs every internal error once, with its request ID; Strawberry would also
     # log every error, clients' mistakes included, at ERROR level.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)

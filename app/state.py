@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import strawberry
 
+from app.auth.principal import Principal
 from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.http.documents import DocumentPreparer
 from app.messaging.dispatcher import Dispatcher
-from app.messaging.fanout import Fanout
+from app.messaging.fanout import Fanout, Listener
+from app.usecases.accounts import SignUps
 from loaders import Loaders
+from resolvers.context import Context
 
 
 @dataclass
@@ -35,3 +39,24 @@ class AppState:
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
         self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
+
+    def context(
+        self,
+        *,
+        principal: Principal,
+        request_id: str,
+        client_address: str,
+        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
+    ) -> Context:
+        """A GraphQL operation's context, the same for HTTP and WebSocket operations."""
+        auth = self.auth
+        return Context.create(
+            self.db,
+            principal=principal,
+            request_id=request_id,
+            after_commit=None if self.dispatcher is None else self.dispatcher.wake,
+            listen=listen,
+            client_address=client_address,
+            sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
+            api_key_environment=auth.settings.api_key_environment,
+        )

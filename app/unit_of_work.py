@@ -24,11 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Database
 from app.domain.events import Event
+from app.repositories.api_keys import ApiKeyRepository
 from app.repositories.events import EventRepository
 from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.orders import OrderRepository
 from app.repositories.products import ProductRepository
-from app.repositories.users import ProfileRepository
+from app.repositories.users import ProfileRepository, UserRepository
 
 AfterCommit = Callable[[list[Event]], None]
 
@@ -44,6 +45,8 @@ class _Transaction:
     products: ProductRepository
     orders: OrderRepository
     profiles: ProfileRepository
+    users: UserRepository
+    api_keys: ApiKeyRepository
     idempotency: IdempotencyRepository
     events: EventRepository
     recorded: list[Event] = field(default_factory=list)
@@ -80,6 +83,8 @@ class UnitOfWork:
                 products=ProductRepository(conn),
                 orders=OrderRepository(conn),
                 profiles=ProfileRepository(conn),
+                users=UserRepository(conn),
+                api_keys=ApiKeyRepository(conn),
                 idempotency=IdempotencyRepository(conn),
                 events=EventRepository(conn),
             )
@@ -134,6 +139,14 @@ class UnitOfWork:
     @property
     def profiles(self) -> ProfileRepository:
         return self._current().profiles
+
+    @property
+    def users(self) -> UserRepository:
+        return self._current().users
+
+    @property
+    def api_keys(self) -> ApiKeyRepository:
+        return self._current().api_keys
 
     @property
     def idempotency(self) -> IdempotencyRepository:

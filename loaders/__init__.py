@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db.engine import Database
+from loaders.api_keys import ApiKeyByIdLoader, ApiKeysByUserIdLoader
 from loaders.events import StreamEventsLoader
 from loaders.orders import (
     OrderByIdLoader,
@@ -36,6 +37,8 @@ class Loaders:
     orders_page: OrdersPageLoader
     orders_count: OrdersCountLoader
     stream_events: StreamEventsLoader
+    api_key_by_id: ApiKeyByIdLoader
+    api_keys_by_user_id: ApiKeysByUserIdLoader
 
     @classmethod
     def create(cls, db: Database) -> Loaders:
@@ -53,4 +56,6 @@ class Loaders:
             orders_page=OrdersPageLoader(db),
             orders_count=OrdersCountLoader(db),
             stream_events=StreamEventsLoader(db),
+            api_key_by_id=ApiKeyByIdLoader(db),
+            api_keys_by_user_id=ApiKeysByUserIdLoader(db),
         )

@@ -15,6 +15,7 @@ from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
 from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
+from app.usecases.accounts import SignUps
 from loaders import Loaders
 
 
@@ -29,6 +30,12 @@ class Context:
     # Subscriptions listen to committed events with this (event types in, a bounded listener
     # out); None where no events are served (plain HTTP).
     listen: Callable[[Collection[str]], Listener[Loaders]] | None = None
+    # The request's peer (the socket's, from the HTTP layer; `serve` trusts no forwarding
+    # headers, so a client cannot pick its own): sign-ups are rate limited per address.
+    client_address: str = ""
+    # Password hashing and the sign-up limit; None where no auth services run (schema tests).
+    sign_ups: SignUps | None = None
+    api_key_environment: str = "live"
 
     @classmethod
     def create(
@@ -38,6 +45,10 @@ class Context:
         request_id: str = "",
         after_commit: AfterCommit | None = None,
         listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
+        *,
+        client_address: str = "",
+        sign_ups: SignUps | None = None,
+        api_key_environment: str = "live",
     ) -> Context:
         return cls(
             loaders=Loaders.create(db),
@@ -45,6 +56,9 @@ class Context:
             principal=principal,
             request_id=request_id,
             listen=listen,
+            client_address=client_address,
+            sign_ups=sign_ups,
+            api_key_environment=api_key_environment,
         )
 
 

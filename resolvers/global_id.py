@@ -8,7 +8,7 @@ from uuid import UUID
 
 from app.errors import BadUserInput
 
-NODE_TYPES = frozenset({"User", "Product", "Order"})
+NODE_TYPES = frozenset({"User", "Product", "Order", "ApiKey"})
 
 
 def to_global_id(type_name: str, pk: UUID) -> str:

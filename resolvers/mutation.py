@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from resolvers import order_mutations, product_mutations, profile_mutations
+from resolvers import account_mutations, order_mutations, product_mutations, profile_mutations
 
 
 @strawberry.type
 class Mutation:
+    register_user: account_mutations.RegisterUserPayload = strawberry.mutation(
+        resolver=account_mutations.register_user,
+        description="Sign up (anonymous); rate limited per client address.",
+    )
     update_profile: profile_mutations.UpdateProfilePayload = strawberry.mutation(
         resolver=profile_mutations.update_profile, description="The signed-in user's profile."
     )
@@ -31,4 +35,12 @@ class Mutation:
     )
     restock_product: product_mutations.ProductPayload = strawberry.mutation(
         resolver=product_mutations.restock_product, description="Admin; adds to the stock."
+    )
+    create_api_key: account_mutations.CreateApiKeyPayload = strawberry.mutation(
+        resolver=account_mutations.create_api_key,
+        description="A key for the signed-in user's scripts; the secret is in this payload only.",
+    )
+    revoke_api_key: account_mutations.RevokeApiKeyPayload = strawberry.mutation(
+        resolver=account_mutations.revoke_api_key,
+        description="Revoke one of the signed-in user's keys; refused from the next request on.",
     )

@@ -22,6 +22,7 @@ from loaders.users import UsersPageKey
 from resolvers import order as order_types
 from resolvers import product as product_types
 from resolvers import user as user_types
+from resolvers.api_key import ApiKey, load_visible_api_key, own_api_keys
 from resolvers.connection import Connection, connection
 from resolvers.context import Info
 from resolvers.global_id import from_global_id, pk_of
@@ -36,6 +37,7 @@ _NODE_LOADERS: dict[str, Callable[[Info, UUID], Awaitable[Node | None]]] = {
     "User": load_visible_user,
     "Product": load_product,
     "Order": load_visible_order,
+    "ApiKey": load_visible_api_key,
 }
 
 
@@ -88,6 +90,10 @@ class Query:
         if principal.user_id is None or principal.kind is PrincipalKind.CLIENT:
             return None
         return await load_user(info, principal.user_id)
+
+    @strawberry.field(description="The signed-in user's API keys, oldest first (revoked included).")
+    async def api_keys(self, info: Info) -> list[ApiKey]:
+        return await own_api_keys(info)
 
     @strawberry.field
     async def user(self, info: Info, id: strawberry.ID) -> User | None:

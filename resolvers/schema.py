@@ -8,6 +8,7 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
+from resolvers.api_key import ApiKey
 from resolvers.mutation import Mutation
 from resolvers.order import Order
 from resolvers.product import Product
@@ -25,7 +26,7 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[User, Product, Order],
+        types=[User, Product, Order, ApiKey],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=list(extensions),
     )

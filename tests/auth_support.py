@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 import httpx
+from starlette.applications import Starlette
 
 from app.auth.admin import NewClient, create_client
 from app.auth.keys import generate
@@ -17,6 +18,7 @@ from app.auth.services import AuthServices
 from app.config import AuthSettings, Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.email import EmailSender
 from app.main import create_app
 from tests.services import RUN_ID
 
@@ -54,6 +56,12 @@ class AuthApp:
     services: AuthServices
     db: Database
     transport: httpx.AsyncBaseTransport
+    app: Starlette
+
+    def peer(self, address: str) -> httpx.AsyncClient:
+        """A client whose requests come from `address` (close it after use)."""
+        transport = httpx.ASGITransport(app=self.app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url=ISSUER)
 
     def browser(self) -> httpx.AsyncClient:
         """A client with its own cookie jar, like a separate browser (close it after use)."""
@@ -94,12 +102,14 @@ class AuthApp:
 
 
 @asynccontextmanager
-async def running_app(url: DatabaseUrl, **overrides: Any) -> AsyncIterator[AuthApp]:
+async def running_app(
+    url: DatabaseUrl, *, email_sender: EmailSender | None = None, **overrides: Any
+) -> AsyncIterator[AuthApp]:
     """The whole app over ASGI with its lifespan (auth services, revocation refresher)."""
     settings = Settings(database_url=str(url), auth=auth_settings(**overrides))
-    app = create_app(settings)
+    app = create_app(settings, email_sender=email_sender)
     async with app.router.lifespan_context(app):
         state = app.state.og
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
-            yield AuthApp(http=http, services=state.auth, db=state.db, transport=transport)
+            yield AuthApp(http=http, services=state.auth, db=state.db, transport=transport, app=app)

@@ -53,11 +53,11 @@ def _scopes(raw: str, allowed: frozenset[str], whose: str) -> frozenset[str]:
     return scopes
 
 
-
 def new_client_secret() -> str:
     """32 random bytes behind a prefix: recognisable in a leak scan, and never mistaken for a
     command-line option (a bare URL-safe secret may start with "-")."""
     return f"cs_{secrets.token_urlsafe(32)}"
+
 
 async def create_client(
     db: Database,

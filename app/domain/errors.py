@@ -19,6 +19,9 @@ class Code(enum.StrEnum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     SKU_TAKEN = "SKU_TAKEN"
     NOT_FOUND = "NOT_FOUND"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_EMAIL = "INVALID_EMAIL"
+    WEAK_PASSWORD = "WEAK_PASSWORD"
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,15 @@ class EventType(enum.StrEnum):
     PRODUCT_CREATED = "ProductCreated"
     PRODUCT_UPDATED = "ProductUpdated"
     PRODUCT_STOCK_CHANGED = "ProductStockChanged"
+    API_KEY_CREATED = "ApiKeyCreated"
+    API_KEY_REVOKED = "ApiKeyRevoked"
 
 
 class StreamType(enum.StrEnum):
     USER = "User"
     ORDER = "Order"
     PRODUCT = "Product"
+    API_KEY = "ApiKey"
 
 
 @dataclass(frozen=True, slots=True)

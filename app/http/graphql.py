@@ -35,7 +35,6 @@ from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
 from app.http.request_id import request_id_of
 from app.state import AppState
-from resolvers.context import Context
 
 HtmlPage = Callable[[Request], Response]
 
@@ -277,11 +276,10 @@ async def _run(
             ]
         )
 
-    context = Context.create(
-        state.db,
+    context = state.context(
         principal=principal_of(request),
         request_id=request_id,
-        after_commit=None if state.dispatcher is None else state.dispatcher.wake,
+        client_address=request.client.host if request.client is not None else "",
     )
     limits = settings.graphql
     started = time.perf_counter()
@@ -336,17 +334,26 @@ async def _run(
             }
         }
     status = 200
-    if (
-        media_type == GRAPHQL_RESPONSE_JSON
-        and body["data"] is None
-        and any(
-            e["extensions"].get("code") == ErrorCode.SERVICE_UNAVAILABLE
+    headers: dict[str, str] = {}
+    codes = [e["extensions"].get("code") for e in body.get("errors", ())]
+    retry_after = max(
+        (
+            int(e["extensions"]["retryAfter"])
             for e in body.get("errors", ())
-        )
-    ):
-        # Execution started, but the whole operation failed for want of a dependency.
-        status = 503
-    return Outcome(body, status)
+            if e["extensions"].get("code") == ErrorCode.RATE_LIMITED
+        ),
+        default=0,
+    )
+    if retry_after:
+        headers["Retry-After"] = str(retry_after)
+    if media_type == GRAPHQL_RESPONSE_JSON and body["data"] is None:
+        # Execution started, but the whole operation failed for want of a dependency, or was
+        # refused by a rate limit (a sign-up from an address that sent too many).
+        if ErrorCode.SERVICE_UNAVAILABLE in codes:
+            status = 503
+        elif ErrorCode.RATE_LIMITED in codes:
+            status = 429
+    return Outcome(body, status, headers or None)
 
 
 # --- the endpoint --------------------------------------------------------------------------------

@@ -162,9 +162,10 @@ class Session:
     `connection_params` from connection_init; every operation gets its own `Context`.
     """
 
-    def __init__(self, state: AppState, request_id: str) -> None:
+    def __init__(self, state: AppState, request_id: str, client_address: str) -> None:
         self.state = state
         self.request_id = request_id
+        self.client_address = client_address
         self.connection_params: dict[str, object] | None = None
         self.credentials: dict[str, str] = {}
         self.principal: Principal = ANONYMOUS
@@ -271,11 +272,10 @@ class Session:
             return
         fanout = state.fanout
         max_queued = self.settings.max_queued_events
-        context = Context.create(
-            state.db,
+        context = state.context(
             principal=self.principal,
             request_id=self.request_id,
-            after_commit=None if state.dispatcher is None else state.dispatcher.wake,
+            client_address=self.client_address,
             listen=None if fanout is None else (lambda types: fanout.listen(types, max_queued)),
         )
         handover = (request.query, prepared.document, documents.rules)
@@ -594,7 +594,8 @@ class GraphQLWebSocket(GraphQL[Session, None]):
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Session:
         state: AppState = request.app.state.og
-        return Session(state, request_id_of(request))
+        client = request.client.host if request.client is not None else ""
+        return Session(state, request_id_of(request), client)
 
     async def on_ws_connect(self, context: Session) -> UnsetType | dict[str, object] | None:
         await context.authenticate()

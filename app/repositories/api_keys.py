@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -77,6 +77,41 @@ async def list_for_user(conn: AsyncConnection, user_id: UUID) -> list[ApiKey]:
         select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
     )
     return [_key(row) for row in rows]
+
+
+async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
+    rows = await conn.execute(select(api_keys).where(api_keys.c.id.in_(ids)))
+    return {key.id: key for key in map(_key, rows)}
+
+
+async def by_user_ids(conn: AsyncConnection, user_ids: Sequence[UUID]) -> dict[UUID, list[ApiKey]]:
+    """Each user's keys, revoked ones included, oldest first."""
+    rows = await conn.execute(
+        select(api_keys)
+        .where(api_keys.c.user_id.in_(user_ids))
+        .order_by(api_keys.c.created_at, api_keys.c.id)
+    )
+    found: dict[UUID, list[ApiKey]] = {user_id: [] for user_id in user_ids}
+    for key in map(_key, rows):
+        found[key.user_id].append(key)
+    return found
+
+
+class ApiKeyRepository:
+    """API keys inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, key: ApiKey, key_hash: str) -> None:
+        await insert_key(self._conn, key, key_hash)
+
+    async def get(self, key_id: UUID) -> ApiKey | None:
+        return (await get_by_ids(self._conn, [key_id])).get(key_id)
+
+    async def revoke(self, key_id: UUID, now: datetime) -> bool:
+        """False when the key was already revoked (or is gone)."""
+        return await revoke(self._conn, key_id, now)
 
 
 async def revoke(conn: AsyncConnection, key_id: UUID, now: datetime) -> bool:

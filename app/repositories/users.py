@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import profiles, users
 from app.domain.models import Profile, Role, User, display_name_for
 from app.pagination import Page, TimeKey
+from app.repositories._upsert import insert_or_skip
 
 
 def _user(row: Row[tuple[object, ...]]) -> User:
@@ -100,6 +101,45 @@ async def disable(conn: AsyncConnection, user_id: UUID, now: datetime) -> bool:
         .values(disabled_at=now, updated_at=now)
     )
     return result.rowcount > 0
+
+
+class UserRepository:
+    """Users inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, user: User, profile: Profile) -> bool:
+        """Insert the user and their profile; False, and nothing written, when the email is
+        taken (a lost race included), without aborting the transaction."""
+        stmt = insert_or_skip(
+            self._conn,
+            users,
+            {
+                "id": user.id,
+                "email": user.email,
+                "password_hash": user.password_hash,
+                "role": user.role.value,
+                "created_at": user.created_at,
+                "updated_at": user.updated_at,
+                "disabled_at": user.disabled_at,
+            },
+            conflict_columns=("email",),
+            returning=("id",),
+        )
+        if (await self._conn.execute(stmt)).scalar_one_or_none() is None:
+            return False
+        await self._conn.execute(
+            insert(profiles).values(
+                user_id=profile.user_id,
+                first_name=profile.first_name,
+                last_name=profile.last_name,
+                display_name=profile.display_name,
+                preferences=profile.preferences,
+                updated_at=user.created_at,
+            )
+        )
+        return True
 
 
 class ProfileRepository:

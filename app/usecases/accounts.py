@@ -1,0 +1,168 @@
+"""Signing up, and a user's own API keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from uuid import UUID
+
+from app.auth import api_keys, policy
+from app.auth.passwords import Passwords
+from app.auth.principal import Principal
+from app.auth.ratelimit import RateLimiter
+from app.auth.scopes import ALL_SCOPES, ROLE_SCOPES
+from app.domain.accounts import (
+    api_key_created,
+    api_key_revoked,
+    check_key_request,
+    check_registration,
+)
+from app.domain.auth import ApiKey
+from app.domain.errors import Code, DomainError
+from app.domain.events import user_registered
+from app.domain.models import Profile, Role, User
+from app.errors import Forbidden, NotFound, RateLimited
+from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from app.usecases.runner import Outcome, run, utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterUser:
+    email: str
+    password: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignUps:
+    """What sign-up needs besides the database: the password pool and a per-address limit."""
+
+    passwords: Passwords
+    limiter: RateLimiter
+    per_address_per_minute: int
+
+
+async def register_user(
+    uow_factory: UnitOfWorkFactory, sign_ups: SignUps, address: str, command: RegisterUser
+) -> Outcome[User]:
+    """Create a customer account with its profile and record `UserRegistered`.
+
+    The address's bucket is taken first, so a flood of sign-ups from one peer costs neither
+    Argon2 work nor a transaction. The password is hashed on the password pool before the unit of
+    work begins, so no transaction (on SQLite, the write lock) is held while it runs; a taken
+    email is found by the insert itself, which also settles two sign-ups racing for one address.
+    """
+    limit = sign_ups.per_address_per_minute
+    wait = await sign_ups.limiter.acquire(f"sign-ups:address:{address}", limit, limit)
+    if wait:
+        raise RateLimited(f"Too many sign-ups from this address; retry after {wait} s", wait)
+    try:
+        registration = check_registration(
+            email=command.email,
+            password=command.password,
+            first_name=command.first_name,
+            last_name=command.last_name,
+        )
+    except DomainError as error:
+        return Outcome(problems=error.problems)
+    user = await sign_ups.passwords.new_user(
+        email=registration.email, password=command.password, role=Role.CUSTOMER
+    )
+    profile = Profile(
+        user_id=user.id,
+        first_name=registration.first_name,
+        last_name=registration.last_name,
+        display_name=registration.display_name,
+    )
+
+    async def work(uow: UnitOfWork) -> User:
+        if not await uow.users.add(user, profile):
+            raise DomainError.of(
+                Code.EMAIL_TAKEN, "An account with this email already exists", "email"
+            )
+        await uow.record(
+            user_registered(user.id, user.email, profile.display_name, user.created_at)
+        )
+        return user
+
+    return await run(uow_factory, work)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiKey:
+    name: str
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str  # shown once, never stored
+
+
+async def create_api_key(
+    uow_factory: UnitOfWorkFactory, principal: Principal, command: CreateApiKey, environment: str
+) -> Outcome[NewApiKey]:
+    """A key for the signed-in user, holding no scope beyond what the caller holds now and the
+    owner's role allows: a key never widens the credential that created it."""
+    user_id = policy.require_signed_in(principal)
+    try:
+        name, scopes = check_key_request(command.name, command.scopes, ALL_SCOPES)
+    except DomainError as error:
+        return Outcome(problems=error.problems)
+    beyond = sorted(s for s in scopes if not policy.has_scope(principal, s))
+    if beyond:
+        raise Forbidden(f"this credential does not hold {', '.join(beyond)}")
+
+    async def work(uow: UnitOfWork) -> NewApiKey:
+        owner = await uow.profiles.get_user(user_id)
+        if owner is None or owner.is_disabled:
+            raise Forbidden("the signed-in user cannot create keys")
+        over_role = sorted(scopes - ROLE_SCOPES[owner.role])
+        if over_role:
+            raise Forbidden(f"a {owner.role.value} may not hold {', '.join(over_role)}")
+        material = api_keys.generate(environment)
+        now = utcnow()
+        key = ApiKey(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            name=name,
+            last_four=material.last_four,
+            environment=environment,
+            scopes=scopes,
+            rate_per_minute=None,
+            use_count=0,
+            created_at=now,
+        )
+        await uow.api_keys.add(key, material.key_hash)
+        await uow.record(api_key_created(key, now))
+        return NewApiKey(key, material.plaintext)
+
+    return await run(uow_factory, work)
+
+
+async def revoke_api_key(
+    uow_factory: UnitOfWorkFactory, principal: Principal, key_id: UUID
+) -> Outcome[ApiKey]:
+    """Revoke one of the caller's keys. Another user's key looks like a missing one.
+
+    Every request with an API key looks the key up in the database, so it is refused from the
+    next request on, in every process. Revoking a revoked key again changes nothing."""
+    user_id = policy.require_signed_in(principal)
+
+    async def work(uow: UnitOfWork) -> ApiKey:
+        key = await uow.api_keys.get(key_id)
+        if key is None or key.user_id != user_id:
+            raise NotFound("No API key has this ID")
+        if key.revoked_at is not None:
+            return key
+        now = utcnow()
+        if not await uow.api_keys.revoke(key.id, now):
+            # Revoked since the read: the revocation that won recorded the event.
+            return await uow.api_keys.get(key.id) or key
+        await uow.record(api_key_revoked(key, now))
+        return dataclasses.replace(key, revoked_at=now)
+
+    return await run(uow_factory, work)
