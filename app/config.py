@@ -101,6 +101,9 @@ class AuthSettings:
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 4
     password_workers: int = 2
+    # Password jobs running or queued on those threads at once; sign-in checks beyond it are
+    # refused as throttled (429) instead of queueing unbounded Argon2 work.
+    password_queue: int = 16
     api_key_environment: str = "live"
     # APP_ENV: the login session cookie is `Secure` everywhere but development, and production
     # refuses development defaults (app.config.production_problems).
@@ -250,6 +253,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 65536, minimum=8),
         argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4, minimum=1),
         password_workers=_int(env, "PASSWORD_HASH_WORKERS", 2, minimum=1),
+        password_queue=_int(env, "PASSWORD_HASH_QUEUE", 16, minimum=1),
         api_key_environment=environment,
         environment=app_env,
         session_secret=env.get("SESSION_SECRET") or DEV_SESSION_SECRET,

@@ -1,9 +1,13 @@
 """Signing a user in with email and password, throttled per account and per client address.
 
-Each failure takes a token from two buckets (the account, the address); while either is empty,
-attempts are refused before any password is checked, so guessing costs the attacker time and the
-server no Argon2 work. Unknown emails are verified against a dummy hash so they take as long as
-known ones. Argon2 runs on the bounded password executor, never on the event loop.
+Each attempt takes a token from two buckets (the account, the address) *before* the password is
+checked, and a successful sign-in gives them back, so only failures cost. Charging first matters:
+checking the buckets and charging after Argon2 (which yields) would let any number of concurrent
+guesses pass the same check. While either bucket is empty, attempts are refused before any
+password is checked, so guessing costs the attacker time and the server no Argon2 work. Unknown
+emails are verified against a dummy hash so they take as long as known ones. Argon2 runs on the
+bounded password executor, never on the event loop; when its queue is full the attempt is refused
+as throttled (and refunded: no guess was checked).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import asyncio
 import enum
 from dataclasses import dataclass
 
-from app.auth.passwords import Passwords
+from app.auth.passwords import Passwords, PasswordsBusy
 from app.auth.ratelimit import RateLimiter
 from app.config import AuthSettings
 from app.db.engine import Database
@@ -58,28 +62,41 @@ class Logins:
             normalized = normalize_email(email)
         except InvalidUser:
             normalized = email.strip().lower()[:254]
-        buckets = self._buckets(normalized, address)
-        for key, per_minute in buckets:
-            wait = await self._limiter.acquire(key, per_minute, per_minute, cost=0)
+        charged: list[tuple[str, int]] = []
+        for key, per_minute in self._buckets(normalized, address):
+            wait = await self._limiter.acquire(key, per_minute, per_minute)
             if wait:
+                await self._refund(charged)
                 return LoginResult(Outcome.THROTTLED, retry_after=wait)
-        user = None
-        if normalized and len(password) <= MAX_PASSWORD_LENGTH:
-            async with self._db.read() as conn:
-                user = await user_repo.get_by_email(conn, normalized)
-        if user is None:
-            await self._passwords.verify(await self._dummy(), password[:MAX_PASSWORD_LENGTH])
-            verified = False
-        else:
-            verified = await self._passwords.verify(user.password_hash, password)
-        if not verified:
-            for key, per_minute in buckets:
-                await self._limiter.acquire(key, per_minute, per_minute)
-            return LoginResult(Outcome.INVALID)
-        assert user is not None
+            charged.append((key, per_minute))
+        try:
+            user, verified = await self._check(normalized, password)
+        except PasswordsBusy:
+            await self._refund(charged)
+            return LoginResult(Outcome.THROTTLED, retry_after=1)
+        except Exception:
+            await self._refund(charged)  # the database failed: nothing was guessed
+            raise
+        if not verified or user is None:
+            return LoginResult(Outcome.INVALID)  # the failure keeps its charge
+        await self._refund(charged)
         if user.is_disabled:
             return LoginResult(Outcome.DISABLED)
         return LoginResult(Outcome.SIGNED_IN, user)
+
+    async def _check(self, email: str, password: str) -> tuple[User | None, bool]:
+        user = None
+        if email and len(password) <= MAX_PASSWORD_LENGTH:
+            async with self._db.read() as conn:
+                user = await user_repo.get_by_email(conn, email)
+        if user is None:
+            await self._passwords.verify(await self._dummy(), password[:MAX_PASSWORD_LENGTH])
+            return None, False
+        return user, await self._passwords.verify(user.password_hash, password)
+
+    async def _refund(self, charged: list[tuple[str, int]]) -> None:
+        for key, per_minute in charged:
+            await self._limiter.refund(key, per_minute, per_minute)
 
     async def _dummy(self) -> str:
         async with self._dummy_lock:

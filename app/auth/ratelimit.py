@@ -1,7 +1,8 @@
 """Token buckets: in process memory by default, in Redis (shared by every process) when configured.
 
 A bucket holds up to `burst` tokens and refills at `per_minute / 60` tokens a second; a request
-takes one. When it is empty the caller learns how long until the next token, for `Retry-After`.
+takes one (and may give it back: `refund`). When it is empty the caller learns how long until the
+next token, for `Retry-After`.
 The Redis bucket is one Lua script, so the read-refill-take-write is atomic across processes, and
 it uses Redis's clock so processes with skewed clocks still share one bucket correctly.
 """
@@ -27,6 +28,14 @@ class RateLimiter(Protocol):
         """
         ...
 
+    async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
+        """Give back `amount` tokens taken by `acquire` (never above `burst`).
+
+        Charging first and refunding afterwards lets a caller reserve a token before slow work
+        (a password check) so concurrent callers cannot all pass the same check at once.
+        """
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -46,12 +55,18 @@ class MemoryRateLimiter:
         tokens, updated = self._buckets.get(key, (float(burst), now))
         tokens = min(float(burst), tokens + (now - updated) * per_second)
         need = max(cost, 1)
+        if cost < 0:
+            self._buckets[key] = (min(float(burst), tokens - cost), now)
+            return 0
         if tokens >= need:
             self._buckets[key] = (tokens - cost, now)
             self._prune(now)
             return 0
         self._buckets[key] = (tokens, now)
         return _retry_seconds(need - tokens, per_second)
+
+    async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
+        await self.acquire(key, per_minute, burst, cost=-amount)
 
     def _prune(self, now: float) -> None:
         # Memory stays bounded: when too many keys are tracked, forget the least recently used.
@@ -80,7 +95,9 @@ end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local need = math.max(cost, 1)
 local wait = 0
-if tokens >= need then
+if cost < 0 then
+  tokens = math.min(burst, tokens - cost)
+elseif tokens >= need then
   tokens = tokens - cost
 else
   wait = math.ceil((need - tokens) / rate)
@@ -110,6 +127,9 @@ class RedisRateLimiter:
             log.warning("rate limiting skipped, Redis unavailable: %s", error)
             return 0
         return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
+
+    async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
+        await self.acquire(key, per_minute, burst, cost=-amount)
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -75,3 +75,15 @@ async def test_two_redis_clients_share_one_bucket() -> None:
         await first.delete(f"{prefix}rl:k")
         await a.close()
         await b.close()
+
+
+async def test_a_refund_gives_a_token_back_up_to_the_burst(limiter: RateLimiter) -> None:
+    assert await limiter.acquire("refund", per_minute=1, burst=2) == 0
+    assert await limiter.acquire("refund", per_minute=1, burst=2) == 0
+    assert await limiter.acquire("refund", per_minute=1, burst=2) >= 1
+
+    await limiter.refund("refund", per_minute=1, burst=2)
+    await limiter.refund("refund", per_minute=1, burst=2, amount=5)
+
+    assert [await limiter.acquire("refund", per_minute=1, burst=2) for _ in range(2)] == [0, 0]
+    assert await limiter.acquire("refund", per_minute=1, burst=2) >= 1, "never above the burst"
