@@ -6,7 +6,8 @@ request in three:
 
 1. before: everything Authlib will ask for is fetched asynchronously: the client named by the
    request (from HTTP Basic or the form) and, for introspection and revocation, the token's
-   database record (its JWT is verified in memory first);
+   database record (its JWT is verified in memory first; revocation also looks an opaque refresh
+   token up by its SHA-256);
 2. during: Authlib runs synchronously over those in-memory objects (`query_client` and
    `query_token` return what was prefetched; `save_token` and `revoke_token` only record what
    to write). This part is pure computation: parsing, SHA-256 and one RS256 signature, about a
@@ -237,6 +238,7 @@ class _Prefetched:
     consume_code: str | None = None
     rotate_refresh: str | None = None
     replayed_family: UUID | None = None
+    revoke_family: UUID | None = None  # a refresh token revoked at /oauth/revoke
 
 
 _current: ContextVar[_Prefetched] = ContextVar("oauth_prefetched")
@@ -362,13 +364,29 @@ class _Introspection(IntrospectionEndpoint):  # type: ignore[misc]
 
 
 class _Revocation(RevocationEndpoint):  # type: ignore[misc]
-    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    """RFC 7009 for access tokens (JWTs) and refresh tokens (opaque, found by their hash).
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> _Token | None:
-        return _current.get().token
+    Public clients revoke their own tokens by naming themselves (`client_id`, no secret): they
+    hold no secret, and revoking is only ever a loss for whoever holds the token. The hint is only
+    a hint (§2.1): both kinds are looked up whatever it says.
+    """
 
-    def revoke_token(self, token: _Token, request: Any) -> None:
-        _current.get().revoked.append(token.record.jti)
+    CLIENT_AUTH_METHODS = [*CLIENT_AUTH_METHODS, "none"]
+
+    def query_token(
+        self, token_string: str, token_type_hint: str | None
+    ) -> _Token | _Refresh | None:
+        prefetched = _current.get()
+        if prefetched.token is not None:
+            return prefetched.token
+        return None if prefetched.refresh is None else _Refresh(prefetched.refresh)
+
+    def revoke_token(self, token: _Token | _Refresh, request: Any) -> None:
+        if isinstance(token, _Refresh):
+            # A refresh token stands for its whole grant (§2.1): end every token of the family.
+            _current.get().revoke_family = token.record.family_id
+        else:
+            _current.get().revoked.append(token.record.jti)
 
 
 class _Server(AuthorizationServer):  # type: ignore[misc]
@@ -505,10 +523,16 @@ class OAuthServer:
             request,
             lambda r: self._server.create_endpoint_response("revocation", r),
             with_token=True,
+            with_refresh=True,
         )
 
     async def _run(
-        self, request: FormRequest, call: Any, *, with_token: bool = False
+        self,
+        request: FormRequest,
+        call: Any,
+        *,
+        with_token: bool = False,
+        with_refresh: bool = False,
     ) -> OAuthResponse:
         client_id = request.claimed_client_id()
         failures_key = f"client-auth-failures:{client_id}"
@@ -524,7 +548,7 @@ class OAuthServer:
                     },
                     [("Retry-After", str(wait)), ("Cache-Control", "no-store")],
                 )
-        prefetched = await self._prefetch(request, client_id, with_token)
+        prefetched = await self._prefetch(request, client_id, with_token, with_refresh)
         with _bound(prefetched):
             response: OAuthResponse = call(_Request(request))
         if response.error == "invalid_client":
@@ -533,6 +557,8 @@ class OAuthServer:
                 await self._limiter.acquire(failures_key, per_minute, per_minute)
         if prefetched.replayed_family is not None:
             await self.revoke_family(prefetched.replayed_family)
+        if prefetched.revoke_family is not None:
+            await self.revoke_family(prefetched.revoke_family)
         if prefetched.issued or prefetched.revoked:
             try:
                 await self._commit(prefetched)
@@ -611,11 +637,12 @@ class OAuthServer:
         return code
 
     async def _prefetch(
-        self, request: FormRequest, client_id: str | None, with_token: bool
+        self, request: FormRequest, client_id: str | None, with_token: bool, with_refresh: bool
     ) -> _Prefetched:
         prefetched = _Prefetched()
         verified: VerifiedToken | None = None
-        if with_token and (token := request.form.get("token")):
+        token = request.form.get("token") if with_token else None
+        if token:
             try:
                 verified = self._tokens.verify(token)
             except InvalidCredentials:
@@ -626,6 +653,9 @@ class OAuthServer:
             secret = request.form.get("code")
         elif not with_token and grant_type == "refresh_token":
             secret = request.form.get("refresh_token")
+        elif with_refresh and verified is None:
+            secret = token  # not an access token of ours: perhaps a refresh token
+            grant_type = "refresh_token"
         if secret is not None and not 0 < len(secret) <= MAX_SECRET_LENGTH:
             secret = None
         if client_id is None and verified is None:
@@ -683,5 +713,5 @@ def metadata(settings: AuthSettings) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.auth_support import AuthApp, basic, running_app
+from tests.oauth_flow import Flow, code_client, me, pkce, user
 
 ME = "{ orders(first: 1) { totalCount } }"
 
@@ -73,3 +74,94 @@ async def test_unknown_token_is_200_and_another_clients_token_is_invalid_grant(
 async def test_revocation_needs_client_authentication(auth_app: AuthApp) -> None:
     response = await auth_app.http.post("/oauth/revoke", data={"token": "x"})
     assert response.json()["error"] == "invalid_client"
+
+
+async def _signed_in(app: AuthApp, flow: Flow) -> dict[str, str]:
+    customer = await user(app)
+    exchanged = await flow.exchange(await flow.code(customer.email))
+    assert exchanged.status_code == 200, exchanged.text
+    tokens: dict[str, str] = exchanged.json()
+    return tokens
+
+
+async def test_a_revoked_refresh_token_ends_its_whole_family(flow: Flow) -> None:
+    tokens = await _signed_in(flow.app, flow)
+    assert flow.client.secret is not None
+    headers = basic(flow.client.client.client_id, flow.client.secret)
+
+    revoked = await flow.app.http.post(
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+        headers=headers,
+    )
+
+    assert revoked.status_code == 200, revoked.text
+    refused = await flow.refresh(tokens["refresh_token"])
+    assert refused.status_code == 400
+    assert refused.json()["error"] == "invalid_grant"
+    assert (await me(flow.app, tokens["access_token"])).status_code == 401
+
+
+async def test_a_refresh_token_is_found_without_a_hint_and_not_by_another_client(
+    flow: Flow,
+) -> None:
+    tokens = await _signed_in(flow.app, flow)
+    other = await flow.app.client()
+    assert other.secret is not None
+    assert flow.client.secret is not None
+
+    foreign = await flow.app.http.post(
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"]},
+        headers=basic(other.client.client_id, other.secret),
+    )
+    assert foreign.status_code == 400
+    assert (await me(flow.app, tokens["access_token"])).status_code == 200
+
+    own = await flow.app.http.post(
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"]},
+        headers=basic(flow.client.client.client_id, flow.client.secret),
+    )
+    assert own.status_code == 200
+    assert (await flow.refresh(tokens["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_a_public_client_revokes_its_own_tokens_by_client_id(auth_app: AuthApp) -> None:
+    verifier, challenge = pkce()
+    async with auth_app.browser() as browser:
+        public = Flow(
+            auth_app, browser, await code_client(auth_app, public=True), verifier, challenge
+        )
+        tokens = await _signed_in(auth_app, public)
+        client_id = public.client.client.client_id
+
+        access = await auth_app.http.post(
+            "/oauth/revoke", data={"token": tokens["access_token"], "client_id": client_id}
+        )
+        refresh = await auth_app.http.post(
+            "/oauth/revoke",
+            data={
+                "token": tokens["refresh_token"],
+                "token_type_hint": "refresh_token",
+                "client_id": client_id,
+            },
+        )
+
+        assert access.status_code == 200, access.text
+        assert refresh.status_code == 200, refresh.text
+        assert (await me(auth_app, tokens["access_token"])).status_code == 401
+        assert (await public.refresh(tokens["refresh_token"])).json()["error"] == "invalid_grant"
+
+
+async def test_a_confidential_client_must_still_authenticate_to_revoke(flow: Flow) -> None:
+    tokens = await _signed_in(flow.app, flow)
+
+    response = await flow.app.http.post(
+        "/oauth/revoke",
+        data={"token": tokens["refresh_token"], "client_id": flow.client.client.client_id},
+    )
+
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+    assert (await me(flow.app, tokens["access_token"])).status_code == 200
