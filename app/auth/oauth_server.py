@@ -13,7 +13,8 @@ request in three:
    to write). This part is pure computation: parsing, SHA-256 and one RS256 signature, about a
    millisecond, so it runs on the loop rather than paying for a thread hop;
 3. after: the recorded writes (issued tokens, revocations) are committed asynchronously, and
-   failed client authentications are counted for throttling.
+   failed client authentications are counted for throttling, per client and address; past the
+   limit a failure is answered 429, but a correct secret is never refused.
 
 User grants (authorization_code with PKCE S256, refresh_token with rotation) follow the same
 pattern: the code or refresh token is looked up by its SHA-256 before Authlib runs; Authlib only
@@ -109,6 +110,7 @@ class FormRequest:
     uri: str
     headers: Mapping[str, str]
     form: dict[str, str]
+    address: str = "local"  # the client's network address, for failure throttling
 
     def claimed_client_id(self) -> str | None:
         """The client the request says it is, before any check (to prefetch its record)."""
@@ -535,26 +537,15 @@ class OAuthServer:
         with_refresh: bool = False,
     ) -> OAuthResponse:
         client_id = request.claimed_client_id()
-        failures_key = f"client-auth-failures:{client_id}"
-        per_minute = self._settings.client_auth_failures_per_minute
-        if client_id is not None:
-            wait = await self._limiter.acquire(failures_key, per_minute, per_minute, cost=0)
-            if wait:
-                return OAuthResponse(
-                    429,
-                    {
-                        "error": "invalid_client",
-                        "error_description": "too many failed client authentications",
-                    },
-                    [("Retry-After", str(wait)), ("Cache-Control", "no-store")],
-                )
         prefetched = await self._prefetch(request, client_id, with_token, with_refresh)
         with _bound(prefetched):
             response: OAuthResponse = call(_Request(request))
         if response.error == "invalid_client":
             _as_unauthorized(response)
-            if client_id is not None:
-                await self._limiter.acquire(failures_key, per_minute, per_minute)
+            if prefetched.client is not None:
+                wait = await self._client_auth_failed(prefetched.client.client_id, request.address)
+                if wait:
+                    return _too_many_failures(wait)
         if prefetched.replayed_family is not None:
             await self.revoke_family(prefetched.replayed_family)
         if prefetched.revoke_family is not None:
@@ -570,6 +561,18 @@ class OAuthServer:
             for jti in prefetched.revoked:
                 self._revoked.add(jti)
         return response
+
+    async def _client_auth_failed(self, client_id: str, address: str) -> int:
+        """Count a failed authentication of a registered client from one address.
+
+        Only failures are counted and only after authenticating, so a correct secret is never
+        refused; the bucket is per (client, address), so nobody can lock a client out from
+        elsewhere; and only registered clients get buckets (an unknown ID has nothing to guess),
+        under a fixed-size hashed key, so junk IDs cannot fill the limiter's memory.
+        """
+        digest = hashlib.sha256(f"{client_id}\0{address}".encode()).hexdigest()[:32]
+        per_minute = self._settings.client_auth_failures_per_minute
+        return await self._limiter.acquire(f"client-auth-failures:{digest}", per_minute, per_minute)
 
     async def _commit(self, prefetched: _Prefetched) -> None:
         now = datetime.now(UTC)
@@ -677,6 +680,14 @@ class OAuthServer:
             if user_id is not None:
                 prefetched.user = (await user_repo.get_by_ids(conn, [user_id])).get(user_id)
         return prefetched
+
+
+def _too_many_failures(wait: int) -> OAuthResponse:
+    return OAuthResponse(
+        429,
+        {"error": "invalid_client", "error_description": "too many failed client authentications"},
+        [("Retry-After", str(wait)), ("Cache-Control", "no-store")],
+    )
 
 
 def _as_unauthorized(response: OAuthResponse) -> None:

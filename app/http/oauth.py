@@ -54,6 +54,7 @@ async def _form_request(request: Request) -> FormRequest | Response:
         uri=f"{settings.issuer}{request.url.path}",
         headers=request.headers,
         form=form,
+        address=request.client.host if request.client else "unknown",
     )
 
 

@@ -126,19 +126,50 @@ async def test_repeated_failed_client_authentication_is_throttled(auth_app: Auth
     client = await auth_app.client()
     assert client.secret is not None
     wrong = basic(client.client.client_id, "wrong")
+    form = {"grant_type": "client_credentials"}
     limit = auth_app.services.settings.client_auth_failures_per_minute
     for _ in range(limit):
-        response = await auth_app.http.post(
-            "/oauth/token", data={"grant_type": "client_credentials"}, headers=wrong
-        )
+        response = await auth_app.http.post("/oauth/token", data=form, headers=wrong)
         assert response.status_code == 401
 
-    throttled = await auth_app.http.post(
-        "/oauth/token",
-        data={"grant_type": "client_credentials"},
-        headers=basic(client.client.client_id, client.secret),
-    )
+    throttled = await auth_app.http.post("/oauth/token", data=form, headers=wrong)
 
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "invalid_client"
     assert int(throttled.headers["retry-after"]) >= 1
+
+
+async def test_failed_client_authentication_never_locks_the_client_out(
+    auth_app: AuthApp,
+) -> None:
+    client = await auth_app.client()
+    assert client.secret is not None
+    form = {"grant_type": "client_credentials"}
+    wrong = basic(client.client.client_id, "wrong")
+    limit = auth_app.services.settings.client_auth_failures_per_minute
+    async with auth_app.peer("198.51.100.66") as attacker:
+        for _ in range(limit + 3):
+            await attacker.post("/oauth/token", data=form, headers=wrong)
+        attacker_right = await attacker.post(
+            "/oauth/token", data=form, headers=basic(client.client.client_id, client.secret)
+        )
+    async with auth_app.peer("192.0.2.10") as elsewhere:
+        elsewhere_wrong = await elsewhere.post("/oauth/token", data=form, headers=wrong)
+
+    assert attacker_right.status_code == 200, "a correct secret is never refused"
+    assert (await auth_app.token_response(client)).status_code == 200
+    assert elsewhere_wrong.status_code == 401, "the failures of one address are its own"
+
+
+async def test_unknown_and_over_long_client_ids_take_no_bucket(auth_app: AuthApp) -> None:
+    limit = auth_app.services.settings.client_auth_failures_per_minute
+    form = {"grant_type": "client_credentials"}
+    statuses = set()
+    for client_id in ("no-such-client", "x" * 16_000):
+        for _ in range(limit + 2):
+            response = await auth_app.http.post(
+                "/oauth/token", data=form, headers=basic(client_id, "s")
+            )
+            statuses.add(response.status_code)
+
+    assert statuses == {401}
