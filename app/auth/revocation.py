@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -29,20 +30,26 @@ log = logging.getLogger("app.auth.revocation")
 class RevokedTokens:
     def __init__(self) -> None:
         self._jtis: frozenset[str] = frozenset()
-        self._local: set[str] = set()
+        self._local: dict[str, float] = {}  # jti -> when it was added (monotonic clock)
 
     def __contains__(self, jti: object) -> bool:
         return jti in self._jtis or jti in self._local
 
     def add(self, jti: str) -> None:
-        """Revoked by this process: refused here at once, everywhere else at the next refresh."""
-        self._local.add(jti)
+        """Revoked by this process: refused here at once, everywhere else at the next refresh.
+
+        Called after the revocation is committed, so any reload that starts later sees it.
+        """
+        self._local[jti] = time.monotonic()
 
     async def refresh(self, db: Database) -> None:
+        started = time.monotonic()
         async with db.read() as conn:
             found = await client_repo.revoked_unexpired_jtis(conn, datetime.now(UTC))
         self._jtis = frozenset(found)
-        self._local.intersection_update(found)  # once the database has it, the copy is redundant
+        # Entries added before the read began were committed before it, so the database answer
+        # covers them (or they have expired); later ones may be missing from it and must stay.
+        self._local = {jti: at for jti, at in self._local.items() if at >= started}
 
 
 class KeyUsage:

@@ -25,7 +25,7 @@ from app.auth.keys import ALGORITHM, KeyRing, SigningKey
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ADMIN, ALL_SCOPES
 from app.config import AuthSettings
-from app.domain.auth import AccessTokenRecord
+from app.domain.auth import VERIFICATION_LEEWAY, AccessTokenRecord
 
 TOKEN_TYPE = "at+jwt"
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
@@ -78,7 +78,7 @@ class AccessTokens:
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
         self._claims = JWTClaimsRegistry(
-            leeway=30,
+            leeway=int(VERIFICATION_LEEWAY.total_seconds()),
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
             sub={"essential": True},

@@ -6,8 +6,12 @@ import enum
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
+
+# Clock skew tolerated when verifying an access token's `exp`: a token is still accepted this long
+# after it expires, so a revoked one must stay refused at least as long.
+VERIFICATION_LEEWAY = timedelta(seconds=30)
 
 
 class ClientType(enum.StrEnum):

@@ -10,7 +10,7 @@ from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import access_tokens, oauth_clients
-from app.domain.auth import AccessTokenRecord, ClientType, OAuthClient
+from app.domain.auth import VERIFICATION_LEEWAY, AccessTokenRecord, ClientType, OAuthClient
 
 
 def _client(row: Row[tuple[object, ...]]) -> OAuthClient:
@@ -146,7 +146,11 @@ async def revoke_tokens_where(
     user_id: UUID | None = None,
     family_id: UUID | None = None,
 ) -> int:
-    conditions = [access_tokens.c.revoked_at.is_(None), access_tokens.c.expires_at > now]
+    # Tokens still accepted within the verification leeway after expiry can still be revoked.
+    conditions = [
+        access_tokens.c.revoked_at.is_(None),
+        access_tokens.c.expires_at > now - VERIFICATION_LEEWAY,
+    ]
     chosen = [
         c
         for c in (
@@ -166,10 +170,15 @@ async def revoke_tokens_where(
 
 
 async def revoked_unexpired_jtis(conn: AsyncConnection, now: datetime) -> set[str]:
-    """Revoked tokens that would otherwise still verify: what every process must refuse."""
+    """Revoked tokens that would otherwise still verify: what every process must refuse.
+
+    Verification accepts a token for VERIFICATION_LEEWAY after its `exp`, so a revoked token is
+    kept in the set that much longer too.
+    """
     rows = await conn.execute(
         select(access_tokens.c.jti).where(
-            access_tokens.c.revoked_at.is_not(None), access_tokens.c.expires_at > now
+            access_tokens.c.revoked_at.is_not(None),
+            access_tokens.c.expires_at > now - VERIFICATION_LEEWAY,
         )
     )
     return {row[0] for row in rows}
