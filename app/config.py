@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,10 @@ DEFAULT_SQLITE_PATH = PROJECT_ROOT / "var" / "ordergraph.sqlite3"
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
 DEFAULT_SIGNING_KEY_FILE = PROJECT_ROOT / "var" / "signing-key.pem"
 DEFAULT_ISSUER = "http://127.0.0.1:8000"
-DEV_SESSION_SECRET = "development-only-session-secret-never-use-in-production"
+# Signs login sessions when SESSION_SECRET is unset (never in production): random per process, so
+# no secret is public; sessions then end when the process restarts and are not shared between
+# processes (set SESSION_SECRET wherever several processes serve the same users).
+_PROCESS_SESSION_SECRET = secrets.token_urlsafe(32)
 ENVIRONMENTS = ("development", "test", "staging", "production")
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -108,13 +112,18 @@ class AuthSettings:
     # APP_ENV: the login session cookie is `Secure` everywhere but development, and production
     # refuses development defaults (app.config.production_problems).
     environment: str = "development"
-    session_secret: str = DEV_SESSION_SECRET
+    session_secret: str | None = None
     session_seconds: int = 3600
     authorization_code_seconds: int = 600
     refresh_token_seconds: int = 30 * 24 * 3600
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     sign_ups_per_address: int = 5
+
+    @property
+    def session_key(self) -> str:
+        """The key signing login sessions: SESSION_SECRET, else this process's random one."""
+        return self.session_secret or _PROCESS_SESSION_SECRET
 
     @property
     def secure_cookies(self) -> bool:
@@ -256,7 +265,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         password_queue=_int(env, "PASSWORD_HASH_QUEUE", 16, minimum=1),
         api_key_environment=environment,
         environment=app_env,
-        session_secret=env.get("SESSION_SECRET") or DEV_SESSION_SECRET,
+        session_secret=env.get("SESSION_SECRET") or None,
         session_seconds=_int(env, "SESSION_SECONDS", 3600, minimum=60),
         login_failures_per_account=_int(env, "LOGIN_FAILURES_PER_ACCOUNT", 5, minimum=1),
         login_failures_per_address=_int(env, "LOGIN_FAILURES_PER_ADDRESS", 20, minimum=1),
@@ -268,9 +277,10 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
 def production_problems(settings: Settings) -> list[str]:
     """Why this configuration must not serve production traffic (empty when it may).
 
-    Development defaults are convenient and public: a signing key generated into var/, a session
-    secret printed in this file, an issuer on loopback. In production each would let anyone mint
-    tokens or forge sessions, or would hand out tokens other deployments cannot verify.
+    Development defaults are convenient but local: a signing key generated into var/, a session
+    secret generated per process, an issuer on loopback. In production they would expose the key
+    to whoever reads the disk, end every sign-in on a restart and split sessions between
+    processes, or hand out tokens other deployments cannot verify.
     """
     auth = settings.auth
     if auth.environment != "production":
@@ -283,7 +293,7 @@ def production_problems(settings: Settings) -> list[str]:
         )
     elif not auth.signing_key_pem and not Path(auth.signing_key_file).is_file():
         problems.append(f"OAUTH_SIGNING_KEY_FILE {auth.signing_key_file} does not exist")
-    if auth.session_secret == DEV_SESSION_SECRET or len(auth.session_secret) < 32:
+    if not auth.session_secret or len(auth.session_secret) < 32:
         problems.append("SESSION_SECRET must be set to at least 32 random characters")
     if auth.issuer == DEFAULT_ISSUER or not auth.issuer.startswith("https://"):
         problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")

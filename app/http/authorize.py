@@ -321,7 +321,7 @@ def endpoint(settings: AuthSettings) -> ASGIApp:
     whose cookie is sent back to this path only."""
     return SessionMiddleware(
         _endpoint,
-        secret_key=settings.session_secret,
+        secret_key=settings.session_key,
         session_cookie=COOKIE,
         max_age=settings.session_seconds,
         path=PATH,

@@ -102,3 +102,18 @@ def test_production_with_real_settings_has_no_problems(tmp_path: Path) -> None:
         }
     )
     assert production_problems(settings) == []
+
+
+def test_without_session_secret_each_process_signs_sessions_with_its_own_random_key() -> None:
+    show = "from app.config import Settings; print(Settings.from_env({}).auth.session_key)"
+    other = subprocess.run(
+        [sys.executable, "-c", show], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60
+    )
+    here = Settings.from_env({}).auth.session_key
+
+    assert other.returncode == 0, other.stderr
+    assert len(here) >= 32
+    assert here == Settings.from_env({"APP_ENV": "staging"}).auth.session_key, "one per process"
+    assert other.stdout.strip() != here, "no session key is shared, let alone published"
+    configured = Settings.from_env({"SESSION_SECRET": "c" * 40}).auth
+    assert configured.session_key == "c" * 40
