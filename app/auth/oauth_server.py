@@ -30,7 +30,6 @@ concurrent requests never see each other's records.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -112,16 +111,28 @@ class FormRequest:
     form: dict[str, str]
     address: str = "local"  # the client's network address, for failure throttling
 
+    def _basic(self) -> tuple[bool, str | None]:
+        """(whether HTTP Basic is used, its decoded `id:secret` text or None when malformed)."""
+        scheme, _, value = self.headers.get("authorization", "").strip().partition(" ")
+        if scheme.lower() != "basic":
+            return False, None
+        if not value.strip():
+            return True, None
+        try:
+            return True, base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):  # binascii.Error, non-ASCII text, not UTF-8
+            return True, None
+
+    def malformed_basic(self) -> bool:
+        """HTTP Basic credentials that are not base64 of UTF-8 text (Authlib would crash)."""
+        used, decoded = self._basic()
+        return used and decoded is None
+
     def claimed_client_id(self) -> str | None:
         """The client the request says it is, before any check (to prefetch its record)."""
-        authorization = self.headers.get("authorization", "")
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "basic" and value:
-            try:
-                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            return unquote(decoded.partition(":")[0]) or None
+        used, decoded = self._basic()
+        if used:
+            return None if decoded is None else unquote(decoded.partition(":")[0]) or None
         return self.form.get("client_id") or None
 
 
@@ -536,6 +547,14 @@ class OAuthServer:
         with_token: bool = False,
         with_refresh: bool = False,
     ) -> OAuthResponse:
+        if request.malformed_basic():
+            malformed = OAuthResponse(
+                401,
+                {"error": "invalid_client", "error_description": "malformed Basic credentials"},
+                [],
+            )
+            _as_unauthorized(malformed)
+            return malformed
         client_id = request.claimed_client_id()
         prefetched = await self._prefetch(request, client_id, with_token, with_refresh)
         with _bound(prefetched):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+
+import pytest
 from joserfc import jwt
 from sqlalchemy import func, select
 
@@ -173,3 +176,28 @@ async def test_unknown_and_over_long_client_ids_take_no_bucket(auth_app: AuthApp
             statuses.add(response.status_code)
 
     assert statuses == {401}
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        b"Basic " + base64.b64encode(b"\xff\xfe:\xff"),  # not UTF-8
+        b"Basic \xe9",  # not ASCII, so not base64
+        b"Basic !!!",
+        b"Basic ",
+    ],
+)
+async def test_malformed_basic_credentials_are_invalid_client(
+    auth_app: AuthApp, authorization: bytes
+) -> None:
+    headers = {b"authorization": authorization}
+    for path, form in (
+        ("/oauth/token", {"grant_type": "client_credentials"}),
+        ("/oauth/introspect", {"token": "a"}),
+        ("/oauth/revoke", {"token": "a"}),
+    ):
+        response = await auth_app.http.post(path, data=form, headers=headers)
+
+        assert response.status_code == 401, (path, response.text)
+        assert response.json()["error"] == "invalid_client"
+        assert response.headers["www-authenticate"].startswith("Basic")
