@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import BadSignatureError, ClaimError, ExpiredTokenError, JoseError
 from joserfc.jws import extract_compact
 from joserfc.jwt import JWTClaimsRegistry
 
@@ -141,7 +141,7 @@ class AccessTokens:
         except InvalidCredentials:
             raise
         except (JoseError, ValueError, TypeError, KeyError) as error:
-            raise InvalidCredentials(f"the access token is invalid: {_reason(error)}") from None
+            raise InvalidCredentials(_reason(error)) from None
         claims = dict(decoded.claims)
         if not isinstance(claims.get("scope", ""), str):
             raise InvalidCredentials("the access token's scope is malformed")
@@ -163,5 +163,12 @@ def jws_kid(token: str) -> str | None:
 
 
 def _reason(error: Exception) -> str:
-    text = getattr(error, "description", None) or str(error) or type(error).__name__
-    return str(text)[:200]
+    """A fixed ASCII description: joserfc's messages quote the token's own (attacker-chosen)
+    header text, which must never reach a response header or body."""
+    if isinstance(error, ExpiredTokenError):
+        return "the access token has expired"
+    if isinstance(error, ClaimError):
+        return "the access token's claims are not valid for this API"
+    if isinstance(error, BadSignatureError):
+        return "the access token's signature is invalid"
+    return "the access token is malformed"

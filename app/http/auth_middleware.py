@@ -29,7 +29,9 @@ def principal_of(request: Request) -> Principal:
 
 
 def _www_authenticate(error: InvalidCredentials) -> str:
-    description = error.message.replace('"', "'").replace("\\", "/")
+    # Descriptions are fixed text, but a header must never carry anything but printable ASCII
+    # (a CR/LF would split it, other bytes fail to encode), so anything else is replaced.
+    description = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in error.message)
     return f'Bearer error="{error.error}", error_description="{description}"'
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from collections.abc import Mapping
+
 from app.auth import admin
 from app.seed import DEMO_CUSTOMER_EMAIL
 from tests.auth_support import AuthApp
@@ -132,3 +136,27 @@ async def test_api_key_usage_is_recorded_off_the_request_path(auth_app: AuthApp)
     listed = await admin.list_api_keys(auth_app.db, email)
     assert listed[0].use_count == 3
     assert listed[0].last_used_at is not None
+
+
+async def test_a_token_header_with_control_or_non_latin_text_is_a_clean_401(
+    auth_app: AuthApp,
+) -> None:
+    def b64(data: Mapping[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    kid = auth_app.services.tokens.keys.current().kid
+    for header in (
+        {"alg": "RS256\u0100", "kid": kid},
+        {"alg": "x\r\nSet-Cookie: a=b", "kid": kid},
+        {"alg": "RS256", "kid": "\u0100\r\n"},
+    ):
+        forged = f"{b64(header)}.{b64({'sub': 'x'})}.AAAA"
+        response = await auth_app.graphql("{ me { id } }", {"Authorization": f"Bearer {forged}"})
+
+        assert response.status_code == 401, response.text
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith('Bearer error="invalid_token"')
+        assert challenge.isascii()
+        assert "Set-Cookie" not in challenge
+        assert "set-cookie" not in response.headers
+        assert "\u0100" not in response.text

@@ -69,7 +69,7 @@ def test_a_user_token_with_admin_is_an_admin_principal() -> None:
 def test_expired_token() -> None:
     tokens = _tokens()
     token, _ = tokens.mint(client_id="c", user_id=None, scope="", now=int(time.time()) - 7200)
-    with pytest.raises(InvalidCredentials, match="invalid"):
+    with pytest.raises(InvalidCredentials, match="has expired"):
         tokens.verify(token)
 
 
@@ -119,3 +119,27 @@ def test_garbage() -> None:
     for value in ("", "a.b.c", "x" * 9000, "eyJ.eyJ.sig"):
         with pytest.raises(InvalidCredentials):
             tokens.verify(value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        {"alg": "RS256\u0100", "typ": "at+jwt"},
+        {"alg": "x\r\nSet-Cookie: a=b", "typ": "at+jwt"},
+        {"alg": "RS256", "typ": "at+jwt", "crit": ["\u0100\r\n"]},
+        {"alg": "RS256", "typ": "at+jwt", "zip": "DEF\r\nX: y"},
+    ],
+)
+def test_refusals_never_echo_the_tokens_own_header_text(header: dict[str, object]) -> None:
+    tokens = _tokens()
+    kid = tokens.keys.current().kid
+    forged = f"{_b64({**header, 'kid': kid})}.{_b64(_claims(tokens))}.AAAA"
+
+    with pytest.raises(InvalidCredentials) as refused:
+        tokens.verify(forged)
+
+    message = refused.value.message
+    assert message.isascii()
+    assert message.isprintable()
+    for text in ("\u0100", "Set-Cookie", "DEF", "crit"):
+        assert text not in message
