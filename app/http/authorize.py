@@ -36,6 +36,7 @@ from app.auth.scopes import scope_string
 from app.auth.services import AuthServices
 from app.config import AuthSettings
 from app.domain.models import User
+from app.errors import ServiceUnavailable
 from app.repositories import users as user_repo
 
 PATH = "/oauth/authorize"
@@ -312,7 +313,14 @@ async def _consent(
 
 async def _endpoint(scope: Scope, receive: Receive, send: Send) -> None:
     request = Request(scope, receive)
-    response = await authorize(request)
+    try:
+        response = await authorize(request)
+    except ServiceUnavailable:
+        response = _error_page(
+            "The service is temporarily unavailable. Please try again in a moment.",
+            503,
+            **{"Retry-After": "1"},
+        )
     await response(scope, receive, send)
 
 

@@ -1,11 +1,14 @@
 """OAuth 2 routes: token, introspection, revocation, server metadata and the JWKS.
 
 Errors are RFC 6749 JSON bodies, never HTML: malformed requests are refused here with
-`invalid_request` before Authlib sees them.
+`invalid_request` before Authlib sees them, and a database outage is 503 `temporarily_unavailable`
+with `Retry-After` (never a 500, never the GraphQL error shape).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import wraps
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -15,6 +18,7 @@ from starlette.routing import Route
 
 from app.auth.oauth_server import FormRequest, OAuthResponse, metadata
 from app.auth.services import AuthServices
+from app.errors import ServiceUnavailable
 
 MAX_FORM_BYTES = 16 * 1024
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -58,6 +62,23 @@ async def _form_request(request: Request) -> FormRequest | Response:
     )
 
 
+def _unavailable_is_503(
+    handler: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    @wraps(handler)
+    async def guarded(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ServiceUnavailable:
+            response = _error(
+                503, "temporarily_unavailable", "the server is temporarily unavailable"
+            )
+            response.headers["Retry-After"] = "1"
+            return response
+
+    return guarded
+
+
 def _respond(result: OAuthResponse) -> Response:
     headers: dict[str, str] = dict(NO_STORE)
     for name, value in result.headers:
@@ -66,6 +87,7 @@ def _respond(result: OAuthResponse) -> Response:
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
+@_unavailable_is_503
 async def token(request: Request) -> Response:
     parsed = await _form_request(request)
     if isinstance(parsed, Response):
@@ -73,6 +95,7 @@ async def token(request: Request) -> Response:
     return _respond(await _services(request).oauth.token(parsed))
 
 
+@_unavailable_is_503
 async def introspect(request: Request) -> Response:
     parsed = await _form_request(request)
     if isinstance(parsed, Response):
@@ -80,6 +103,7 @@ async def introspect(request: Request) -> Response:
     return _respond(await _services(request).oauth.introspect(parsed))
 
 
+@_unavailable_is_503
 async def revoke(request: Request) -> Response:
     parsed = await _form_request(request)
     if isinstance(parsed, Response):
