@@ -33,7 +33,10 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
-        proxy_headers=False,
+        # Client addresses (throttling keys) come from X-Forwarded-For only when it is sent by a
+        # trusted proxy; otherwise the header is ignored, as anyone may send it.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
     return 0
 

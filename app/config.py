@@ -182,6 +182,10 @@ class Settings:
     websocket: WebSocketSettings = field(default_factory=WebSocketSettings)
     smtp_url: str | None = None
     email_from: str = "ordergraph <no-reply@localhost>"
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto `serve` believes (uvicorn's
+    # forwarded_allow_ips: comma-separated addresses or networks, or *). Unset, none are: behind a
+    # proxy every client would then share the proxy's address (and its throttling buckets).
+    forwarded_allow_ips: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -229,6 +233,7 @@ class Settings:
             ),
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
+            forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
         )
 
 

@@ -54,3 +54,43 @@ def test_debug_mode_reports_statements(tmp_path: Path) -> None:
         body = _post(server.base_url, "{ products(first: 3) { edges { node { sku } } } }").json()
     assert body["extensions"]["debug"]["sqlStatements"] == 1
     assert body["extensions"]["debug"]["sqlMs"] >= 0
+
+
+REGISTER = """mutation($input: RegisterUserInput!) {
+  registerUser(input: $input) { user { id } errors { code } } }"""
+
+
+def _sign_up(base_url: str, n: int, forwarded_for: str) -> int:
+    body = {
+        "query": REGISTER,
+        "variables": {"input": {"email": f"fwd{n}@example.com", "password": "Sturdy-pass-1"}},
+    }
+    headers = {
+        "X-Forwarded-For": forwarded_for,
+        "Accept": "application/graphql-response+json",
+    }
+    return httpx.post(f"{base_url}/graphql", json=body, headers=headers, timeout=30).status_code
+
+
+def test_forwarded_for_is_believed_only_from_trusted_proxies(tmp_path: Path) -> None:
+    base = {"SIGN_UPS_PER_ADDRESS": "1"}
+    trusted = {
+        **base,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'trusted.sqlite3'}",
+        "FORWARDED_ALLOW_IPS": "127.0.0.1",
+    }
+    with live_server(trusted, tmp_path / "trusted.log", command="serve") as server:
+        behind_proxy = [
+            _sign_up(server.base_url, 1, "203.0.113.1"),
+            _sign_up(server.base_url, 2, "203.0.113.2"),
+            _sign_up(server.base_url, 3, "203.0.113.1"),
+        ]
+    untrusted = {**base, "DATABASE_URL": f"sqlite:///{tmp_path / 'direct.sqlite3'}"}
+    with live_server(untrusted, tmp_path / "direct.log", command="serve") as server:
+        direct = [
+            _sign_up(server.base_url, 1, "203.0.113.1"),
+            _sign_up(server.base_url, 2, "203.0.113.2"),
+        ]
+
+    assert behind_proxy == [200, 200, 429], "each forwarded client has its own bucket"
+    assert direct == [200, 429], "a forged X-Forwarded-For buys no new bucket"
