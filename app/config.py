@@ -95,6 +95,9 @@ class AuthSettings:
     # development creates once so restarts keep issued tokens valid.
     signing_key_pem: str | None = None
     signing_key_file: Path = DEFAULT_SIGNING_KEY_FILE
+    # Fernet key(s) encrypting the private keys `rotate-signing-key` stores in the database;
+    # outside production one is derived from the signing key when unset (app.auth.keys).
+    key_encryption_key: str | None = None
     access_token_seconds: int = 3600
     revocation_refresh_seconds: float = 5.0
     rate_per_minute: int = 600
@@ -257,6 +260,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         audience=env.get("OAUTH_AUDIENCE") or "ordergraph",
         signing_key_pem=env.get("OAUTH_SIGNING_KEY") or None,
         signing_key_file=Path(env.get("OAUTH_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE),
+        key_encryption_key=env.get("OAUTH_KEY_ENCRYPTION_KEY") or None,
         access_token_seconds=_int(env, "ACCESS_TOKEN_SECONDS", 3600, minimum=60),
         revocation_refresh_seconds=refresh,
         rate_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1),

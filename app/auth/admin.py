@@ -254,7 +254,12 @@ class Rotation:
 
 
 async def rotate_signing_key(
-    db: Database, configured: SigningKey, *, token_lifetime_seconds: int, activate_in: float
+    db: Database,
+    configured: SigningKey,
+    *,
+    sealer: keys.KeySealer,
+    token_lifetime_seconds: int,
+    activate_in: float,
 ) -> Rotation:
     """Store a new signing key that signs from `activate_in` seconds on.
 
@@ -268,9 +273,9 @@ async def rotate_signing_key(
     new = keys.generate()
     activates_at = now + timedelta(seconds=activate_in)
     async with db.transaction() as conn:
-        ring = keys.KeyRing(configured, token_lifetime_seconds)
+        ring = keys.KeyRing(configured, token_lifetime_seconds, sealer)
         ring.load(await signing_key_repo.list_keys(conn))
         dropped = [kid for kid in ring.expired_kids(now) if kid != configured.kid]
         await signing_key_repo.delete_keys(conn, dropped)
-        await signing_key_repo.insert_key(conn, keys.stored_key(new, activates_at))
+        await signing_key_repo.insert_key(conn, keys.stored_key(new, activates_at, sealer))
     return Rotation(new.kid, activates_at, dropped)

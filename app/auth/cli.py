@@ -163,6 +163,7 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
             rotation = await admin.rotate_signing_key(
                 db,
                 services.signing_key,
+                sealer=services.keys.sealer,
                 token_lifetime_seconds=settings.auth.access_token_seconds,
                 activate_in=delay,
             )

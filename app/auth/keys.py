@@ -12,10 +12,17 @@ configured key first, as if active forever): the newest active key signs; a new 
 later, so every process knows it before any token signed with it arrives; an older key stays
 published until the tokens it signed have expired (its successor's activation plus the token
 lifetime and the leeway), then it is dropped, the configured key included.
+
+Stored private keys are encrypted at rest (Fernet: AES-128-CBC with HMAC-SHA256) under a
+key-encryption key: `OAUTH_KEY_ENCRYPTION_KEY` (comma-separated Fernet keys, the first encrypts,
+all decrypt, for rotating it), or outside production one derived from the configured signing key
+with HKDF, which every process given that key derives alike. Production without it refuses to
+store or read encrypted keys. Rows stored before encryption (plain PEM) are still read.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections.abc import Sequence
@@ -24,6 +31,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import RSAKey
 
 from app.config import AuthSettings, ConfigError
@@ -97,6 +107,66 @@ def _write_private(path: Path, pem: bytes) -> None:
         file.write(pem)
 
 
+SEALED_PREFIX = "fernet:"
+_PLAIN_PREFIX = "-----BEGIN"
+
+
+class KeySealer:
+    """Encrypts private keys before they are stored and decrypts them when they are loaded."""
+
+    def __init__(self, fernet: MultiFernet | None) -> None:
+        self._fernet = fernet
+
+    @classmethod
+    def derived_from(cls, configured: SigningKey) -> KeySealer:
+        """A development key-encryption key: HKDF over the configured signing key."""
+        raw = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"ordergraph signing-key encryption v1",
+        ).derive(configured.key.as_pem(private=True))
+        return cls(MultiFernet([Fernet(base64.urlsafe_b64encode(raw))]))
+
+    @classmethod
+    def from_config(cls, keys: str) -> KeySealer:
+        try:
+            fernets = [Fernet(key.strip().encode()) for key in keys.split(",") if key.strip()]
+        except ValueError:
+            raise ConfigError(
+                "OAUTH_KEY_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes)"
+            ) from None
+        if not fernets:
+            raise ConfigError("OAUTH_KEY_ENCRYPTION_KEY is empty")
+        return cls(MultiFernet(fernets))
+
+    def seal(self, pem: bytes) -> str:
+        if self._fernet is None:
+            raise ConfigError("set OAUTH_KEY_ENCRYPTION_KEY to store signing keys in production")
+        return SEALED_PREFIX + self._fernet.encrypt(pem).decode("ascii")
+
+    def open(self, kid: str, stored: str) -> bytes:
+        if stored.startswith(_PLAIN_PREFIX):
+            return stored.encode()  # stored before keys were encrypted
+        if not stored.startswith(SEALED_PREFIX) or self._fernet is None:
+            raise ConfigError(f"cannot read stored signing key {kid}: set OAUTH_KEY_ENCRYPTION_KEY")
+        try:
+            return self._fernet.decrypt(stored[len(SEALED_PREFIX) :].encode("ascii"))
+        except (InvalidToken, ValueError):
+            raise ConfigError(
+                f"cannot decrypt stored signing key {kid}: OAUTH_KEY_ENCRYPTION_KEY is not the "
+                "key it was stored with"
+            ) from None
+
+
+def key_sealer(settings: AuthSettings, configured: SigningKey) -> KeySealer:
+    if settings.key_encryption_key:
+        return KeySealer.from_config(settings.key_encryption_key)
+    if settings.environment != "production":
+        return KeySealer.derived_from(configured)
+    return KeySealer(None)
+
+
 @dataclass(frozen=True)
 class _Entry:
     key: SigningKey
@@ -106,8 +176,14 @@ class _Entry:
 class KeyRing:
     """Which key signs now and which keys verify: the configured key plus the stored ones."""
 
-    def __init__(self, configured: SigningKey, token_lifetime_seconds: int = 3600) -> None:
+    def __init__(
+        self,
+        configured: SigningKey,
+        token_lifetime_seconds: int = 3600,
+        sealer: KeySealer | None = None,
+    ) -> None:
         self.configured = configured
+        self.sealer = sealer or KeySealer.derived_from(configured)
         self._retention = timedelta(seconds=token_lifetime_seconds + LEEWAY_SECONDS)
         self._entries: list[_Entry] = [_Entry(configured, _FOREVER_AGO)]
 
@@ -116,7 +192,8 @@ class KeyRing:
         known = {e.key.kid: e.key for e in self._entries}
         entries = {self.configured.kid: _Entry(self.configured, _FOREVER_AGO)}
         for row in stored:
-            key = known.get(row.kid) or from_pem(row.private_pem)  # parse each key once
+            # Decrypt and parse each key once.
+            key = known.get(row.kid) or from_pem(self.sealer.open(row.kid, row.private_pem))
             entries[row.kid] = _Entry(key, row.activates_at)
         self._entries = sorted(entries.values(), key=lambda e: (e.activates_at, e.key.kid))
 
@@ -150,10 +227,11 @@ class KeyRing:
         return {"keys": [key.public_jwk() for key in self.published(now)]}
 
 
-def stored_key(key: SigningKey, activates_at: datetime) -> StoredSigningKey:
+def stored_key(key: SigningKey, activates_at: datetime, sealer: KeySealer) -> StoredSigningKey:
+    """The row to store: the private key encrypted (the `private_pem` column holds the cipher)."""
     return StoredSigningKey(
         kid=key.kid,
-        private_pem=key.key.as_pem(private=True).decode(),
+        private_pem=sealer.seal(key.key.as_pem(private=True)),
         created_at=datetime.now(UTC),
         activates_at=activates_at,
     )

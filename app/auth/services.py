@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass, field
 
 from app.auth.authenticator import Authenticator
-from app.auth.keys import KeyRing, SigningKey, load_signing_key
+from app.auth.keys import KeyRing, SigningKey, key_sealer, load_signing_key
 from app.auth.login import Logins
 from app.auth.oauth_server import OAuthServer
 from app.auth.passwords import Passwords
@@ -42,7 +42,7 @@ class AuthServices:
     def create(cls, settings: Settings, db: Database) -> AuthServices:
         auth = settings.auth
         key = load_signing_key(auth, create=auth.environment != "production")
-        keys = KeyRing(key, auth.access_token_seconds)
+        keys = KeyRing(key, auth.access_token_seconds, key_sealer(auth, key))
         tokens = AccessTokens(keys, auth)
         revoked = RevokedTokens()
         usage = KeyUsage()

@@ -8,10 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 from joserfc.jws import extract_compact
 
 from app.config import PROJECT_ROOT, Settings, production_problems
 from app.db.urls import DatabaseUrl
+from app.repositories import signing_keys as signing_key_repo
 from tests.auth_support import running_app
 
 
@@ -117,3 +119,28 @@ def test_without_session_secret_each_process_signs_sessions_with_its_own_random_
     assert other.stdout.strip() != here, "no session key is shared, let alone published"
     configured = Settings.from_env({"SESSION_SECRET": "c" * 40}).auth
     assert configured.session_key == "c" * 40
+
+
+async def test_rotated_keys_are_stored_encrypted_under_the_configured_kek(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'sealed.sqlite3'}"
+    key_file = str(tmp_path / "key.pem")
+    kek = Fernet.generate_key().decode()
+    env = {"OAUTH_SIGNING_KEY_FILE": key_file, "OAUTH_KEY_ENCRYPTION_KEY": kek}
+    rotated = _cli(url, "rotate-signing-key", "--json", **env)
+    assert rotated.returncode == 0, rotated.stderr
+    new_kid = json.loads(rotated.stdout)["kid"]
+    refused = _cli(url, "rotate-signing-key", APP_ENV="production", OAUTH_SIGNING_KEY_FILE=key_file)
+
+    async with running_app(
+        DatabaseUrl.parse(url), signing_key_pem=_read(key_file), key_encryption_key=kek
+    ) as app:
+        async with app.db.read() as conn:
+            stored = await signing_key_repo.list_keys(conn)
+        published = (await app.http.get("/.well-known/jwks.json")).json()
+
+    assert [row.kid for row in stored] == [new_kid]
+    assert stored[0].private_pem.startswith("fernet:")
+    assert "PRIVATE KEY" not in stored[0].private_pem
+    assert new_kid in {k["kid"] for k in published["keys"]}
+    assert refused.returncode == 1
+    assert "OAUTH_KEY_ENCRYPTION_KEY" in refused.stderr
