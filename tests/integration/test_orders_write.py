@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.auth.principal import ANONYMOUS, Principal
+from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
@@ -285,3 +285,42 @@ async def test_cancel_and_fulfil_follow_the_order_life_cycle(backend: str, make_
     assert outcomes == [[], ["INVALID_TRANSITION"]], "exactly one of two racing changes wins"
     missing = to_global_id("Order", owner.user_id)  # type: ignore[arg-type]
     assert (await execute(shop.db, FULFILL, {"id": missing})).codes == ["NOT_FOUND"]
+
+
+async def test_order_changes_reveal_nothing_to_principals_who_may_not_read_the_order(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "change_oracle")
+    product = await add_product(shop.db, stock=5)
+    owner, other = shop.customers[0], shop.customers[1]
+    placed = (await order(shop.db, owner, line(product, 1))).ok()["createOrder"]["order"]
+    missing = to_global_id("Order", owner.user_id)  # type: ignore[arg-type]
+
+    # orders:fulfill without read access: a real order and a missing one look the same, and
+    # nothing is fulfilled.
+    blind = Principal(PrincipalKind.CLIENT, client_id="c", scopes=frozenset({"orders:fulfill"}))
+    for target in (placed["id"], missing):
+        assert (await execute(shop.db, FULFILL, {"id": target}, principal=blind)).codes == [
+            "NOT_FOUND"
+        ]
+    # A customer with orders:fulfill, and orders:read for their own orders only.
+    picker = Principal(
+        other.kind, other.user_id, scopes=frozenset({"orders:read", "orders:fulfill"})
+    )
+    assert (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=picker)).codes == [
+        "NOT_FOUND"
+    ]
+    assert await count_rows(shop.db, "orders", status="PLACED") == 1
+
+    # Without orders:write, cancelling is FORBIDDEN before any lookup, whether the order exists.
+    reader = Principal(other.kind, other.user_id, scopes=frozenset({"orders:read"}))
+    for target in (placed["id"], missing):
+        assert (await execute(shop.db, CANCEL, {"id": target}, principal=reader)).codes == [
+            "FORBIDDEN"
+        ]
+
+    warehouse = Principal(
+        PrincipalKind.CLIENT, None, scopes=frozenset({"orders:read", "orders:fulfill"})
+    )
+    done = (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=warehouse)).ok()
+    assert done["fulfillOrder"] == {"order": {"status": "FULFILLED"}, "errors": []}
