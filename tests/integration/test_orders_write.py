@@ -14,9 +14,10 @@ from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
+from app.repositories.events import EventRepository
 from app.repositories.orders import OrderRepository
 from app.repositories.products import ProductRepository
-from resolvers.global_id import to_global_id
+from resolvers.global_id import from_global_id, to_global_id
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN, Result, execute
 from tests.integration.helpers import add_product, count_rows, new_shop, stock_of
@@ -324,3 +325,23 @@ async def test_order_changes_reveal_nothing_to_principals_who_may_not_read_the_o
     )
     done = (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=warehouse)).ok()
     assert done["fulfillOrder"] == {"order": {"status": "FULFILLED"}, "errors": []}
+
+
+async def test_a_lost_race_after_every_retry_is_service_unavailable_without_internals(
+    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await new_shop(make_db, backend, "lost_race")
+    product = await add_product(shop.db, stock=5)
+    placed = (await order(shop.db, shop.customers[0], line(product, 1))).ok()["createOrder"]
+    order_id = from_global_id(placed["order"]["id"])[1]
+
+    async def stale(self: EventRepository, stream_id: Any) -> int:
+        return 0  # every attempt reads a stale version: its event's version is always taken
+
+    monkeypatch.setattr(EventRepository, "last_version", stale)
+    result = await execute(shop.db, FULFILL, {"id": placed["order"]["id"]})
+    assert result.codes == ["SERVICE_UNAVAILABLE"]
+    message = result.errors[0]["message"]
+    assert message == "The request lost a race with another change; retry"
+    assert str(order_id) not in message
+    assert await count_rows(shop.db, "orders", status="PLACED") == 1
