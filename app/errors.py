@@ -51,10 +51,21 @@ class Retryable(ApiError):
     """
 
 
-class ConcurrencyConflict(Retryable):
-    """Another writer changed the aggregate since it was read (a stream version was taken)."""
+LOST_RACE_MESSAGE = "The request lost a race with another change; retry"
 
-    code = "CONFLICT"
+
+class ConcurrencyConflict(Retryable, ServiceUnavailable):
+    """Another writer changed the aggregate since it was read (a stream version was taken).
+
+    Use cases retry it; a client sees it only when every retry lost, as SERVICE_UNAVAILABLE with
+    a fixed message. `detail` (which may name rows and versions) is for the log only.
+    """
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(LOST_RACE_MESSAGE)
+        self.detail = detail
 
 
 class DatabaseBusy(Retryable, ServiceUnavailable):

@@ -7,6 +7,7 @@ repositories and resolvers never see driver exceptions and clients never see the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
@@ -59,8 +60,15 @@ class Database:
         self._busy_timeout_ms = settings.statement_timeout_ms
         self.engine = _create_engine(url, settings)
         self._install_listeners(self.engine)
-        # Reads need no transaction: autocommit saves the BEGIN/ROLLBACK round trips.
-        self._read_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Reads need no transaction: autocommit saves the BEGIN/ROLLBACK round trips. On SQLite
+        # the driver never begins transactions (see _install_listeners), so a read connection is
+        # simply one whose `begin` emits nothing; switching the driver's isolation level per
+        # checkout would undo that.
+        self._read_engine = (
+            self.engine.execution_options(**{_NO_BEGIN: True})
+            if self.dialect == "sqlite"
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -78,29 +86,19 @@ class Database:
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a write transaction: committed if the block ends, else rolled back.
 
-        On SQLite the transaction starts with BEGIN IMMEDIATE, which takes the write lock up
-        front: concurrent writers queue on the busy timeout instead of failing half-way with
-        "database is locked" when a deferred transaction tries to upgrade its read lock. A lock
-        not granted in time, here or on PostgreSQL, becomes `DatabaseBusy`, which use cases retry.
+        On SQLite the transaction starts with BEGIN IMMEDIATE (emitted from the `begin` event),
+        which takes the write lock up front: concurrent writers queue on the busy timeout instead
+        of failing half-way with "database is locked" when a deferred transaction tries to
+        upgrade its read lock. A lock not granted in time, here or on PostgreSQL, becomes
+        `DatabaseBusy`, which use cases retry.
+
+        Leaving the block by cancellation (a client gone, a timeout) still ends the transaction
+        and returns the connection: SQLAlchemy's transaction rolls back (on SQLite, which frees
+        the write lock) or invalidates a connection a cancelled statement left unusable (on
+        PostgreSQL, whose server then rolls back).
         """
-        if self.dialect == "sqlite":
-            # The driver must not begin transactions of its own, so the autocommit engine is
-            # used and the transaction is spelt out.
-            async with _borrow(self._read_engine) as connection:
-                await connection.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield connection
-                except BaseException:
-                    await _sqlite_rollback(connection)
-                    raise
-                try:
-                    await connection.exec_driver_sql("COMMIT")
-                except BaseException:
-                    await _sqlite_rollback(connection)
-                    raise
-        else:
-            async with _borrow(self.engine) as connection, connection.begin():
-                yield connection
+        async with _borrow(self.engine) as connection, connection.begin():
+            yield connection
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -123,9 +121,14 @@ class Database:
                 log.warning("slow statement (%.3f s): %s", elapsed, " ".join(statement.split()))
 
         if self.dialect == "sqlite":
+            # SQLAlchemy's documented recipe for SQLite transactions: the driver's own
+            # transaction handling is off (it would BEGIN lazily, before the first write only),
+            # and every transaction SQLAlchemy begins is emitted here. `conn.begin()`, commit and
+            # rollback then manage it like on any other database, cancellation included.
 
             @event.listens_for(sync_engine, "connect")
             def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+                dbapi_connection.isolation_level = None
                 cursor = dbapi_connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")
                 cursor.execute("PRAGMA foreign_keys=ON")
@@ -133,6 +136,22 @@ class Database:
                 cursor.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
                 cursor.execute("PRAGMA synchronous=NORMAL")
                 cursor.close()
+
+            @event.listens_for(sync_engine, "handle_error")
+            def _sqlite_cancelled(context: Any) -> None:
+                # SQLAlchemy takes a cancelled statement for a broken connection and closes it.
+                # aiosqlite's thread finishes the statement anyway, so the connection is fine;
+                # but closing it with the statement still open leaves SQLite a zombie connection
+                # that keeps the write lock until the garbage collector finalises the statement.
+                # Kept, the transaction is rolled back as for any error, which frees the lock.
+                if isinstance(context.original_exception, asyncio.CancelledError):
+                    context.is_disconnect = False
+
+            @event.listens_for(sync_engine, "begin")
+            def _sqlite_begin(conn: Any) -> None:
+                if not conn.get_execution_options().get(_NO_BEGIN):
+                    # Every transaction here writes: take the write lock up front.
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _create_engine(url: DatabaseUrl, settings: Settings) -> AsyncEngine:
@@ -163,6 +182,8 @@ def _create_engine(url: DatabaseUrl, settings: Settings) -> AsyncEngine:
 
 
 _COMMAND_TIMEOUT_MARGIN = 2.0
+# The execution option marking SQLite's read connections: their `begin` emits no BEGIN.
+_NO_BEGIN = "og_sqlite_no_begin"
 
 # What clients are told. They say what happened and what to do, and nothing about the database.
 UNAVAILABLE_MESSAGE = "The database is unavailable. Try again shortly."
@@ -252,12 +273,3 @@ async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield connection
         finally:
             await connection.close()
-
-
-async def _sqlite_rollback(connection: AsyncConnection) -> None:
-    """Roll back unless SQLite already did (it does so by itself after some errors)."""
-    try:
-        await connection.exec_driver_sql("ROLLBACK")
-    except sa_exc.DBAPIError as error:
-        if "no transaction is active" not in str(error.orig):
-            raise

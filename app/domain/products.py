@@ -173,6 +173,15 @@ def check_restock(quantity: int) -> None:
         )
 
 
+def stock_ceiling_reached(quantity: int) -> DomainError:
+    """A restock that would take the stock past MAX_STOCK (the database column's safe range)."""
+    return DomainError.of(
+        Code.BAD_USER_INPUT,
+        f"Restocking {quantity} would take the stock above the maximum of {MAX_STOCK}",
+        "quantity",
+    )
+
+
 def stock_changed(
     *,
     product_id: UUID,

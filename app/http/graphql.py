@@ -211,6 +211,18 @@ async def _post_body(request: Request, limits: GraphQLLimits) -> list[Params] | 
 # --- running one operation -----------------------------------------------------------------------
 
 
+def lift_deadline_for_mutation(deadline: asyncio.Timeout, operation: OperationType) -> None:
+    """Once admitted, a mutation runs to its end; only queries are stopped at the deadline.
+
+    Cancelling a mutation cannot take back a commit that has happened (or is happening), so a
+    timeout would tell the client a write failed when it may have succeeded, and a retry without
+    an idempotency key would repeat it. A mutation's database work is bounded anyway, by the
+    statement timeout and the lock (busy) timeouts, and its unit of work is short.
+    """
+    if operation is OperationType.MUTATION:
+        deadline.reschedule(None)
+
+
 @dataclass(slots=True)
 class Outcome:
     body: dict[str, Any]
@@ -291,8 +303,9 @@ async def _run(
             # One deadline covers waiting for a turn and executing. Waiting happens here, before
             # any DataLoader borrows a connection: when the process is saturated, requests queue
             # at the door instead of all slowing down together with connections checked out.
-            async with asyncio.timeout(limits.execution_timeout), state.operations:
+            async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
+                lift_deadline_for_mutation(deadline, operation.operation)
                 result = await state.schema.execute(
                     params.query,
                     variable_values=params.variables,

@@ -62,7 +62,7 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
 from app.http.errors import ErrorCode, error_entry, format_error
-from app.http.graphql import prepared_document_for
+from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
 from app.messaging.fanout import SubscriberOverflow
 from app.state import AppState
@@ -286,8 +286,9 @@ class Session:
         limits = state.settings.graphql
         admitted = False
         try:
-            async with asyncio.timeout(limits.execution_timeout), state.operations:
+            async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
+                lift_deadline_for_mutation(deadline, operation.operation)
                 with prepared_document_for(*handover):
                     result = await state.schema.execute(
                         request.query,

@@ -1,12 +1,17 @@
-"""The outbox dispatcher: runs side-effect handlers for stored events, once each, after commit.
+"""The outbox dispatcher: runs side-effect handlers for stored events, after commit.
 
 Events reach the store in the transaction that made them, so a side effect is never lost and
 never runs for work that rolled back. After a commit the unit of work wakes the dispatcher; it
 also polls, which is how it catches up on start-up and picks up retries and other processes'
-events. Each event is leased to one dispatcher at a time (see repositories.events.claim), every
-handler's outcome is recorded per event as soon as it is known, and a handler that has
-succeeded is never run for that event again. A failing handler is retried with exponential
+events. Delivery is at least once: each event is leased to one dispatcher at a time, one event
+at a time, and the lease is renewed before each handler, so with handlers inside their time
+limit no two dispatchers run a handler for one event side by side. Every handler's attempt is
+recorded before it runs and its outcome as soon as it is known; a handler that has succeeded is
+never run for that event again. A process that dies mid-handler leaves the attempt unfinished,
+and the handler runs again after the lease ends: handlers must be idempotent by event id (the
+shipped ones use it as the email's Message-ID). A failing handler is retried with exponential
 backoff up to a limit; it never fails the mutation that raised the event, nor other handlers.
+Events of types no handler subscribes to are marked handled while claiming, at no extra cost.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ class Dispatcher:
         poll_interval: float = 2.0,
         clock: Clock = _utcnow,
     ) -> None:
-        # The lease must outlast any handler, or a slow handler's event could be claimed twice.
+        # The lease, renewed before each handler, must outlast that handler, or a slow handler's
+        # event could be claimed by another dispatcher while it runs.
         if lease.total_seconds() <= handler_timeout:
             raise ValueError("the lease must be longer than the handler time limit")
         self._db = db
@@ -114,12 +120,26 @@ class Dispatcher:
         return total
 
     async def run_once(self) -> int:
-        now = self._clock()
-        async with self._db.write() as conn:
-            claimed = await store.claim(conn, self.worker, now, now + self._lease, self._batch)
-        for event in claimed:
-            await self._dispatch(event)
-        return len(claimed)
+        """Take up to `batch` due events, leasing each just before its handlers run; the number
+        taken (handled, or settled for want of handlers)."""
+        taken = 0
+        while taken < self._batch and not self._stopping:
+            now = self._clock()
+            async with self._db.write() as conn:
+                claim = await store.claim_next(
+                    conn,
+                    self.worker,
+                    now,
+                    now + self._lease,
+                    lambda event_type: bool(self._bus.subscriptions_for(event_type)),
+                    self._batch - taken,
+                )
+            taken += claim.settled
+            if claim.event is None:
+                break
+            taken += 1
+            await self._dispatch(claim.event)
+        return taken
 
     async def _dispatch(self, event: Event) -> None:
         async with self._db.read() as conn:
@@ -134,6 +154,19 @@ class Dispatcher:
                 retry_at = _earliest(retry_at, run.next_attempt_at)
                 continue
             attempts = (run.attempts if run is not None else 0) + 1
+            async with self._db.write() as conn:
+                leased = await store.start_attempt(
+                    conn,
+                    event,
+                    self.worker,
+                    subscription.name,
+                    attempts=attempts,
+                    lease_until=now + self._lease,
+                    now=now,
+                )
+            if not leased:
+                log.warning("lease on event %s passed to another dispatcher", event.id)
+                return
             next_at = await self._attempt(event, subscription, attempts)
             if next_at is not None:
                 retry_at = _earliest(retry_at, next_at)

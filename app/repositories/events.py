@@ -3,7 +3,7 @@ the side-effect dispatcher claims work with."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -104,38 +104,108 @@ class HandlerRun:
     next_attempt_at: datetime | None
 
 
-async def claim(
-    conn: AsyncConnection, worker: str, now: datetime, lease_until: datetime, limit: int
-) -> list[Event]:
-    """Lease up to `limit` due, unhandled, unleased events to `worker`, oldest first.
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One claim: the event leased to the worker, if any, and how many were settled unhandled."""
 
-    Run in its own short transaction. On PostgreSQL, SKIP LOCKED lets dispatchers in several
+    event: Event | None
+    settled: int
+
+
+async def claim_next(
+    conn: AsyncConnection,
+    worker: str,
+    now: datetime,
+    lease_until: datetime,
+    has_handlers: Callable[[str], bool],
+    scan: int,
+) -> Claim:
+    """Lease the oldest due, unhandled, unleased event that has handlers to `worker`.
+
+    Run in its own short transaction. Of the first `scan` due events, those of types nobody
+    handles are marked handled on the way, here, rather than each costing a claim and a release.
+    One event is leased at a time, just before its handlers run, so a lease never has to cover
+    a queue of other events' handlers. On PostgreSQL, SKIP LOCKED lets dispatchers in several
     processes claim side by side without waiting on each other's rows; on SQLite the write
-    transaction (BEGIN IMMEDIATE) already serialises claimers. Either way an event is leased to
-    one worker at a time, and the lease outlives any handler's time limit.
+    transaction (BEGIN IMMEDIATE) already serialises claimers.
     """
     due = (
-        select(events.c.sequence)
+        select(events.c.sequence, events.c.type)
         .where(
             events.c.handled_at.is_(None),
             or_(events.c.retry_at.is_(None), events.c.retry_at <= now),
             or_(events.c.claimed_until.is_(None), events.c.claimed_until < now),
         )
         .order_by(events.c.sequence)
-        .limit(limit)
+        .limit(scan)
         .with_for_update(skip_locked=True)
     )
-    sequences = list((await conn.execute(due)).scalars())
-    if not sequences:
-        return []
+    wanted: int | None = None
+    unhandled: list[int] = []
+    for sequence, type_ in (await conn.execute(due)).all():
+        if has_handlers(type_):
+            if wanted is None:
+                wanted = sequence
+        else:
+            unhandled.append(sequence)
+    if unhandled:
+        stamp = literal(now, UTCDateTime())
+        await conn.execute(
+            update(events)
+            .where(events.c.sequence.in_(unhandled))
+            .values(handled_at=stamp, published_at=func.coalesce(events.c.published_at, stamp))
+        )
+    if wanted is None:
+        return Claim(None, len(unhandled))
     stmt = (
         update(events)
-        .where(events.c.sequence.in_(sequences))
+        .where(events.c.sequence == wanted)
         .values(claimed_by=worker, claimed_until=lease_until)
         .returning(*events.c)
     )
-    claimed = [_event(row) for row in await conn.execute(stmt)]
-    return sorted(claimed, key=lambda e: e.sequence or 0)
+    row = (await conn.execute(stmt)).one()
+    return Claim(_event(row), len(unhandled))
+
+
+async def start_attempt(
+    conn: AsyncConnection,
+    event: Event,
+    worker: str,
+    handler: str,
+    *,
+    attempts: int,
+    lease_until: datetime,
+    now: datetime,
+) -> bool:
+    """Renew `worker`'s lease and record that `handler` is about to run; False: lease lost.
+
+    The lease is renewed before every handler, so each starts with a full lease ahead, longer
+    than its time limit. The attempt is counted before the side effect is sent: if the process
+    dies while sending, the run stays `retrying` and the next claimer tries again (at least once).
+    """
+    renewed = await conn.execute(
+        update(events)
+        .where(events.c.sequence == event.sequence, events.c.claimed_by == worker)
+        .values(claimed_until=lease_until)
+    )
+    if renewed.rowcount != 1:
+        return False
+    values = {
+        "status": "retrying",
+        "attempts": attempts,
+        "next_attempt_at": None,
+        "updated_at": now,
+    }
+    changed = await conn.execute(
+        update(handler_runs)
+        .where(handler_runs.c.event_id == event.id, handler_runs.c.handler == handler)
+        .values(values)
+    )
+    if changed.rowcount == 0:
+        await conn.execute(
+            handler_runs.insert().values(event_id=event.id, handler=handler, **values)
+        )
+    return True
 
 
 async def runs_for(conn: AsyncConnection, event_id: UUID) -> dict[str, HandlerRun]:

@@ -106,17 +106,23 @@ class ProductRepository:
         )
         return (await self._conn.execute(stmt)).rowcount == 1
 
-    async def move_stock(self, product_id: UUID, delta: int, now: datetime) -> StockMove | None:
-        """Add `delta` (negative to take) to the stock unless that would go below zero.
+    async def move_stock(
+        self, product_id: UUID, delta: int, now: datetime, *, ceiling: int | None = None
+    ) -> StockMove | None:
+        """Add `delta` (negative to take) to the stock unless that would go below zero (or above
+        `ceiling`, checked in the same statement so concurrent restocks cannot overflow).
 
         One conditional UPDATE, so concurrent orders cannot both take the last unit: the row lock
         (PostgreSQL) or the write lock (SQLite) orders them and the second sees the first's
         stock. The version it returns is the product's stream version for the stock event.
-        None: no such product, or not enough stock.
+        None: no such product, not enough stock, or the ceiling reached.
         """
+        bounds = [products.c.stock + delta >= 0]
+        if ceiling is not None:
+            bounds.append(products.c.stock + delta <= ceiling)
         stmt = (
             update(products)
-            .where(products.c.id == product_id, products.c.stock + delta >= 0)
+            .where(products.c.id == product_id, *bounds)
             .values(
                 stock=products.c.stock + delta,
                 version=products.c.version + 1,

@@ -124,6 +124,10 @@ async def _change_status(
             raise NotFound("No order has this ID")
         if target is OrderStatus.CANCELLED:
             policy.require_order_owner_or_admin(principal, order, ORDERS_WRITE)
+        elif not policy.may_read_order(principal, order):
+            # Fulfilling also needs read access to the order (the payload returns it); without
+            # it the order does not exist, exactly as when reading it.
+            raise NotFound("No order has this ID")
         now = utcnow()
         version = await uow.events.last_version(order.id)
         changed, event = transition(order, target, stream_version=version, now=now)
@@ -160,14 +164,19 @@ async def _return_stock(uow: UnitOfWork, order_id: UUID, now: datetime) -> None:
 async def cancel_order(
     uow_factory: UnitOfWorkFactory, principal: Principal, order_id: UUID
 ) -> Outcome[Order]:
-    """Cancel a placed order (its owner with orders:write, or an admin) and restock its items."""
-    if principal.is_anonymous:
-        policy.require_signed_in(principal)
+    """Cancel a placed order (its owner with orders:write, or an admin) and restock its items.
+
+    The scope is checked before the order is looked up, so a principal without it learns
+    nothing about which orders exist.
+    """
+    policy.require_scope(principal, ORDERS_WRITE)
     return await _change_status(uow_factory, principal, order_id, OrderStatus.CANCELLED)
 
 
 async def fulfill_order(
     uow_factory: UnitOfWorkFactory, principal: Principal, order_id: UUID
 ) -> Outcome[Order]:
+    """Fulfil a placed order: needs orders:fulfill and read access to the order (orders:read;
+    admins have both). An order the principal may not read is NOT_FOUND, as for reads."""
     policy.require_scope(principal, ORDERS_FULFILL)
     return await _change_status(uow_factory, principal, order_id, OrderStatus.FULFILLED)

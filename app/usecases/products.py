@@ -10,11 +10,13 @@ from app.auth.principal import Principal
 from app.domain.errors import Code, DomainError
 from app.domain.models import Product
 from app.domain.products import (
+    MAX_STOCK,
     PriceInput,
     StockReason,
     change_product,
     check_restock,
     new_product,
+    stock_ceiling_reached,
     stock_changed,
 )
 from app.errors import ConcurrencyConflict, NotFound
@@ -97,9 +99,11 @@ async def restock_product(
     async def work(uow: UnitOfWork) -> Product:
         check_restock(quantity)
         now = utcnow()
-        moved = await uow.products.move_stock(product_id, quantity, now)
+        moved = await uow.products.move_stock(product_id, quantity, now, ceiling=MAX_STOCK)
         if moved is None:
-            raise NotFound("No product has this ID")
+            if product_id not in await uow.products.get_many([product_id]):
+                raise NotFound("No product has this ID")
+            raise stock_ceiling_reached(quantity)
         await uow.record(
             stock_changed(
                 product_id=product_id,

@@ -53,8 +53,20 @@ async def run(
             return Outcome(problems=error.problems)
         except Retryable as error:
             if uow.joined_outer or attempt == attempts:
+                if attempt == attempts:
+                    log.warning(
+                        "gave up after %d attempts: %s",
+                        attempts,
+                        getattr(error, "detail", error.message),
+                    )
                 raise
-            log.info("retrying after %s (attempt %d of %d)", error.code, attempt, attempts)
+            log.info(
+                "retrying after %s (attempt %d of %d): %s",
+                type(error).__name__,
+                attempt,
+                attempts,
+                getattr(error, "detail", error.message),
+            )
             await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
             continue
         return Outcome(value)

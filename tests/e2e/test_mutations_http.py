@@ -9,15 +9,17 @@ orders over HTTP for ten in stock place exactly ten.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from uuid import UUID
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from app.db import tables
 from app.email import Email, InMemoryEmailSender
+from app.usecases import orders as usecases
 from resolvers.global_id import from_global_id, to_global_id
 from tests.auth_support import AuthApp, running_app
 from tests.conftest import MakeDb
@@ -197,3 +199,41 @@ async def test_fifty_concurrent_orders_over_http_for_ten_in_stock(
     assert await stock_of(db, product.id) == 0
     assert await count_rows(db, "orders") == 10
     assert await count_rows(db, "events", type="OrderCreated") == 10
+
+
+def slow_after_commit(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """createOrder commits, then its operation runs on past the execution deadline."""
+    real = usecases.create_order
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        outcome = await real(*args, **kwargs)
+        await asyncio.sleep(seconds)  # the deadline passes here; it is no assertion
+        return outcome
+
+    monkeypatch.setattr(usecases, "create_order", slow)
+
+
+async def test_a_mutation_past_the_execution_timeout_answers_with_what_it_committed(
+    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = await make_db(backend, "mutation_deadline", USERS_ONLY)
+    product = await add_product(db, stock=5)
+    async with db.read() as conn:
+        user_id = (await conn.execute(select(tables.users.c.id))).scalars().first()
+    assert user_id is not None
+    async with running_app(db.url) as app:
+        state = app.app.state.og
+        state.settings = replace(
+            state.settings, graphql=replace(state.settings.graphql, execution_timeout=0.05)
+        )
+        slow_after_commit(monkeypatch, 0.3)
+        token = user_token(app, user_id, "orders:read orders:write")
+        placed = await app.graphql(
+            CREATE_ORDER, {**bearer(token), **GRAPHQL_RESPONSE}, input=order_input(product.id)
+        )
+
+    order = ok(placed)["createOrder"]["order"]
+    assert order["status"] == "PLACED"
+    async with db.read() as conn:
+        stored = list((await conn.execute(select(tables.orders.c.id))).scalars())
+    assert stored == [from_global_id(order["id"])[1]], "one order, the one reported"

@@ -7,6 +7,7 @@ from the event store and published into the process's fanout (the broker itself 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -17,6 +18,7 @@ from app.db.engine import Database
 from resolvers.global_id import from_global_id
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
+from tests.e2e.test_mutations_http import slow_after_commit
 from tests.e2e.ws_support import (
     LEGACY_WS,
     TRANSPORT_WS,
@@ -423,3 +425,24 @@ async def test_a_closed_socket_leaves_no_listener(server: Server) -> None:
             break
         await asyncio.sleep(0.01)
     assert fanout.listener_count == before
+
+
+async def test_a_mutation_over_the_socket_is_not_cut_off_by_the_execution_timeout(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As over HTTP: a mutation that committed answers with its result, whatever the deadline."""
+    product = await _product(server)
+    customer = (await _customers(server))[0]
+    state = server.state
+    monkeypatch.setattr(
+        state,
+        "settings",
+        replace(state.settings, graphql=replace(state.settings.graphql, execution_timeout=0.05)),
+    )
+    slow_after_commit(monkeypatch, 0.3)
+    async with ready_socket(server, authorization=_customer(server, customer)) as client:
+        await client.start("create", CREATE_ORDER, {"p": product})
+        placed = await client.result("create")
+    assert "errors" not in placed, placed
+    order = placed["data"]["createOrder"]["order"]["id"]
+    assert [e.type for e in await server.stored_events(order)] == ["OrderCreated"]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from app.auth.principal import ANONYMOUS
 from app.db import tables
+from app.domain.products import MAX_RESTOCK, MAX_STOCK
 from tests.conftest import MakeDb
 from tests.graphql import execute
 from tests.integration.helpers import new_shop
@@ -141,3 +142,26 @@ async def test_users_update_their_own_profile(backend: str, make_db: MakeDb) -> 
     assert (await execute(shop.db, PROFILE, {"input": {}}, principal=ANONYMOUS)).codes == [
         "UNAUTHENTICATED"
     ]
+
+
+async def test_restocks_stop_at_the_maximum_stock(backend: str, make_db: MakeDb) -> None:
+    """Repeated restocks cannot overflow the stock column (int4 on PostgreSQL)."""
+    shop = await new_shop(make_db, backend, "max_stock")
+    near = {**LAMP, "sku": "full-1", "stock": MAX_STOCK - MAX_RESTOCK + 1}
+    created = (await execute(shop.db, CREATE, {"input": near})).ok()["createProduct"]
+    pid = created["product"]["id"]
+    full = (await execute(shop.db, RESTOCK, {"id": pid, "q": MAX_RESTOCK - 1})).ok()
+    assert full["restockProduct"]["product"] == {"stock": MAX_STOCK}
+    for _ in range(3):  # with no ceiling these would pass 2**31 - 1 on PostgreSQL
+        over = (await execute(shop.db, RESTOCK, {"id": pid, "q": MAX_RESTOCK})).ok()
+        assert over["restockProduct"] == {
+            "product": None,
+            "errors": [{"field": ["quantity"], "code": "BAD_USER_INPUT"}],
+        }
+    async with shop.db.read() as conn:
+        stock = (
+            await conn.execute(
+                select(tables.products.c.stock).where(tables.products.c.sku == "FULL-1")
+            )
+        ).scalar_one()
+    assert stock == MAX_STOCK

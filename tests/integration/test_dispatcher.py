@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.db import tables
-from app.db.engine import Database
+from app.db.engine import Database, track_statements
 from app.domain.events import Event, EventType, user_registered
 from app.email import Email, InMemoryEmailSender
 from app.messaging import handlers
@@ -200,3 +200,70 @@ class NotifyingSender(InMemoryEmailSender):
         async with asyncio.timeout(30), self._changed:
             await self._changed.wait_for(lambda: len(self.sent) >= count)
         assert len(self.sent) == count
+
+
+async def test_a_lease_covers_one_event_so_a_long_queue_is_not_handled_twice(
+    backend: str, make_db: MakeDb
+) -> None:
+    """Each handler stays inside its time limit, yet the queue as a whole takes longer than a
+    lease: a second dispatcher arriving then must not take an event the first is handling."""
+    shop = await new_shop(make_db, backend, "lease_per_event")
+    clock = Clock()
+    bus = EventBus()
+    first = Dispatcher(
+        shop.db, bus, worker="A", handler_timeout=10, lease=timedelta(seconds=15), clock=clock
+    )
+    second = Dispatcher(
+        shop.db, bus, worker="B", handler_timeout=10, lease=timedelta(seconds=15), clock=clock
+    )
+    second_poll = Dispatcher(  # another process: one event per poll
+        shop.db,
+        bus,
+        worker="B",
+        batch=1,
+        handler_timeout=10,
+        lease=timedelta(seconds=15),
+        clock=clock,
+    )
+    await second.drain()  # the seeded users' events, out of the way
+    ids = []
+    async with UnitOfWork(shop.db) as uow:
+        for n in range(3):
+            event = user_registered(uuid.uuid4(), f"lease{n}@example.com", "Lee", clock())
+            await uow.record(event)
+            ids.append(event.id)
+    runs: Counter[uuid.UUID] = Counter()
+    arrived = False
+
+    async def slow_but_in_time(event: Event) -> None:
+        nonlocal arrived
+        runs[event.id] += 1
+        clock.advance(9)  # within the 10 s limit; three of them outlast a 15 s lease
+        if event.id == ids[1] and not arrived:
+            arrived = True
+            await second_poll.run_once()  # another process polls now
+
+    bus.subscribe(EventType.USER_REGISTERED, slow_but_in_time, name="welcome_email")
+    await first.drain()
+    assert arrived
+    assert [runs[i] for i in ids] == [1, 1, 1]
+
+
+async def test_events_without_handlers_are_settled_while_claiming(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "settle_unhandled")
+    dispatcher = Dispatcher(shop.db, EventBus())  # nobody subscribes to anything
+    for _ in range(3):
+        await add_product(shop.db, stock=1)  # ProductCreated
+    waiting = await unhandled(shop.db)
+    assert waiting >= 3
+    with track_statements() as stats:
+        assert await dispatcher.run_once() == waiting
+    assert await unhandled(shop.db) == 0
+    # One short transaction for all of them (BEGIN, SELECT, UPDATE), not a claim and a
+    # release write per event.
+    assert stats.statements <= 3
+    async with shop.db.read() as conn:
+        runs = (await conn.execute(select(tables.handler_runs.c.event_id))).all()
+    assert runs == []

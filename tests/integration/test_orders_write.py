@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from app.auth.principal import ANONYMOUS, Principal
+from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
+from app.repositories.events import EventRepository
 from app.repositories.orders import OrderRepository
 from app.repositories.products import ProductRepository
-from resolvers.global_id import to_global_id
+from resolvers.global_id import from_global_id, to_global_id
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN, Result, execute
 from tests.integration.helpers import add_product, count_rows, new_shop, stock_of
@@ -285,3 +286,62 @@ async def test_cancel_and_fulfil_follow_the_order_life_cycle(backend: str, make_
     assert outcomes == [[], ["INVALID_TRANSITION"]], "exactly one of two racing changes wins"
     missing = to_global_id("Order", owner.user_id)  # type: ignore[arg-type]
     assert (await execute(shop.db, FULFILL, {"id": missing})).codes == ["NOT_FOUND"]
+
+
+async def test_order_changes_reveal_nothing_to_principals_who_may_not_read_the_order(
+    backend: str, make_db: MakeDb
+) -> None:
+    shop = await new_shop(make_db, backend, "change_oracle")
+    product = await add_product(shop.db, stock=5)
+    owner, other = shop.customers[0], shop.customers[1]
+    placed = (await order(shop.db, owner, line(product, 1))).ok()["createOrder"]["order"]
+    missing = to_global_id("Order", owner.user_id)  # type: ignore[arg-type]
+
+    # orders:fulfill without read access: a real order and a missing one look the same, and
+    # nothing is fulfilled.
+    blind = Principal(PrincipalKind.CLIENT, client_id="c", scopes=frozenset({"orders:fulfill"}))
+    for target in (placed["id"], missing):
+        assert (await execute(shop.db, FULFILL, {"id": target}, principal=blind)).codes == [
+            "NOT_FOUND"
+        ]
+    # A customer with orders:fulfill, and orders:read for their own orders only.
+    picker = Principal(
+        other.kind, other.user_id, scopes=frozenset({"orders:read", "orders:fulfill"})
+    )
+    assert (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=picker)).codes == [
+        "NOT_FOUND"
+    ]
+    assert await count_rows(shop.db, "orders", status="PLACED") == 1
+
+    # Without orders:write, cancelling is FORBIDDEN before any lookup, whether the order exists.
+    reader = Principal(other.kind, other.user_id, scopes=frozenset({"orders:read"}))
+    for target in (placed["id"], missing):
+        assert (await execute(shop.db, CANCEL, {"id": target}, principal=reader)).codes == [
+            "FORBIDDEN"
+        ]
+
+    warehouse = Principal(
+        PrincipalKind.CLIENT, None, scopes=frozenset({"orders:read", "orders:fulfill"})
+    )
+    done = (await execute(shop.db, FULFILL, {"id": placed["id"]}, principal=warehouse)).ok()
+    assert done["fulfillOrder"] == {"order": {"status": "FULFILLED"}, "errors": []}
+
+
+async def test_a_lost_race_after_every_retry_is_service_unavailable_without_internals(
+    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = await new_shop(make_db, backend, "lost_race")
+    product = await add_product(shop.db, stock=5)
+    placed = (await order(shop.db, shop.customers[0], line(product, 1))).ok()["createOrder"]
+    order_id = from_global_id(placed["order"]["id"])[1]
+
+    async def stale(self: EventRepository, stream_id: Any) -> int:
+        return 0  # every attempt reads a stale version: its event's version is always taken
+
+    monkeypatch.setattr(EventRepository, "last_version", stale)
+    result = await execute(shop.db, FULFILL, {"id": placed["order"]["id"]})
+    assert result.codes == ["SERVICE_UNAVAILABLE"]
+    message = result.errors[0]["message"]
+    assert message == "The request lost a race with another change; retry"
+    assert str(order_id) not in message
+    assert await count_rows(shop.db, "orders", status="PLACED") == 1

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -145,3 +147,52 @@ async def test_sqlite_lock_timeout_is_a_retryable_error(make_db: MakeDb) -> None
         assert error.value.code == "SERVICE_UNAVAILABLE"
     finally:
         await impatient.dispose()
+
+
+async def test_sqlite_cancelled_mid_statement_returns_its_connection_and_lock(
+    make_db: MakeDb,
+) -> None:
+    """The execution timeout cancels a unit of work while SQLite runs its statement: the
+    connection must come back to the pool and the write lock must go with the rollback."""
+    shop = await new_shop(make_db, "sqlite", "uow_cancel")
+    db = Database(shop.db.url, Settings(database_url=str(shop.db.url)))
+    entered, release = threading.Event(), threading.Event()
+
+    def block() -> int:
+        entered.set()
+        release.wait(10)
+        return 1
+
+    @event.listens_for(db.engine.sync_engine, "connect")
+    def _blocking_function(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.create_function("og_block", 0, block)
+
+    cancelled_stream, later_stream = uuid.uuid4(), uuid.uuid4()
+
+    async def work() -> None:
+        async with UnitOfWork(db) as uow:
+            await uow.record(_event(cancelled_stream))
+            await uow.connection.exec_driver_sql("SELECT og_block()")
+
+    try:
+        task = asyncio.create_task(work())
+        assert await asyncio.to_thread(entered.wait, 10)
+        task.cancel()
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert db.engine.sync_engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+        # The write lock is free: a writer that will not wait at all gets it.
+        other = sqlite3.connect(shop.db.url.sqlite_path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        async with UnitOfWork(db) as uow:
+            await uow.record(_event(later_stream))
+        assert await count_rows(db, "events", stream_id=later_stream) == 1
+        assert await count_rows(db, "events", stream_id=cancelled_stream) == 0
+    finally:
+        release.set()
+        await db.dispose()
