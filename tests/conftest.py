@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.config import Settings
+from app.config import PoolSettings, Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
@@ -16,6 +16,10 @@ from app.seed import DEMO, SeedSize, seed
 from tests.auth_support import AuthApp, running_app
 from tests.oauth_flow import Flow
 from tests.services import PostgresServer
+
+# Session-long databases keep few idle connections (a run makes dozens of databases and the
+# server allows 100 connections in all) but may open many at once for the concurrency tests.
+TEST_POOL = PoolSettings(size=2, max_overflow=48, timeout=10.0)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -56,7 +60,7 @@ async def make_db(make_url: MakeUrl) -> AsyncIterator[MakeDb]:
     ) -> Database:
         url = make_url(backend, label)
         migrate(url)
-        db = Database(url, Settings(database_url=str(url)))
+        db = Database(url, Settings(database_url=str(url), pool=TEST_POOL))
         made.append(db)
         if size is not None:
             await seed(db, size, seed=seed_value)
