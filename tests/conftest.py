@@ -18,8 +18,8 @@ from tests.oauth_flow import Flow
 from tests.services import PostgresServer
 
 # Session-long databases keep few idle connections (a run makes dozens of databases and the
-# server allows 100 connections in all) but may open many at once for the concurrency tests.
-TEST_POOL = PoolSettings(size=2, max_overflow=48, timeout=10.0)
+# server allows 100 connections in all) and, like the default pool, open at most 15 at once.
+TEST_POOL = PoolSettings(size=2, max_overflow=13, timeout=10.0)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
