@@ -24,10 +24,14 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.test_hooks import published_events
 from app.messaging import handlers
+from app.messaging.broker import create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
+from app.messaging.probe import EventProbe
+from app.messaging.relay import Relay
 from app.state import AppState
 from loaders import Loaders
 from resolvers.schema import build_schema
@@ -51,6 +55,15 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
         fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
+        events = settings.events
+        broker = create_broker(
+            settings.redis_url,
+            settings.auth.redis_prefix,
+            fanout.publish,
+            maxlen=events.stream_maxlen,
+        )
+        relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
+        probe = EventProbe(fanout) if events.test_event_probe else None
         app.state.og = AppState(
             settings=settings,
             db=db,
@@ -58,9 +71,16 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             auth=auth,
             dispatcher=dispatcher,
             fanout=fanout,
+            broker=broker,
+            relay=relay,
+            probe=probe,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
+        if probe is not None:
+            probe.start()
+        await broker.start()  # readers first: they must know where the stream ends
+        await relay.start()  # then catch up on events committed but never published
         # What startup built (modules, the schema, the engine) lives as long as the process;
         # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
         # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
@@ -70,6 +90,10 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             yield
         finally:
             gc.unfreeze()
+            await relay.stop()
+            await broker.close()
+            if probe is not None:
+                await probe.stop()
             await dispatcher.stop()
             await auth.close()
             await db.dispose()
@@ -84,6 +108,11 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
+            *(
+                [Route("/_test/events", published_events, methods=["GET"])]
+                if settings.events.test_event_probe
+                else []
+            ),
         ],
         middleware=[
             # Outermost first: every response, even a refusal or a crash, gets its request ID.

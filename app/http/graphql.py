@@ -268,7 +268,7 @@ async def _run(
         state.db,
         principal=principal_of(request),
         request_id=request_id,
-        after_commit=None if state.dispatcher is None else state.dispatcher.wake,
+        after_commit=state.after_commit,
     )
     limits = settings.graphql
     started = time.perf_counter()
