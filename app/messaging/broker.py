@@ -159,6 +159,7 @@ class RedisStreamsBroker:
         self.last_id: str | None = None
         self._positioned = asyncio.Event()
         self._reading = False
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, *, from_id: str | None = None) -> None:
@@ -200,10 +201,14 @@ class RedisStreamsBroker:
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            # Only the reader's socket is waiting here; no database connection can be stranded.
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # Cancelling a task blocked in redis-py's XREAD can leave it waiting on the socket, so
+            # the reader is asked to stop and its connection closed under it instead.
+            self._closing = True
+            await self._reader.connection_pool.disconnect(inuse_connections=True)
+            try:
+                await asyncio.wait_for(task, timeout=self._block_ms / 1000 + 5)
+            except TimeoutError:
+                log.warning("the reader of %s did not stop in time", self.key)
         await self._reader.aclose()
         await self._writer.aclose()
 
@@ -213,7 +218,7 @@ class RedisStreamsBroker:
 
     async def _read_loop(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:
             try:
                 if self.last_id is None:
                     self.last_id = await self._tail_id()
@@ -225,6 +230,8 @@ class RedisStreamsBroker:
                     {self.key: self.last_id}, count=self._read_count, block=self._block_ms
                 )
             except (RedisError, OSError) as error:
+                if self._closing:
+                    return
                 if self._reading:
                     log.warning(
                         "reading %s failed (%s); will resume after %s",
