@@ -47,9 +47,17 @@ class Row:
     samples: int
 
 
-async def _consume(listener: Listener[int], arrivals: dict[uuid.UUID, list[float]]) -> None:
+async def _consume(
+    listener: Listener[int],
+    arrivals: dict[uuid.UUID, list[float]],
+    size: int,
+    all_in: asyncio.Event,
+) -> None:
     async for delivery in listener:
-        arrivals[delivery.event.id].append(time.perf_counter())
+        received = arrivals[delivery.event.id]
+        received.append(time.perf_counter())
+        if len(received) == size:
+            all_in.set()
 
 
 async def measure(redis_url: str | None) -> list[Row]:
@@ -86,7 +94,10 @@ async def measure(redis_url: str | None) -> list[Row]:
 async def _group(db: Database, fanout: Fanout[int], relay: Relay, size: int) -> Row:
     arrivals: dict[uuid.UUID, list[float]] = {}
     listeners = [fanout.listen([EventType.PRODUCT_STOCK_CHANGED.value]) for _ in range(size)]
-    tasks = [asyncio.create_task(_consume(listener, arrivals)) for listener in listeners]
+    all_in = asyncio.Event()
+    tasks = [
+        asyncio.create_task(_consume(listener, arrivals, size, all_in)) for listener in listeners
+    ]
     latencies: list[float] = []
     stream = uuid.uuid4()
     try:
@@ -100,6 +111,7 @@ async def _group(db: Database, fanout: Fanout[int], relay: Relay, size: int) -> 
                 datetime.now(UTC),
             )
             arrivals[event.id] = []
+            all_in.clear()
             committed_at = 0.0
 
             def after_commit(events: list[Event]) -> None:
@@ -109,8 +121,7 @@ async def _group(db: Database, fanout: Fanout[int], relay: Relay, size: int) -> 
 
             async with UnitOfWork(db, after_commit=after_commit) as uow:
                 await uow.record(event)
-            while len(arrivals[event.id]) < size:
-                await asyncio.sleep(0.0005)
+            await all_in.wait()
             latencies.extend(t - committed_at for t in arrivals.pop(event.id))
     finally:
         for listener in listeners:
