@@ -90,12 +90,14 @@ def create_app(settings: Settings | None = None, *, node_modules: Path = NODE_MO
             yield
         finally:
             gc.unfreeze()
+            await dispatcher.stop()
+            await auth.close()
+            # Last before the engine: a relay stuck in a batch is given its grace, and the other
+            # tasks' own timers must not come due in the meantime.
             await relay.stop()
             await broker.close()
             if probe is not None:
                 await probe.stop()
-            await dispatcher.stop()
-            await auth.close()
             await db.dispose()
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
