@@ -66,6 +66,7 @@ bench: venv
 		$$SUDO apt-get install -y wrk || { $$SUDO apt-get update && $$SUDO apt-get install -y wrk; }; \
 	} || { echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.subscribers
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

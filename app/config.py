@@ -170,6 +170,29 @@ class WebSocketSettings:
 
 
 @dataclass(frozen=True)
+class EventSettings:
+    """How committed events travel to subscribers, and the test-only switches around them.
+
+    The Redis stream's key is `REDIS_PREFIX` + `events`, so deployments, CI runs and developers
+    sharing one Redis each read only their own events.
+    """
+
+    # Entries the Redis stream keeps (trimmed approximately, `XADD MAXLEN ~`): how far behind a
+    # reader may fall, across a Redis-side hiccup or a slow process, and still catch up.
+    stream_maxlen: int = 100_000
+    # The relay runs after every commit of this process; this poll is its fallback, which is how
+    # it catches up after a crash, an outage or a restart, and picks up other processes' commits.
+    relay_poll_seconds: float = 1.0
+    relay_batch: int = 500
+    # Test-only (refused in production): stop the process (exit status 75) right after the Nth
+    # commit that recorded events, before anything publishes them. 0 = off.
+    fault_crash_after_commit: int = 0
+    # Test-only (refused in production): GET /_test/events lists the events this process's fanout
+    # has published, so a test can watch another process's deliveries.
+    test_event_probe: bool = False
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -189,6 +212,7 @@ class Settings:
     # forwarded_allow_ips: comma-separated addresses or networks, or *). Unset, none are: behind a
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
+    events: EventSettings = field(default_factory=EventSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -237,7 +261,25 @@ class Settings:
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
+            events=_events(env),
         )
+
+
+def _events(env: Mapping[str, str]) -> EventSettings:
+    events = EventSettings(
+        stream_maxlen=_int(env, "EVENTS_STREAM_MAXLEN", 100_000, minimum=100),
+        relay_poll_seconds=_positive_float(env, "EVENTS_RELAY_POLL_SECONDS", 1.0),
+        relay_batch=_int(env, "EVENTS_RELAY_BATCH", 500, minimum=1),
+        fault_crash_after_commit=_int(env, "OG_FAULT_CRASH_AFTER_COMMIT", 0),
+        test_event_probe=_bool(env, "OG_TEST_EVENT_PROBE", False),
+    )
+    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    if app_env == "production" and (events.fault_crash_after_commit or events.test_event_probe):
+        raise ConfigError(
+            "OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are test-only switches "
+            "and are refused when APP_ENV=production"
+        )
+    return events
 
 
 def _auth(env: Mapping[str, str]) -> AuthSettings:
@@ -306,4 +348,6 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append("SESSION_SECRET must be set to at least 32 random characters")
     if auth.issuer == DEFAULT_ISSUER or not auth.issuer.startswith("https://"):
         problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")
+    if settings.events.fault_crash_after_commit or settings.events.test_event_probe:
+        problems.append("OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are for tests only")
     return problems

@@ -24,11 +24,15 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
+from app.messaging.broker import create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
+from app.messaging.probe import EventProbe
+from app.messaging.relay import Relay
 from app.state import AppState
 from loaders import Loaders
 from resolvers.schema import build_schema
@@ -58,6 +62,15 @@ def create_app(
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
         fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
+        events = settings.events
+        broker = create_broker(
+            settings.redis_url,
+            settings.auth.redis_prefix,
+            fanout.publish,
+            maxlen=events.stream_maxlen,
+        )
+        relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
+        probe = EventProbe(fanout) if events.test_event_probe else None
         app.state.og = AppState(
             settings=settings,
             db=db,
@@ -65,9 +78,16 @@ def create_app(
             auth=auth,
             dispatcher=dispatcher,
             fanout=fanout,
+            broker=broker,
+            relay=relay,
+            probe=probe,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
+        if probe is not None:
+            probe.start()
+        await broker.start()  # readers first: they must know where the stream ends
+        await relay.start()  # then catch up on events committed but never published
         # What startup built (modules, the schema, the engine) lives as long as the process;
         # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
         # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
@@ -79,6 +99,12 @@ def create_app(
             gc.unfreeze()
             await dispatcher.stop()
             await auth.close()
+            # Last before the engine: a relay stuck in a batch is given its grace, and the other
+            # tasks' own timers must not come due in the meantime.
+            await relay.stop()
+            await broker.close()
+            if probe is not None:
+                await probe.stop()
             await db.dispose()
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
@@ -94,6 +120,11 @@ def create_app(
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
+            *(
+                [Route("/_test/events", published_events, methods=["GET"])]
+                if settings.events.test_event_probe
+                else []
+            ),
         ],
         middleware=[
             # Outermost first: every response, even a refusal or a crash, gets its request ID.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
@@ -12,9 +13,13 @@ from app.auth.principal import Principal
 from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
+from app.domain.events import Event
 from app.http.documents import DocumentPreparer
+from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout, Listener
+from app.messaging.probe import EventProbe
+from app.messaging.relay import Relay
 from app.usecases.accounts import SignUps
 from loaders import Loaders
 from resolvers.context import Context
@@ -31,10 +36,18 @@ class AppState:
     # This process's live subscribers; brokers publish committed events into it. Each event
     # gets fresh DataLoaders, shared by the subscribers it reaches.
     fanout: Fanout[Loaders] | None = None
+    # Carries committed events to every process's fanout (in process, or Redis Streams).
+    broker: Broker | None = None
+    # Hands committed events to the broker, one relay at a time; woken after every commit.
+    relay: Relay | None = None
+    # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
+    probe: EventProbe | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
     # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
     operations: asyncio.Semaphore = field(init=False)
+    # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
+    _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
@@ -54,9 +67,27 @@ class AppState:
             self.db,
             principal=principal,
             request_id=request_id,
-            after_commit=None if self.dispatcher is None else self.dispatcher.wake,
+            after_commit=self.after_commit,
             listen=listen,
             client_address=client_address,
             sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
             api_key_environment=auth.settings.api_key_environment,
         )
+
+    def after_commit(self, events: list[Event]) -> None:
+        """The unit of work's hook: wake whoever acts on the events that just committed."""
+        crash_after = self.settings.events.fault_crash_after_commit
+        if crash_after and events:
+            self._commits += 1
+            if self._commits >= crash_after:
+                # Test-only fault: die between commit and publish, as a killed process would,
+                # without shutdown, without answering the request, before anything is relayed.
+                os._exit(FAULT_EXIT_STATUS)
+        if self.dispatcher is not None:
+            self.dispatcher.wake(events)
+        if self.relay is not None:
+            self.relay.wake(events)
+
+
+# The exit status of a process stopped by OG_FAULT_CRASH_AFTER_COMMIT (EX_TEMPFAIL).
+FAULT_EXIT_STATUS = 75

@@ -176,7 +176,8 @@ signing_keys = Table(
 _JSON = JSON().with_variant(JSONB(), "postgresql")
 
 # The event store, which is also the outbox: every state change's events, in commit order per
-# stream; the side-effect dispatcher claims the rows whose `handled_at` is still empty.
+# stream; the side-effect dispatcher claims the rows whose `handled_at` is still empty, and the
+# relay (app.messaging.relay) hands the rows whose `published_at` is still empty to the broker.
 events = Table(
     "events",
     metadata,

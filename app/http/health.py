@@ -2,7 +2,9 @@
 
 `/healthz` says the process answers; restarting it would not help when the database is away, so
 it never looks there. `/readyz` says whether to send it traffic: the database answers and has
-every migration this code expects.
+every migration this code expects. It also reports the event broker (`ok`, `degraded` when Redis
+is unreachable, `off` when this process runs none), but a broker outage alone keeps the answer
+200: queries and mutations work without it, and the relay catches up when it returns.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from app.repositories import health
 from app.state import AppState
 
 _NO_STORE = {"Cache-Control": "no-store"}
+# A probe must answer quickly; a broker slower than this to answer a PING counts as degraded.
+BROKER_CHECK_SECONDS = 1.0
 
 
 async def healthz(request: Request) -> Response:
@@ -28,21 +32,35 @@ async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.og
     # Reading the migration files is blocking file I/O (once per process; cached after that).
     expected = await asyncio.to_thread(known_ids)
+    broker = await _broker_status(state)
     try:
         async with state.db.read() as conn:
             applied = await health.applied_migration_ids(conn)
     except ServiceUnavailable:
-        return _not_ready(database="unavailable", migrations="unknown")
+        return _not_ready(database="unavailable", migrations="unknown", broker=broker)
     if any(migration_id not in applied for migration_id in expected):
-        return _not_ready(database="ok", migrations="pending")
+        return _not_ready(database="ok", migrations="pending", broker=broker)
     return JSONResponse(
-        {"status": "ready", "database": "ok", "migrations": "ok"}, headers=_NO_STORE
+        {"status": "ready", "database": "ok", "migrations": "ok", "broker": broker},
+        headers=_NO_STORE,
     )
 
 
-def _not_ready(*, database: str, migrations: str) -> Response:
+async def _broker_status(state: AppState) -> str:
+    if state.broker is None:
+        return "off"
+    try:
+        health = await asyncio.wait_for(state.broker.health(), BROKER_CHECK_SECONDS)
+    except TimeoutError:
+        return "degraded"
+    if state.relay is not None and state.relay.broker_unavailable:
+        return "degraded"
+    return health
+
+
+def _not_ready(*, database: str, migrations: str, broker: str) -> Response:
     return JSONResponse(
-        {"status": "not_ready", "database": database, "migrations": migrations},
+        {"status": "not_ready", "database": database, "migrations": migrations, "broker": broker},
         status_code=503,
         headers=_NO_STORE,
     )

@@ -178,7 +178,6 @@ class Dispatcher:
                 self.worker,
                 handled_at=now if retry_at is None else None,
                 retry_at=retry_at,
-                published_at=now,
             )
         if not kept:
             log.warning("lease on event %s expired while its handlers ran", event.id)

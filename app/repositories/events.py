@@ -1,5 +1,5 @@
-"""The event store: appending a unit of work's events, reading streams, and the outbox queries
-the side-effect dispatcher claims work with."""
+"""The event store: appending a unit of work's events, reading streams, the outbox queries the
+side-effect dispatcher claims work with, and the relay's queries (what to hand to the broker)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, and_, func, literal, or_, select, update
+from sqlalchemy import Row, and_, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import events, handler_runs
@@ -153,7 +153,7 @@ async def claim_next(
         await conn.execute(
             update(events)
             .where(events.c.sequence.in_(unhandled))
-            .values(handled_at=stamp, published_at=func.coalesce(events.c.published_at, stamp))
+            .values(handled_at=stamp)  # published_at is the relay's alone
         )
     if wanted is None:
         return Claim(None, len(unhandled))
@@ -252,7 +252,6 @@ async def release(
     *,
     handled_at: datetime | None,
     retry_at: datetime | None,
-    published_at: datetime,
 ) -> bool:
     """End `worker`'s lease: the event is handled, or due again at `retry_at`.
 
@@ -266,7 +265,6 @@ async def release(
             claimed_until=None,
             handled_at=handled_at,
             retry_at=retry_at,
-            published_at=func.coalesce(events.c.published_at, literal(published_at, UTCDateTime())),
         )
     )
     return (await conn.execute(stmt)).rowcount == 1
@@ -274,4 +272,46 @@ async def release(
 
 async def unhandled_count(conn: AsyncConnection) -> int:
     stmt = select(func.count()).select_from(events).where(events.c.handled_at.is_(None))
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+# The relay side.
+
+# One number, the same in every process of a deployment: the advisory lock that gives one relay at
+# a time its turn. Advisory locks are per database, so deployments on other databases never meet.
+RELAY_LOCK_KEY = 0x6F67_7265_6C61_79  # "ogrelay"
+
+
+async def take_relay_turn(conn: AsyncConnection) -> None:
+    """Wait for the relay's turn, held until this transaction ends (PostgreSQL only).
+
+    A transaction-level advisory lock: it is released by COMMIT or ROLLBACK, or by the server when
+    the session dies, so a crashed relay never keeps the turn and no connection stays checked out
+    between batches.
+    """
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
+
+
+async def unpublished(conn: AsyncConnection, limit: int) -> list[Event]:
+    """The oldest committed events the broker has not been given yet, in sequence order."""
+    stmt = (
+        select(events)
+        .where(events.c.published_at.is_(None))
+        .order_by(events.c.sequence)
+        .limit(limit)
+    )
+    return [_event(row) for row in await conn.execute(stmt)]
+
+
+async def mark_published(conn: AsyncConnection, sequences: Sequence[int], now: datetime) -> int:
+    stmt = (
+        update(events)
+        .where(events.c.sequence.in_(sequences), events.c.published_at.is_(None))
+        .values(published_at=now)
+    )
+    return (await conn.execute(stmt)).rowcount
+
+
+async def unpublished_count(conn: AsyncConnection) -> int:
+    stmt = select(func.count()).select_from(events).where(events.c.published_at.is_(None))
     return int((await conn.execute(stmt)).scalar_one())

@@ -113,6 +113,7 @@ async def test_outage_gives_service_unavailable_then_recovers_without_restart(
         "status": "not_ready",
         "database": "unavailable",
         "migrations": "unknown",
+        "broker": "ok",
     }
     assert (await served.client.get("/healthz")).status_code == 200  # alive, just not ready
 
@@ -123,7 +124,12 @@ async def test_outage_gives_service_unavailable_then_recovers_without_restart(
     assert after == before
     ready = await served.client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok", "migrations": "ok"}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "migrations": "ok",
+        "broker": "ok",
+    }
 
 
 async def test_exhausted_pool_over_http_answers_busy(

@@ -20,9 +20,14 @@ from app.main import create_app
 from tests.conftest import MakeUrl
 from tests.live_server import live_server
 
-READY = {"status": "ready", "database": "ok", "migrations": "ok"}
-PENDING = {"status": "not_ready", "database": "ok", "migrations": "pending"}
-UNREACHABLE = {"status": "not_ready", "database": "unavailable", "migrations": "unknown"}
+READY = {"status": "ready", "database": "ok", "migrations": "ok", "broker": "ok"}
+PENDING = {"status": "not_ready", "database": "ok", "migrations": "pending", "broker": "ok"}
+UNREACHABLE = {
+    "status": "not_ready",
+    "database": "unavailable",
+    "migrations": "unknown",
+    "broker": "ok",
+}
 
 
 @asynccontextmanager

@@ -1,0 +1,156 @@
+"""The relay: hands committed, unpublished events from the store to the broker, in sequence order.
+
+Every process runs one; after a commit the unit of work wakes this process's relay, and a poll
+(`EVENTS_RELAY_POLL_SECONDS`) is the fallback that catches up after a crash, a broker outage, a
+restart, or a commit whose process died before waking anyone.
+
+One relay at a time. On PostgreSQL each batch runs in one transaction that first takes a
+transaction-level advisory lock (`pg_advisory_xact_lock`), then reads the oldest unpublished
+events, appends them to the broker and marks them published. A transaction-level lock per batch
+rather than a session-level lock held by an elected leader because:
+
+- every process's relay is woken by its own commits and simply waits its turn (one pooled
+  connection per process at most, for the length of another relay's batch), so an event never
+  waits for a leader in another process to poll;
+- no connection is held between batches, and there is no stale leader: the lock ends with the
+  transaction, or with the session when a process dies, and the next relay republishes whatever
+  the dead one had not marked;
+- batches are serialised, so each lands in the stream whole and after the previous one.
+
+On SQLite the single process is the relay: the batch is read, appended, then marked in a short
+write transaction, so the write lock is never held while the broker is called.
+
+Delivery is at least once: a relay that stops between appending and marking leaves events that are
+appended again later, and subscribers drop duplicates by event ID. Order holds per stream (one
+aggregate): a stream's next version can only be written after its previous one committed, so the
+previous one is always in an earlier or the same batch. Across streams, events appear in sequence
+order within a batch; a transaction that commits late may follow events with higher sequence
+numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from app.db.engine import Database
+from app.domain.events import Event
+from app.errors import ServiceUnavailable
+from app.messaging.broker import Broker, BrokerUnavailable
+from app.repositories import events as store
+
+log = logging.getLogger("app.relay")
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        broker: Broker,
+        *,
+        batch: int = 500,
+        poll_interval: float = 1.0,
+        clock: Clock = _utcnow,
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._batch = batch
+        self._poll_interval = poll_interval
+        self._clock = clock
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        # True while the broker refuses events: they are waiting in the store for it.
+        self.broker_unavailable = False
+
+    def wake(self, events: list[Event] | None = None) -> None:
+        """Called after a commit; cheap, and safe to call when not running."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._wakeup.set()  # catch up on whatever was committed before this start
+            self._task = asyncio.create_task(self._run(), name="event relay")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Ask the loop to end after its batch; cancel it only if it is still busy after `grace`.
+
+        A cancellation landing mid-statement would strand the pooled connection, hence the ask.
+        """
+        self._stopping = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval):
+                    await self._wakeup.wait()
+            self._wakeup.clear()
+            try:
+                await self.drain()
+            except BrokerUnavailable as error:
+                if not self.broker_unavailable:
+                    log.warning(
+                        "events wait in the store: %s; retrying every %.1f s",
+                        error,
+                        self._poll_interval,
+                    )
+                self.broker_unavailable = True
+            except ServiceUnavailable:  # the database is away; the relay resumes when it is back
+                log.warning("relaying events failed: the database is unavailable")
+            except Exception:
+                log.exception("relaying events failed; retrying in %.1f s", self._poll_interval)
+            else:
+                if self.broker_unavailable:
+                    log.info("the broker is back; the relay has caught up")
+                self.broker_unavailable = False
+
+    async def drain(self) -> int:
+        """Relay everything unpublished now; the number of events appended."""
+        total = 0
+        while not self._stopping:
+            relayed = await self.relay_once()
+            total += relayed
+            if relayed < self._batch:
+                break
+        return total
+
+    async def relay_once(self) -> int:
+        if self._db.dialect == "postgresql":
+            async with self._db.write() as conn:
+                await store.take_relay_turn(conn)
+                batch = await store.unpublished(conn, self._batch)
+                if batch:
+                    await self._broker.append(batch)  # raising rolls back: nothing is marked
+                    await store.mark_published(conn, _sequences(batch), self._clock())
+            return len(batch)
+        async with self._db.read() as conn:
+            batch = await store.unpublished(conn, self._batch)
+        if batch:
+            await self._broker.append(batch)
+            async with self._db.write() as conn:
+                await store.mark_published(conn, _sequences(batch), self._clock())
+        return len(batch)
+
+
+def _sequences(batch: list[Event]) -> list[int]:
+    return [event.sequence for event in batch if event.sequence is not None]

@@ -1,0 +1,200 @@
+"""Events across real server processes: two processes share one event; a process that dies between
+commit and publish loses nothing; Redis going away and coming back loses nothing either.
+
+Deliveries are observed through the test-only probe (`OG_TEST_EVENT_PROBE=1`, `GET /_test/events`),
+a fanout listener on each process, until WebSocket subscriptions can be used instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import EventSettings, Settings
+from app.db.engine import Database
+from app.domain.events import EventType
+from app.main import create_app
+from app.repositories import events as store
+from app.seed import SeedSize
+from app.state import AppState
+from resolvers.global_id import from_global_id
+from tests.auth_support import signing_pem
+from tests.conftest import MakeDb
+from tests.e2e.live_server import live_server as process_server
+from tests.events_support import (
+    assert_in_order_per_stream,
+    create_order,
+    customer_key,
+    drop_keys,
+    order_id_of,
+    private_redis,
+    shared_redis,
+    stored_events,
+    take,
+    unique_prefix,
+    wait_for,
+)
+from tests.live_server import live_server as in_loop_server
+
+SMALL = SeedSize(products=3, users=3, orders=0)
+TIMEOUT = httpx.Timeout(30.0)
+
+
+def _env(db: Database, **extra: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": str(db.url),
+        "OAUTH_SIGNING_KEY": signing_pem(),
+        "OG_TEST_EVENT_PROBE": "1",
+        "EVENTS_RELAY_POLL_SECONDS": "0.2",
+        **extra,
+    }
+
+
+async def _published(client: httpx.AsyncClient, base_url: str) -> list[dict[str, Any]]:
+    response = await client.get(f"{base_url}/_test/events")
+    assert response.status_code == 200
+    events: list[dict[str, Any]] = response.json()["events"]
+    return events
+
+
+def _order_created(events: list[dict[str, Any]], order_id: str) -> list[dict[str, Any]]:
+    _, pk = from_global_id(order_id)
+    return [e for e in events if e["type"] == EventType.ORDER_CREATED and e["streamId"] == str(pk)]
+
+
+async def test_an_order_created_on_one_process_reaches_the_other(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    redis_url = await shared_redis()
+    prefix = unique_prefix("two")
+    db = await make_db("postgresql", "two_processes", SMALL)
+    key, product = await customer_key(db)
+    env = _env(db, REDIS_URL=redis_url, REDIS_PREFIX=prefix)
+    try:
+        with (
+            process_server(env, tmp_path / "a.log") as a,
+            process_server(env, tmp_path / "b.log") as b,
+        ):
+            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                order_id = order_id_of(await create_order(client, a.base_url, key, product))
+
+                async def on_b() -> list[dict[str, Any]]:
+                    return _order_created(await _published(client, b.base_url), order_id)
+
+                [delivered] = await wait_for(on_b, "the order's event on process B")
+                stored = _order_created(await stored_events(db), order_id)
+                assert [e["id"] for e in stored] == [delivered["id"]]
+                assert delivered["sequence"] == stored[0]["sequence"]
+                # A, where it was committed, got it through the same stream.
+                assert _order_created(await _published(client, a.base_url), order_id)
+    finally:
+        await drop_keys(redis_url, prefix)
+
+
+@pytest.mark.parametrize("broker", ["in-process", "redis"])
+async def test_a_crash_between_commit_and_publish_loses_nothing(
+    broker: str, make_db: MakeDb, tmp_path: Path
+) -> None:
+    backend = "sqlite" if broker == "in-process" else "postgresql"
+    db = await make_db(backend, f"crash_{broker.replace('-', '_')}", SMALL)
+    key, product = await customer_key(db)
+    extra: dict[str, str] = {}
+    prefix = unique_prefix("crash")
+    if broker == "redis":
+        extra = {"REDIS_URL": await shared_redis(), "REDIS_PREFIX": prefix}
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            crashing = _env(db, OG_FAULT_CRASH_AFTER_COMMIT="3", **extra)
+            with process_server(crashing, tmp_path / "first.log") as first:
+                placed = [
+                    order_id_of(await create_order(client, first.base_url, key, product))
+                    for _ in range(2)
+                ]
+                before = await wait_for(
+                    _all_of(client, first.base_url, placed), "the first two orders' events"
+                )
+                with pytest.raises(httpx.HTTPError):  # the process dies before it answers
+                    await create_order(client, first.base_url, key, product)
+                assert "Traceback" not in first.log_text()
+            stored = await stored_events(db)
+            assert len([e for e in stored if e["type"] == EventType.ORDER_CREATED]) == 3
+            unpublished = [e for e in stored if e["publishedAt"] is None]
+            assert unpublished, "the third order's events were committed, not yet published"
+
+            with process_server(_env(db, **extra), tmp_path / "second.log") as second:
+
+                async def delivered_after_restart() -> list[dict[str, Any]] | None:
+                    seen = await _published(client, second.base_url)
+                    ids = {e["id"] for e in seen}
+                    return seen if all(e["id"] in ids for e in unpublished) else None
+
+                after = await wait_for(delivered_after_restart, "the stranded events")
+            everything = before + after
+            assert {e["id"] for e in stored} <= {e["id"] for e in everything}, "none lost"
+            assert_in_order_per_stream(everything)
+            assert all(e["publishedAt"] is not None for e in await stored_events(db))
+    finally:
+        if broker == "redis":
+            await drop_keys(extra["REDIS_URL"], prefix)
+
+
+def _all_of(client: httpx.AsyncClient, base_url: str, order_ids: list[str]) -> Any:
+    async def check() -> list[dict[str, Any]] | None:
+        seen = await _published(client, base_url)
+        return seen if all(_order_created(seen, o) for o in order_ids) else None
+
+    return check
+
+
+async def test_redis_going_away_and_coming_back(make_db: MakeDb) -> None:
+    db = await make_db("postgresql", "redis_outage", SMALL)
+    key, product = await customer_key(db)
+    with private_redis() as redis:
+        settings = Settings(
+            database_url=str(db.url),
+            redis_url=redis.url,
+            events=EventSettings(relay_poll_seconds=0.2),
+        )
+        app = create_app(settings)
+        async with in_loop_server(app) as base, httpx.AsyncClient(timeout=TIMEOUT) as client:
+            state: AppState = app.state.og
+            assert state.fanout is not None
+            listener = state.fanout.listen([EventType.ORDER_CREATED.value], max_queued=100)
+            ready = await client.get(f"{base}/readyz")
+            assert (ready.status_code, ready.json()["broker"]) == (200, "ok")
+            first = order_id_of(await create_order(client, base, key, product))
+            [event] = await take(listener, 1)
+            assert str(event.stream_id) == str(from_global_id(first)[1])
+
+            redis.stop()
+            missed = [order_id_of(await create_order(client, base, key, product)) for _ in range(3)]
+            query = await client.post(
+                f"{base}/graphql", json={"query": "{ products(first: 1) { totalCount } }"}
+            )
+            assert query.status_code == 200
+            assert "errors" not in query.json()
+
+            async def degraded() -> bool:
+                ready = await client.get(f"{base}/readyz")
+                assert ready.status_code == 200, "a broker outage alone keeps the process ready"
+                return bool(ready.json()["broker"] == "degraded")
+
+            await wait_for(degraded, "/readyz to report the broker degraded")
+            async with db.read() as conn:
+                assert await store.unpublished_count(conn) >= 3
+
+            redis.start()  # the same port, empty: the relay appends what it could not
+            received = await take(listener, 3)
+            assert [str(e.stream_id) for e in received] == [
+                str(from_global_id(o)[1]) for o in missed
+            ]
+
+            async def ok_again() -> bool:
+                ready = await client.get(f"{base}/readyz")
+                return bool(ready.status_code == 200 and ready.json()["broker"] == "ok")
+
+            await wait_for(ok_again, "/readyz to report the broker ok")
+            listener.close()

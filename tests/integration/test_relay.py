@@ -1,0 +1,103 @@
+"""The relay and the in-process broker: committed events reach fanout listeners, in order, once
+marked; rolled-back work publishes nothing; a relay started later catches up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.db.engine import Database
+from app.domain.events import EventType
+from app.messaging.broker import InProcessBroker
+from app.messaging.fanout import Fanout
+from app.messaging.relay import Relay
+from app.repositories import events as store
+from app.unit_of_work import UnitOfWork
+from tests.conftest import MakeDb
+from tests.events_support import new_stock_event, record_stock_changes, stored_events, take
+
+STOCK = [EventType.PRODUCT_STOCK_CHANGED.value]
+SUBSCRIBERS = 100
+
+
+def _fanout() -> Fanout[int]:
+    return Fanout(lambda event: event.sequence or 0)
+
+
+async def test_committed_events_reach_a_hundred_listeners_in_sequence_order(
+    backend: str, make_db: MakeDb
+) -> None:
+    db = await make_db(backend, "relay_in_process")
+    fanout = _fanout()
+    listeners = [fanout.listen(STOCK, max_queued=1000) for _ in range(SUBSCRIBERS)]
+    relay = Relay(db, InProcessBroker(fanout.publish), batch=7)  # several batches
+
+    committed = await record_stock_changes(db, streams=3, per_stream=10)
+    assert await relay.drain() == 30
+
+    expected = [event.id for event in sorted(committed, key=lambda e: e.sequence or 0)]
+    for listener in listeners:
+        assert [event.id for event in await take(listener, 30)] == expected
+    async with db.read() as conn:
+        assert await store.unpublished_count(conn) == 0
+    assert await relay.drain() == 0, "published events are not published again"
+
+
+async def test_rolled_back_work_publishes_nothing(backend: str, make_db: MakeDb) -> None:
+    db = await make_db(backend, "relay_rollback")
+    await record_stock_changes(db, streams=1, per_stream=1)
+    [kept] = await stored_events(db)
+
+    class Abort(Exception):
+        pass
+
+    async def doomed() -> None:
+        async with UnitOfWork(db) as uow:
+            await uow.record(new_stock_event())
+            await record_stock_changes(db, streams=1, per_stream=1)  # joins this work
+            raise Abort
+
+    with pytest.raises(Abort):
+        await doomed()
+    fanout = _fanout()
+    listener = fanout.listen(STOCK)
+    assert await Relay(db, InProcessBroker(fanout.publish)).drain() == 1
+    [event] = await take(listener, 1)
+    assert str(event.id) == kept["id"]
+
+
+async def test_the_commit_hook_wakes_a_running_relay(backend: str, make_db: MakeDb) -> None:
+    db = await make_db(backend, "relay_wake")
+    fanout = _fanout()
+    listener = fanout.listen(STOCK)
+    # A poll far beyond the test's deadline: only the commit's wake-up can deliver in time.
+    relay = Relay(db, InProcessBroker(fanout.publish), poll_interval=3600)
+    await relay.start()
+    try:
+        woken: list[Any] = []
+
+        def after_commit(events: Any) -> None:
+            woken.append(events)
+            relay.wake(events)
+
+        async with UnitOfWork(db, after_commit=after_commit) as uow:
+            await uow.record(new_stock_event())
+        [event] = await take(listener, 1)
+        assert [[e.id for e in events] for events in woken] == [[event.id]]
+    finally:
+        await relay.stop()
+
+
+async def test_a_relay_started_later_catches_up(backend: str, make_db: MakeDb) -> None:
+    db: Database = await make_db(backend, "relay_catch_up")
+    committed = await record_stock_changes(db, streams=2, per_stream=3)
+    fanout = _fanout()
+    listener = fanout.listen(STOCK)
+    relay = Relay(db, InProcessBroker(fanout.publish), poll_interval=3600)
+    await relay.start()  # the start itself catches up; no commit wakes it
+    try:
+        received = await take(listener, 6)
+    finally:
+        await relay.stop()
+    assert [e.id for e in received] == [e.id for e in committed]
