@@ -146,3 +146,15 @@ def test_every_request_carries_the_bearer_token() -> None:
 
     assert headers["Authorization"] == "Bearer t0ken"
     assert headers["Content-Type"] == "application/json"
+
+
+def test_subscriber_summary_is_median_and_nearest_rank_p99() -> None:
+    from bench.subscribers import BenchError as SubscriberBenchError
+    from bench.subscribers import summarize
+
+    row = summarize(3, [i / 1000 for i in range(1, 101)])  # 1..100 ms
+    assert (row.subscribers, row.samples) == (3, 100)
+    assert row.p50_ms == pytest.approx(50.5)
+    assert row.p99_ms == pytest.approx(100.0)
+    with pytest.raises(SubscriberBenchError):
+        summarize(1, [])
