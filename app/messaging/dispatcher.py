@@ -17,7 +17,6 @@ Events of types no handler subscribes to are marked handled while claiming, at n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import uuid
@@ -27,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from app.db.engine import Database
 from app.domain.events import Event
 from app.messaging.bus import EventBus, Subscription
+from app.messaging.loop import WakeableLoop
 from app.repositories import events as store
 
 log = logging.getLogger("app.dispatcher")
@@ -38,7 +38,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Dispatcher:
+class Dispatcher(WakeableLoop):
     def __init__(
         self,
         db: Database,
@@ -67,50 +67,14 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._first_delay = first_delay
         self._max_delay = max_delay
-        self._poll_interval = poll_interval
         self._clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        super().__init__(name=f"dispatcher {self.worker}", poll_interval=poll_interval)
 
-    def wake(self, events: list[Event] | None = None) -> None:
-        """Called after a commit; cheap, and safe to call when not running."""
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._wakeup.set()  # catch up on whatever the store holds from before
-            self._task = asyncio.create_task(self._run(), name=f"dispatcher {self.worker}")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop after the batch running now; its events are released or re-leased later.
-
-        The loop is asked to end rather than cancelled: a cancellation landing mid-statement
-        strands the pooled connection. Only a loop still busy after `grace` seconds is cancelled.
-        """
-        self._stopping = True
-        self._wakeup.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
+    async def round(self) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
-            try:
-                await self.drain()
-            except Exception:  # the database may be away for a while; keep trying
-                log.exception("dispatching events failed; retrying in %.1f s", self._poll_interval)
+            await self.drain()
+        except Exception:  # the database may be away for a while; keep trying
+            log.exception("dispatching events failed; retrying in %.1f s", self._poll_interval)
 
     async def drain(self) -> int:
         """Handle every event that is due now; the number of events taken."""

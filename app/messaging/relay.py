@@ -30,8 +30,6 @@ numbers.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -40,6 +38,7 @@ from app.db.engine import Database
 from app.domain.events import Event
 from app.errors import ServiceUnavailable
 from app.messaging.broker import Broker, BrokerUnavailable
+from app.messaging.loop import WakeableLoop
 from app.repositories import events as store
 
 log = logging.getLogger("app.relay")
@@ -51,7 +50,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Relay:
+class Relay(WakeableLoop):
     def __init__(
         self,
         db: Database,
@@ -64,65 +63,30 @@ class Relay:
         self._db = db
         self._broker = broker
         self._batch = batch
-        self._poll_interval = poll_interval
         self._clock = clock
-        self._wakeup = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = False
+        super().__init__(name="event relay", poll_interval=poll_interval)
         # True while the broker refuses events: they are waiting in the store for it.
         self.broker_unavailable = False
 
-    def wake(self, events: list[Event] | None = None) -> None:
-        """Called after a commit; cheap, and safe to call when not running."""
-        self._wakeup.set()
-
-    async def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._wakeup.set()  # catch up on whatever was committed before this start
-            self._task = asyncio.create_task(self._run(), name="event relay")
-
-    async def stop(self, grace: float = 10.0) -> None:
-        """Ask the loop to end after its batch; cancel it only if it is still busy after `grace`.
-
-        A cancellation landing mid-statement would strand the pooled connection, hence the ask.
-        """
-        self._stopping = True
-        self._wakeup.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
+    async def round(self) -> None:
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout=grace)
-        except TimeoutError:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval):
-                    await self._wakeup.wait()
-            self._wakeup.clear()
-            try:
-                await self.drain()
-            except BrokerUnavailable as error:
-                if not self.broker_unavailable:
-                    log.warning(
-                        "events wait in the store: %s; retrying every %.1f s",
-                        error,
-                        self._poll_interval,
-                    )
-                self.broker_unavailable = True
-            except ServiceUnavailable:  # the database is away; the relay resumes when it is back
-                log.warning("relaying events failed: the database is unavailable")
-            except Exception:
-                log.exception("relaying events failed; retrying in %.1f s", self._poll_interval)
-            else:
-                if self.broker_unavailable:
-                    log.info("the broker is back; the relay has caught up")
-                self.broker_unavailable = False
+            await self.drain()
+        except BrokerUnavailable as error:
+            if not self.broker_unavailable:
+                log.warning(
+                    "events wait in the store: %s; retrying every %.1f s",
+                    error,
+                    self._poll_interval,
+                )
+            self.broker_unavailable = True
+        except ServiceUnavailable:  # the database is away; the relay resumes when it is back
+            log.warning("relaying events failed: the database is unavailable")
+        except Exception:
+            log.exception("relaying events failed; retrying in %.1f s", self._poll_interval)
+        else:
+            if self.broker_unavailable:
+                log.info("the broker is back; the relay has caught up")
+            self.broker_unavailable = False
 
     async def drain(self) -> int:
         """Relay everything unpublished now; the number of events appended."""
