@@ -7,11 +7,15 @@ a fanout listener on each process, until WebSocket subscriptions can be used ins
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.typing import Subprotocol
 
 from app.config import EventSettings, Settings
 from app.db.engine import Database
@@ -24,6 +28,7 @@ from resolvers.global_id import from_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
 from tests.e2e.live_server import live_server as process_server
+from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import (
     assert_in_order_per_stream,
     create_order,
@@ -90,8 +95,36 @@ async def test_an_order_created_on_one_process_reaches_the_other(
                 assert delivered["sequence"] == stored[0]["sequence"]
                 # A, where it was committed, got it through the same stream.
                 assert _order_created(await _published(client, a.base_url), order_id)
+
+                # And a real subscriber on B sees an order placed on A.
+                assert await _subscriber_on(b.base_url, key, client, a.base_url, product)
     finally:
         await drop_keys(redis_url, prefix)
+
+
+async def _subscriber_on(
+    subscriber_base: str, key: str, client: httpx.AsyncClient, writer_base: str, product: str
+) -> bool:
+    """Subscribe to orderCreated over WebSocket on one process and place orders on another
+    until one arrives (a subscribe is not acknowledged, so the first order may precede it)."""
+    ws_url = subscriber_base.replace("http://", "ws://") + "/graphql"
+    async with connect(ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)]) as ws:
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {key}"}}
+        await ws.send(json.dumps(init))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10.0))["type"] == "connection_ack"
+        subscribe = {"query": "subscription { orderCreated { id } }"}
+        await ws.send(json.dumps({"type": "subscribe", "id": "o", "payload": subscribe}))
+        placed: list[str] = []
+        for _ in range(10):
+            placed.append(order_id_of(await create_order(client, writer_base, key, product)))
+            try:
+                while True:
+                    message = json.loads(await asyncio.wait_for(ws.recv(), 2.0))
+                    if message.get("type") == "next":
+                        return bool(message["payload"]["data"]["orderCreated"]["id"] in placed)
+            except TimeoutError:
+                continue
+    return False
 
 
 @pytest.mark.parametrize("broker", ["in-process", "redis"])
