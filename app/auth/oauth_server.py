@@ -182,10 +182,10 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return grant_type in self.record.grant_types
 
 
-class _Token(TokenMixin):  # type: ignore[misc]
-    def __init__(self, verified: VerifiedToken, record: AccessTokenRecord) -> None:
-        self.verified = verified
-        self.record = record
+class _StoredToken(TokenMixin):  # type: ignore[misc]
+    """What Authlib asks of a token, answered from its stored record (access or refresh)."""
+
+    record: AccessTokenRecord | RefreshToken
 
     def check_client(self, client: _Client) -> bool:
         return client.get_client_id() == self.record.client_id
@@ -201,6 +201,14 @@ class _Token(TokenMixin):  # type: ignore[misc]
 
     def is_revoked(self) -> bool:
         return self.record.revoked_at is not None
+
+
+class _Token(_StoredToken):
+    record: AccessTokenRecord
+
+    def __init__(self, verified: VerifiedToken, record: AccessTokenRecord) -> None:
+        self.verified = verified
+        self.record = record
 
 
 class _Code(AuthorizationCodeMixin):  # type: ignore[misc]
@@ -216,24 +224,11 @@ class _Code(AuthorizationCodeMixin):  # type: ignore[misc]
         return self.record.scope
 
 
-class _Refresh(TokenMixin):  # type: ignore[misc]
+class _Refresh(_StoredToken):
+    record: RefreshToken
+
     def __init__(self, record: RefreshToken) -> None:
         self.record = record
-
-    def check_client(self, client: _Client) -> bool:
-        return client.get_client_id() == self.record.client_id
-
-    def get_scope(self) -> str:
-        return self.record.scope
-
-    def get_expires_in(self) -> int:
-        return int((self.record.expires_at - self.record.issued_at).total_seconds())
-
-    def is_expired(self) -> bool:
-        return self.record.expires_at <= datetime.now(UTC)
-
-    def is_revoked(self) -> bool:
-        return self.record.revoked_at is not None
 
 
 @dataclass
