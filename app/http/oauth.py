@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from app.auth.oauth_server import FormRequest, OAuthResponse, metadata
+from app.auth.oauth_server import FormRequest, OAuthResponse, OAuthServer, metadata
 from app.auth.services import AuthServices
 from app.errors import ServiceUnavailable
 
@@ -87,28 +87,24 @@ def _respond(result: OAuthResponse) -> Response:
     return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
-@_unavailable_is_503
-async def token(request: Request) -> Response:
-    parsed = await _form_request(request)
-    if isinstance(parsed, Response):
-        return parsed
-    return _respond(await _services(request).oauth.token(parsed))
+def _form_endpoint(
+    step: Callable[[OAuthServer, FormRequest], Awaitable[OAuthResponse]],
+) -> Callable[[Request], Awaitable[Response]]:
+    """A form-posting OAuth endpoint: read the form, let the server act, answer in RFC 6749 JSON."""
+
+    @_unavailable_is_503
+    async def endpoint(request: Request) -> Response:
+        parsed = await _form_request(request)
+        if isinstance(parsed, Response):
+            return parsed
+        return _respond(await step(_services(request).oauth, parsed))
+
+    return endpoint
 
 
-@_unavailable_is_503
-async def introspect(request: Request) -> Response:
-    parsed = await _form_request(request)
-    if isinstance(parsed, Response):
-        return parsed
-    return _respond(await _services(request).oauth.introspect(parsed))
-
-
-@_unavailable_is_503
-async def revoke(request: Request) -> Response:
-    parsed = await _form_request(request)
-    if isinstance(parsed, Response):
-        return parsed
-    return _respond(await _services(request).oauth.revoke(parsed))
+token = _form_endpoint(OAuthServer.token)
+introspect = _form_endpoint(OAuthServer.introspect)
+revoke = _form_endpoint(OAuthServer.revoke)
 
 
 async def server_metadata(request: Request) -> Response:
