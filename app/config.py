@@ -165,8 +165,19 @@ class WebSocketSettings:
     auth_recheck: float = 5.0
     # Operations in flight at once on one socket, subscriptions included.
     max_operations: int = 100
-    # Events waiting for one subscription before it counts as too slow and its socket is closed.
+    # Encoded events waiting for one subscription. A subscription that overflows it is not
+    # closed: it catches up from the event store at its own pace (app.http.subscriptions).
     max_queued_events: int = 100
+    # Events read from the store per batch when a subscription replays after a cursor or
+    # catches up after overflowing.
+    replay_batch: int = 100
+    # A subscription whose oldest undelivered event is older than this is truly too slow: its
+    # socket is closed with 1013, and the client resumes with its last cursor.
+    max_lag: float = 60.0
+    # Admission control for subscription work: event executions (live or replayed) running at
+    # once in this process, kept apart from MAX_CONCURRENT_OPERATIONS so an event storm cannot
+    # take every turn from queries and mutations.
+    max_concurrent_event_executions: int = 4
 
 
 @dataclass(frozen=True)
@@ -190,6 +201,9 @@ class EventSettings:
     # Test-only (refused in production): GET /_test/events lists the events this process's fanout
     # has published, so a test can watch another process's deliveries.
     test_event_probe: bool = False
+    # How far back a subscription may resume (`after` a cursor): an older cursor is
+    # CURSOR_EXPIRED. Retention of handled events must keep at least this much of the store.
+    replay_window: float = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -257,6 +271,11 @@ class Settings:
                 auth_recheck=_positive_float(env, "WS_AUTH_RECHECK_SECONDS", 5.0),
                 max_operations=_int(env, "WS_MAX_OPERATIONS", 100, minimum=1),
                 max_queued_events=_int(env, "WS_MAX_QUEUED_EVENTS", 100, minimum=1),
+                replay_batch=_int(env, "WS_REPLAY_BATCH", 100, minimum=1),
+                max_lag=_positive_float(env, "WS_MAX_LAG_SECONDS", 60.0),
+                max_concurrent_event_executions=_int(
+                    env, "WS_MAX_CONCURRENT_EVENT_EXECUTIONS", 4, minimum=1
+                ),
             ),
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
@@ -270,6 +289,7 @@ def _events(env: Mapping[str, str]) -> EventSettings:
         stream_maxlen=_int(env, "EVENTS_STREAM_MAXLEN", 100_000, minimum=100),
         relay_poll_seconds=_positive_float(env, "EVENTS_RELAY_POLL_SECONDS", 1.0),
         relay_batch=_int(env, "EVENTS_RELAY_BATCH", 500, minimum=1),
+        replay_window=_positive_float(env, "EVENTS_REPLAY_WINDOW_SECONDS", 7 * 24 * 3600.0),
         fault_crash_after_commit=_int(env, "OG_FAULT_CRASH_AFTER_COMMIT", 0),
         test_event_probe=_bool(env, "OG_TEST_EVENT_PROBE", False),
     )

@@ -35,6 +35,13 @@ class Forbidden(ApiError):
     code = "FORBIDDEN"
 
 
+class CursorExpired(ApiError):
+    """A subscription asked to resume after an event older than the store keeps for replay:
+    refetch the state and subscribe afresh."""
+
+    code = "CURSOR_EXPIRED"
+
+
 class RateLimited(ApiError):
     code = "RATE_LIMITED"
 

@@ -24,6 +24,7 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.subscriptions import Hub
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
@@ -71,6 +72,9 @@ def create_app(
         )
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         probe = EventProbe(fanout) if events.test_event_probe else None
+        subscriptions = Hub(
+            db, fanout, schema._schema, settings.websocket, events, debug=settings.debug
+        )
         app.state.og = AppState(
             settings=settings,
             db=db,
@@ -80,6 +84,7 @@ def create_app(
             fanout=fanout,
             broker=broker,
             relay=relay,
+            subscriptions=subscriptions,
             probe=probe,
         )
         await auth.start()
@@ -97,6 +102,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            subscriptions.close()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import strawberry
@@ -15,9 +14,10 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.http.documents import DocumentPreparer
+from app.http.subscriptions import Hub
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
-from app.messaging.fanout import Fanout, Listener
+from app.messaging.fanout import Fanout
 from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
 from app.usecases.accounts import SignUps
@@ -40,6 +40,9 @@ class AppState:
     broker: Broker | None = None
     # Hands committed events to the broker, one relay at a time; woken after every commit.
     relay: Relay | None = None
+    # Serves this process's subscriptions from the fanout and the store (cursors, shared
+    # executions); None where no events are served.
+    subscriptions: Hub | None = None
     # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
     probe: EventProbe | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
@@ -59,7 +62,6 @@ class AppState:
         principal: Principal,
         request_id: str,
         client_address: str,
-        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
     ) -> Context:
         """A GraphQL operation's context, the same for HTTP and WebSocket operations."""
         auth = self.auth
@@ -68,7 +70,6 @@ class AppState:
             principal=principal,
             request_id=request_id,
             after_commit=self.after_commit,
-            listen=listen,
             client_address=client_address,
             sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
             api_key_environment=auth.settings.api_key_environment,

@@ -1,19 +1,18 @@
 """What every resolver can reach: the request's loaders and principal.
 
-Over a WebSocket each operation has its own Context. A subscription's resolver points `loaders` at
-the fresh set its current event came with, so nothing cached for one event serves the next.
+Over a WebSocket each operation has its own Context. A subscription's events are executed with
+a context whose `loaders` are pointed at the fresh set each event (or replayed batch) comes with,
+so nothing cached for one event serves the next.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
-from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
 from app.usecases.accounts import SignUps
 from loaders import Loaders
@@ -27,9 +26,6 @@ class Context:
     principal: Principal = ANONYMOUS
     request_id: str = ""
     stats: StatementStats = field(default_factory=StatementStats)
-    # Subscriptions listen to committed events with this (event types in, a bounded listener
-    # out); None where no events are served (plain HTTP).
-    listen: Callable[[Collection[str]], Listener[Loaders]] | None = None
     # The request's peer (the socket's, from the HTTP layer; `serve` trusts no forwarding
     # headers, so a client cannot pick its own): sign-ups are rate limited per address.
     client_address: str = ""
@@ -44,7 +40,6 @@ class Context:
         principal: Principal = ANONYMOUS,
         request_id: str = "",
         after_commit: AfterCommit | None = None,
-        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
         *,
         client_address: str = "",
         sign_ups: SignUps | None = None,
@@ -55,7 +50,6 @@ class Context:
             unit_of_work=lambda: UnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,
-            listen=listen,
             client_address=client_address,
             sign_ups=sign_ups,
             api_key_environment=api_key_environment,

@@ -53,6 +53,17 @@ def may_read_order(principal: Principal, order: Order) -> bool:
     return may_read_orders_of(principal, order.user_id)
 
 
+def visibility(principal: Principal) -> tuple[object, ...]:
+    """What every rule here decides by: two principals with equal visibility are shown exactly
+    the same, so subscribers may share one execution per event (app.http.subscriptions).
+
+    The kind, the scopes and the user (one's own orders and profile), except that with `admin`
+    every rule answers yes whoever the admin is; clients act for no user.
+    """
+    user = None if ADMIN in principal.scopes else principal.user_id
+    return (principal.kind, user, principal.scopes)
+
+
 def require_user_list(principal: Principal) -> None:
     require_authenticated(principal)
     if not has_scope(principal, USERS_READ):

@@ -194,6 +194,8 @@ events = Table(
     Column("claimed_by", String(64)),
     Column("claimed_until", UTCDateTime),
     Column("retry_at", UTCDateTime),
+    # The relay's numbering: the global order cursors name (see migration 0014).
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), unique=True),
     UniqueConstraint("stream_id", "version", name="events_stream_version_key"),
 )
 

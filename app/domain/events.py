@@ -45,8 +45,11 @@ class Event:
     type: str
     occurred_at: datetime
     payload: dict[str, Any]
-    # The store's global position; None until the event has been appended.
+    # The store's insertion number; None until the event has been appended.
     sequence: int | None = None
+    # Its place in the store's global order, given by the relay before it publishes the event
+    # (see app.messaging.relay); None until then. Subscription cursors name positions.
+    position: int | None = None
 
 
 def new_event(

@@ -31,6 +31,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "FORBIDDEN"
     RATE_LIMITED = "RATE_LIMITED"
     TOO_MANY_OPERATIONS = "TOO_MANY_OPERATIONS"
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"
 
 
 def error_entry(message: str, code: ErrorCode, **extensions: Any) -> dict[str, Any]:

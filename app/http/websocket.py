@@ -12,33 +12,45 @@ graphql-transport-ws). This module adds what they leave to the application, for 
 - at most WS_MAX_OPERATIONS operations in flight per socket (`TOO_MANY_OPERATIONS` error);
 - server keepalive, and the credentials checked again every WS_AUTH_RECHECK_SECONDS: an expired
   or revoked token, a revoked key or a disabled owner closes the socket with 4403;
-- a subscription that falls WS_MAX_QUEUED_EVENTS behind closes its socket with 1013;
+- subscriptions are served by app.http.subscriptions (cursors and replay, one shared execution
+  per event, catch-up from the store); one that is truly too slow closes its socket with 1013;
 - the legacy protocol gets what Strawberry only does for the newer one: an init timeout,
   4403 for a refused init, 4429 for a second init, 4409 for a duplicate id, 4400 for a malformed
   message.
 
-Each operation runs with its own Context, so a subscription can point its loaders at the fresh set
-each event brings (resolvers/subscription.py) without touching the socket's other operations.
+Each operation runs with its own Context.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from inspect import isawaitable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationType, get_variable_values
+from graphql import (
+    ExecutionResult as CoreExecutionResult,
+)
+from graphql import (
+    GraphQLError,
+    OperationType,
+    create_source_event_stream,
+    get_variable_values,
+)
+from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -54,19 +66,20 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
 from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
+from app.errors import ApiError
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
-from app.messaging.fanout import SubscriberOverflow
+from app.http.subscriptions import Encoded, Query, TooSlow
 from app.state import AppState
 from resolvers.context import Context
+from resolvers.subscription import Feed
 
 log = logging.getLogger("app.http.websocket")
 
@@ -109,7 +122,7 @@ class Result:
     payload: dict[str, Any]
 
 
-Frame = Refused | Result
+Frame = Refused | Result | Encoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +164,18 @@ def _credentials(params: Mapping[str, object]) -> dict[str, str]:
     return found
 
 
-def _overflowed(errors: list[GraphQLError] | None) -> bool:
-    return any(isinstance(e.original_error, SubscriberOverflow) for e in errors or ())
+async def _send_text(websocket: AsyncWebSocketAdapter, text: str) -> None:
+    """Send an already encoded message (an event's payload is encoded once for every
+    subscriber of its group)."""
+    assert isinstance(websocket, ASGIWebSocketAdapter)
+    try:
+        await websocket.ws.send_text(text)
+    except WebSocketDisconnect as error:
+        raise WebSocketDisconnected from error
+
+
+def _next_message(kind: str, operation_id: str, payload: str) -> str:
+    return f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{payload}}}'
 
 
 class Session:
@@ -270,19 +293,23 @@ class Session:
                 ]
             )
             return
-        fanout = state.fanout
-        max_queued = self.settings.max_queued_events
         context = state.context(
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
-            listen=None if fanout is None else (lambda types: fanout.listen(types, max_queued)),
         )
-        handover = (request.query, prepared.document, documents.rules)
         if operation.operation is OperationType.SUBSCRIPTION:
-            async for frame in self._subscription(request, context, handover):
+            query = Query(
+                request.query,
+                prepared.document,
+                operation,
+                request.operation_name,
+                request.variables,
+            )
+            async for frame in self._subscription(query, context):
                 yield frame
             return
+        handover = (request.query, prepared.document, documents.rules)
         limits = state.settings.graphql
         admitted = False
         try:
@@ -311,36 +338,48 @@ class Session:
             return
         yield Result(self._payload(result))
 
-    async def _subscription(
-        self, request: OperationRequest, context: Context, handover: tuple[Any, Any, Any]
-    ) -> AsyncGenerator[Frame, None]:
-        stream = await self.state.schema.subscribe(
-            request.query,
-            variable_values=request.variables,
-            context_value=context,
-            operation_name=request.operation_name,
-            operation_extensions=request.extensions,
+    async def _subscription(self, query: Query, context: Context) -> AsyncGenerator[Frame, None]:
+        """Run the resolver (authorization, arguments) for its feed, then let the hub serve it."""
+        hub = self.state.subscriptions
+        if hub is None:
+            yield Refused(
+                [error_entry("Subscriptions are not served here", ErrorCode.SERVICE_UNAVAILABLE)]
+            )
+            return
+        executor = ExecutorThrowingOnIncremental.build(
+            self.state.schema._schema,
+            query.document,
+            None,
+            context,
+            query.variables,
+            query.operation_name,
         )
-        async with aclosing(stream):
-            first = True
-            while True:
-                try:
-                    if first:
-                        # Parsing, validation and the resolver's authorization happen on the
-                        # first step; the prepared document is handed over for just that step.
-                        with prepared_document_for(*handover):
-                            result = await anext(stream)
-                    else:
-                        result = await anext(stream)
-                except StopAsyncIteration:
-                    return
-                if first and isinstance(result, PreExecutionError):
-                    yield self._refused(result.errors or [])
-                    return
-                first = False
-                if _overflowed(result.errors):
-                    raise CloseSocket(TRY_AGAIN_LATER, "Subscriber too slow; events were dropped")
-                yield Result(self._payload(result))
+        if isinstance(executor, list):
+            yield self._refused(executor)
+            return
+        source = create_source_event_stream(executor)
+        if isawaitable(source):
+            source = await source
+        if isinstance(source, CoreExecutionResult):
+            yield self._refused(source.errors or [])
+            return
+        if not isinstance(source, Feed):  # pragma: no cover - every resolver returns one
+            raise TypeError(f"a subscription resolver returned {type(source).__name__}")
+        principal = context.principal
+        payloads = hub.serve(source, query, principal, lambda: self._context_for(principal))
+        try:
+            async with aclosing(payloads):
+                async for payload in payloads:
+                    yield payload
+        except ApiError as error:  # an unusable cursor, before anything was sent
+            yield Refused([error_entry(error.message, ErrorCode(error.code))])
+        except TooSlow as error:
+            raise CloseSocket(TRY_AGAIN_LATER, str(error)[:120]) from None
+
+    def _context_for(self, principal: Principal) -> Context:
+        return self.state.context(
+            principal=principal, request_id=self.request_id, client_address=self.client_address
+        )
 
 
 async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
@@ -436,6 +475,12 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Session, None]):
                             _message(id=operation.id, type="error", payload=frame.errors)
                         )
                         return
+                    if isinstance(frame, Encoded):
+                        if operation.completed:
+                            return
+                        text = _next_message("next", operation.id, frame.payload)
+                        await _send_text(self.websocket, text)
+                        continue
                     await operation.send_operation_message(
                         _message(id=operation.id, type="next", payload=frame.payload)
                     )
@@ -556,6 +601,10 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
                             _message(type="error", id=operation_id, payload=frame.errors[0])
                         )
                         return
+                    if isinstance(frame, Encoded):
+                        text = _next_message("data", operation_id, frame.payload)
+                        await _send_text(self.websocket, text)
+                        continue
                     await self.send_message(
                         _message(type="data", id=operation_id, payload=frame.payload)
                     )

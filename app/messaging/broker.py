@@ -67,6 +67,7 @@ def encode(event: Event) -> str:
             "occurredAt": event.occurred_at.isoformat(),
             "payload": event.payload,
             "sequence": event.sequence,
+            "position": event.position,
         },
         separators=(",", ":"),
     )
@@ -83,6 +84,7 @@ def decode(raw: str | bytes) -> Event:
         occurred_at=datetime.fromisoformat(data["occurredAt"]),
         payload=dict(data["payload"]),
         sequence=None if data["sequence"] is None else int(data["sequence"]),
+        position=None if data.get("position") is None else int(data["position"]),
     )
 
 

@@ -3,9 +3,13 @@
 A broker (in process, or Redis Streams across processes) calls `Fanout.publish` once per event
 it receives, in order. Every listener gets the event through its own bounded queue, so a slow
 subscriber can neither slow the others nor grow memory without bound: when its queue is full
-it is marked overflowed and its next read raises `SubscriberOverflow`, and the transport closes
-it. Whatever `per_event` builds (the GraphQL layer's fresh DataLoaders) is built once per event
+it is marked overflowed and its next read raises `SubscriberOverflow`. Whatever `per_event`
+builds (the GraphQL layer's fresh DataLoaders) is built once per event
 and shared by every listener that receives it, so no cache outlives the event it was made for.
+
+Exactly once on the wire: events come numbered with their store position, always increasing in
+the broker's order, so an event at or before the last position published here is one a relay
+retry appended again, and is dropped before any listener sees it.
 """
 
 from __future__ import annotations
@@ -83,6 +87,8 @@ class Fanout(Generic[T]):
     def __init__(self, per_event: Callable[[Event], T]) -> None:
         self._per_event = per_event
         self._listeners: set[Listener[T]] = set()
+        # The store position of the newest event published here (None: none yet).
+        self.last_position: int | None = None
 
     def listen(self, event_types: Collection[str], max_queued: int = 100) -> Listener[T]:
         listener = Listener(self, frozenset(event_types), max_queued)
@@ -98,6 +104,11 @@ class Fanout(Generic[T]):
 
     def publish(self, event: Event) -> int:
         """Offer the event to every listener of its type; the number it was offered to."""
+        position = event.position
+        if position is not None:
+            if self.last_position is not None and position <= self.last_position:
+                return 0  # appended again by a relay retry: already delivered
+            self.last_position = position
         targets = [each for each in self._listeners if event.type in each.event_types]
         if not targets:
             return 0

@@ -20,12 +20,16 @@ rather than a session-level lock held by an elected leader because:
 On SQLite the single process is the relay: the batch is read, appended, then marked in a short
 write transaction, so the write lock is never held while the broker is called.
 
-Delivery is at least once: a relay that stops between appending and marking leaves events that are
-appended again later, and subscribers drop duplicates by event ID. Order holds per stream (one
-aggregate): a stream's next version can only be written after its previous one committed, so the
-previous one is always in an earlier or the same batch. Across streams, events appear in sequence
-order within a batch; a transaction that commits late may follow events with higher sequence
-numbers.
+Each round first numbers newly committed events (`position`, the store's global order, in a short
+transaction of its own under the same turn), then appends numbered, unpublished events in position
+order and marks them. Numbering apart from appending means a position never changes once given:
+a relay that dies between appending and marking appends the same events at the same positions
+again later, and every reader drops positions it has already passed (app.messaging.fanout), so a
+relay retry never reaches a subscriber twice. A transaction that commits late gets a later
+position than events numbered before it committed, so nothing ever appears behind a position
+already handed out, which is what lets a subscriber resume after a cursor. Order holds per stream
+(one aggregate): a stream's next version can only be written after its previous one committed, so
+the previous one is always numbered first.
 """
 
 from __future__ import annotations
@@ -102,11 +106,16 @@ class Relay(WakeableLoop):
         if self._db.dialect == "postgresql":
             async with self._db.write() as conn:
                 await store.take_relay_turn(conn)
+                await store.assign_positions(conn, self._batch)
+            async with self._db.write() as conn:
+                await store.take_relay_turn(conn)
                 batch = await store.unpublished(conn, self._batch)
                 if batch:
                     await self._broker.append(batch)  # raising rolls back: nothing is marked
                     await store.mark_published(conn, _sequences(batch), self._clock())
             return len(batch)
+        async with self._db.write() as conn:
+            await store.assign_positions(conn, self._batch)
         async with self._db.read() as conn:
             batch = await store.unpublished(conn, self._batch)
         if batch:

@@ -29,6 +29,7 @@ def _event(row: Row[tuple[object, ...]]) -> Event:
         occurred_at=m["occurred_at"],
         payload=dict(m["payload"]),
         sequence=m["sequence"],
+        position=m["position"],
     )
 
 
@@ -292,12 +293,27 @@ async def take_relay_turn(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
 
 
+async def assign_positions(conn: AsyncConnection, limit: int) -> int:
+    """Give the oldest committed events without a position the next positions, in sequence
+    order; how many got one. The relay's turn must be held (or the database be SQLite's one
+    writer): positions are handed out by one numberer at a time and never change once committed.
+    """
+    base = (await conn.execute(select(func.max(events.c.position)))).scalar_one_or_none() or 0
+    ranked = text(
+        "UPDATE events SET position = :base + ranked.n "
+        "FROM (SELECT sequence AS seq, row_number() OVER (ORDER BY sequence) AS n "
+        "FROM events WHERE position IS NULL ORDER BY sequence LIMIT :limit) AS ranked "
+        "WHERE events.sequence = ranked.seq"
+    )
+    return (await conn.execute(ranked, {"base": int(base), "limit": limit})).rowcount
+
+
 async def unpublished(conn: AsyncConnection, limit: int) -> list[Event]:
-    """The oldest committed events the broker has not been given yet, in sequence order."""
+    """The events numbered but not yet given to the broker, in position order."""
     stmt = (
         select(events)
-        .where(events.c.published_at.is_(None))
-        .order_by(events.c.sequence)
+        .where(events.c.published_at.is_(None), events.c.position.is_not(None))
+        .order_by(events.c.position)
         .limit(limit)
     )
     return [_event(row) for row in await conn.execute(stmt)]
@@ -315,3 +331,46 @@ async def mark_published(conn: AsyncConnection, sequences: Sequence[int], now: d
 async def unpublished_count(conn: AsyncConnection) -> int:
     stmt = select(func.count()).select_from(events).where(events.c.published_at.is_(None))
     return int((await conn.execute(stmt)).scalar_one())
+
+
+# The subscription side: resuming after a cursor.
+
+
+async def after_position(
+    conn: AsyncConnection,
+    position: int,
+    types: Sequence[str],
+    limit: int,
+    stream_id: UUID | None = None,
+) -> list[Event]:
+    """Up to `limit` numbered events of these types after `position`, in position order."""
+    stmt = (
+        select(events)
+        .where(events.c.position > position, events.c.type.in_(types))
+        .order_by(events.c.position)
+        .limit(limit)
+    )
+    if stream_id is not None:
+        stmt = stmt.where(events.c.stream_id == stream_id)
+    return [_event(row) for row in await conn.execute(stmt)]
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What the store knows of one position: when its event happened, if it is still kept, and
+    the lowest position it still keeps (None: the store holds no numbered event)."""
+
+    occurred_at: datetime | None
+    first_kept: int | None
+
+
+async def mark_of(conn: AsyncConnection, position: int) -> Mark:
+    occurred = (
+        await conn.execute(select(events.c.occurred_at).where(events.c.position == position))
+    ).scalar_one_or_none()
+    first = (await conn.execute(select(func.min(events.c.position)))).scalar_one_or_none()
+    return Mark(occurred, None if first is None else int(first))
+
+
+async def last_position(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.max(events.c.position)))).scalar_one_or_none() or 0)

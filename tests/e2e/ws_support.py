@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import Settings, WebSocketSettings
+from app.config import AuthSettings, EventSettings, Settings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as event_repo
@@ -78,13 +78,14 @@ class Server:
             return (await event_repo.by_stream_ids(conn, [pk])).get(pk, [])
 
     async def listening(self, count: int) -> None:
-        """Wait until this process has `count` event listeners (subscriptions set up)."""
-        assert self.state.fanout is not None
+        """Wait until this process serves `count` subscriptions (set up and listening)."""
+        hub = self.state.subscriptions
+        assert hub is not None
         for _ in range(int(WAIT / 0.01)):
-            if self.state.fanout.listener_count >= count:
+            if hub.subscriber_count >= count:
                 return
             await asyncio.sleep(0.01)
-        raise AssertionError(f"{self.state.fanout.listener_count} listeners, not {count}")
+        raise AssertionError(f"{hub.subscriber_count} subscriptions, not {count}")
 
     async def publish_latest(self, global_id: str) -> Event:
         """The aggregate's latest committed event, which the in-process relay has handed (or is
@@ -93,11 +94,20 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(db: Database, **websocket: Any) -> AsyncIterator[Server]:
+async def serving(
+    db: Database,
+    *,
+    events: EventSettings | None = None,
+    auth: AuthSettings | None = None,
+    **websocket: Any,
+) -> AsyncIterator[Server]:
     values: dict[str, Any] = {"init_timeout": 5.0, "keepalive": 30.0, "auth_recheck": 0.1}
     values.update(websocket)
     settings = Settings(
-        database_url=str(db.url), auth=auth_settings(), websocket=WebSocketSettings(**values)
+        database_url=str(db.url),
+        auth=auth or auth_settings(),
+        websocket=WebSocketSettings(**values),
+        events=events or EventSettings(),
     )
     from app.main import create_app
 
@@ -111,6 +121,8 @@ class Socket:
 
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
+        # Each operation's last event extensions (cursor, event id and version).
+        self.extensions: dict[str, dict[str, Any]] = {}
 
     @property
     def protocol(self) -> str | None:
@@ -137,11 +149,14 @@ class Socket:
         await self.send({"type": kind, "id": id_, "payload": payload})
 
     async def result(self, id_: str) -> dict[str, Any]:
-        """The next result of operation `id_` (`next` or legacy `data`), its payload."""
+        """The next result of operation `id_` (`next` or legacy `data`), its payload; an
+        event's extensions (cursor, event) are kept apart in `extensions`."""
         message = await self.receive()
         assert message.get("id") == id_, message
         assert message["type"] in ("next", "data"), message
         payload: dict[str, Any] = message["payload"]
+        if "extensions" in payload:
+            self.extensions[id_] = payload.pop("extensions")
         return payload
 
     async def close_code(self) -> int:

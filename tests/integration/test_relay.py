@@ -9,10 +9,11 @@ import pytest
 
 from app.db.engine import Database
 from app.domain.events import EventType
-from app.messaging.broker import InProcessBroker
+from app.messaging.broker import BrokerUnavailable, InProcessBroker
 from app.messaging.fanout import Fanout
 from app.messaging.relay import Relay
 from app.repositories import events as store
+from app.repositories.events import EventRepository
 from app.unit_of_work import UnitOfWork
 from tests.conftest import MakeDb
 from tests.events_support import new_stock_event, record_stock_changes, stored_events, take
@@ -101,3 +102,59 @@ async def test_a_relay_started_later_catches_up(backend: str, make_db: MakeDb) -
     finally:
         await relay.stop()
     assert [e.id for e in received] == [e.id for e in committed]
+
+
+async def test_a_late_commit_is_numbered_after_what_was_numbered_before_it(
+    make_db: MakeDb,
+) -> None:
+    """PostgreSQL hands out sequence numbers before commit; positions follow what the relay saw
+    committed, so nothing ever appears behind a position a subscriber already has."""
+    db = await make_db("postgresql", "relay_late_commit")
+    fanout = _fanout()
+    listener = fanout.listen(STOCK, max_queued=100)
+    relay = Relay(db, InProcessBroker(fanout.publish))
+    late = new_stock_event()
+    async with db.write() as conn:
+        late_sequence = await EventRepository(conn).append(late)  # drawn first, committed last
+        [early] = await record_stock_changes(db, streams=1, per_stream=1)
+        assert await relay.drain() == 1
+    assert early.sequence is not None
+    assert late_sequence < early.sequence
+    assert await relay.drain() == 1
+    received = await take(listener, 2)
+    assert [e.id for e in received] == [early.id, late.id]
+    assert received[0].position is not None
+    assert received[1].position == received[0].position + 1
+
+
+async def test_a_batch_appended_twice_reaches_listeners_once(backend: str, make_db: MakeDb) -> None:
+    """The relay's transaction dies after the broker took the batch: the same events, at the same
+    positions, are appended again, and readers drop them."""
+    db = await make_db(backend, "relay_twice")
+    fanout = _fanout()
+    listener = fanout.listen(STOCK, max_queued=100)
+    inner = InProcessBroker(fanout.publish)
+
+    class LosesTheFirstAcknowledgement:
+        name = "flaky"
+        calls = 0
+
+        async def append(self, events: Any) -> None:
+            await inner.append(events)
+            self.calls += 1
+            if self.calls == 1:
+                raise BrokerUnavailable("connection lost after the append")
+
+        async def start(self) -> None: ...
+        async def health(self) -> Any: ...
+        async def close(self) -> None: ...
+
+    relay = Relay(db, LosesTheFirstAcknowledgement())
+    committed = await record_stock_changes(db, streams=2, per_stream=2)
+    with pytest.raises(BrokerUnavailable):
+        await relay.drain()
+    assert await relay.drain() == 4
+    assert [e.id for e in await take(listener, 4)] == [e.id for e in committed]
+    more = await record_stock_changes(db, streams=1, per_stream=1)
+    assert await relay.drain() == 1
+    assert [e.id for e in await take(listener, 1)] == [more[0].id], "nothing twice before it"

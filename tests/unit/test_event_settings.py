@@ -22,9 +22,10 @@ def test_defaults_and_parsing() -> None:
             "EVENTS_RELAY_BATCH": "50",
             "OG_FAULT_CRASH_AFTER_COMMIT": "2",
             "OG_TEST_EVENT_PROBE": "true",
+            "EVENTS_REPLAY_WINDOW_SECONDS": "3600",
         }
     ).events
-    assert parsed == EventSettings(5000, 0.5, 50, 2, True)
+    assert parsed == EventSettings(5000, 0.5, 50, 2, True, 3600.0)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -71,3 +72,16 @@ async def test_closing_wakes_a_waiting_reader() -> None:
     await asyncio.sleep(0)
     listener.close()
     assert await asyncio.wait_for(reader, timeout=5) == []
+
+
+def test_an_event_at_or_before_the_last_position_is_dropped_as_already_delivered() -> None:
+    fanout: Fanout[object] = Fanout(lambda event: object())
+    listener = fanout.listen({"OrderCreated"})
+    first, second = (replace(_event(), position=position) for position in (7, 8))
+    assert fanout.publish(first) == 1
+    assert fanout.publish(second) == 1
+    # A relay retry appends both again: nobody sees them twice.
+    assert fanout.publish(first) == 0
+    assert fanout.publish(second) == 0
+    assert fanout.last_position == 8
+    listener.close()
