@@ -109,6 +109,10 @@ class AuthSettings:
     revocation_refresh_seconds: float = 5.0
     rate_per_minute: int = 600
     rate_burst: int = 60
+    # Requests without credentials, per client address: validation and anonymous reads cost CPU
+    # too, and without this anyone could spend it freely.
+    anonymous_rate_per_minute: int = 600
+    anonymous_rate_burst: int = 120
     client_auth_failures_per_minute: int = 10
     redis_prefix: str = "ordergraph:"
     argon2_time_cost: int = 3
@@ -146,10 +150,16 @@ class GraphQLLimits:
 
     max_body_bytes: int = 1_048_576
     max_query_length: int = 32_768
-    max_tokens: int = 5_000
+    max_tokens: int = 2_000
     max_depth: int = 12
     max_aliases: int = 30
     max_root_fields: int = 20
+    # Fields in the whole document, fragments expanded: bounds validation's work (see
+    # app.http.documents.document_selections).
+    max_selections: int = 1000
+    # Pairs of same-named fields at one place, which validation compares pairwise (see
+    # app.http.documents.overlapping_pairs).
+    max_overlapping_pairs: int = 1000
     max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
     execution_timeout: float = 10.0
     # Operations executing at once in one process; the rest wait (within execution_timeout) for
@@ -248,10 +258,12 @@ class Settings:
             graphql=GraphQLLimits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
                 max_query_length=_int(env, "MAX_QUERY_LENGTH", 32_768, minimum=1),
-                max_tokens=_int(env, "MAX_QUERY_TOKENS", 5_000, minimum=1),
+                max_tokens=_int(env, "MAX_QUERY_TOKENS", 2_000, minimum=1),
                 max_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
                 max_aliases=_int(env, "MAX_QUERY_ALIASES", 30),
                 max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
+                max_selections=_int(env, "MAX_QUERY_SELECTIONS", 1000, minimum=1),
+                max_overlapping_pairs=_int(env, "MAX_QUERY_OVERLAPS", 1000),
                 max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
                 execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
                 max_concurrent_operations=_int(
@@ -322,6 +334,8 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         revocation_refresh_seconds=refresh,
         rate_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1),
         rate_burst=_int(env, "RATE_LIMIT_BURST", 60, minimum=1),
+        anonymous_rate_per_minute=_int(env, "ANONYMOUS_RATE_LIMIT_PER_MINUTE", 600, minimum=1),
+        anonymous_rate_burst=_int(env, "ANONYMOUS_RATE_LIMIT_BURST", 120, minimum=1),
         client_auth_failures_per_minute=_int(env, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10, 1),
         redis_prefix=env.get("REDIS_PREFIX") or "ordergraph:",
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
