@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from typing import Any
 from uuid import uuid4
 
+import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -295,14 +297,17 @@ async def test_a_hundred_subscribers_reconnecting_at_once_all_end_up_subscribed(
                     return False  # refused at init (1013): reconnect with backoff
                 while True:
                     await client.start("s", STOCK, {"id": product})
-                    message = await client.receive()
+                    # A storm on a busy machine: the bound only stops a hang.
+                    message = await client.receive(wait=4 * WAIT)
                     if message["type"] == "next":
                         return True
                     assert message["type"] == "error", message
                     [error] = message["payload"]
-                    assert error["extensions"]["code"] == "RATE_LIMITED"
-                    refusals.append(error["extensions"]["retryAfter"])
-                    await asyncio.sleep(error["extensions"]["retryAfter"])  # as told
+                    code = error["extensions"]["code"]
+                    assert code in ("RATE_LIMITED", "SERVICE_UNAVAILABLE"), error
+                    if code == "RATE_LIMITED":
+                        refusals.append(error["extensions"]["retryAfter"])
+                    await asyncio.sleep(error["extensions"].get("retryAfter", 0.5))  # as told
 
         async def subscriber() -> None:
             delay = 0.05
@@ -310,7 +315,7 @@ async def test_a_hundred_subscribers_reconnecting_at_once_all_end_up_subscribed(
                 try:
                     if await attempt():
                         return
-                except ConnectionClosed:
+                except (ConnectionClosed, TimeoutError):
                     pass
                 await asyncio.sleep(delay)  # backoff between reconnects, not synchronisation
                 delay = min(delay * 2, 1.0)
@@ -323,11 +328,21 @@ async def test_a_hundred_subscribers_reconnecting_at_once_all_end_up_subscribed(
             if all(task.done() for task in tasks):
                 return True
             if hub.subscriber_count >= 1:
-                await server.http(RESTOCK, writer, id=product)
+                # An event for those subscribed; in the storm a write may be refused as busy
+                # (SERVICE_UNAVAILABLE), and the next round writes again.
+                async with httpx.AsyncClient(base_url=server.base_url) as http:
+                    await http.post(
+                        "/graphql",
+                        json={"query": RESTOCK, "variables": {"id": product}},
+                        headers={"authorization": f"Bearer {writer}"},
+                    )
             return False
 
         try:
-            await wait_for(everyone, "all 100 subscribers to be served")
+            deadline = time.monotonic() + 120  # a storm on a shared machine; only stops a hang
+            while not await everyone():
+                assert time.monotonic() < deadline, "not all 100 subscribers were served"
+                await asyncio.sleep(0.05)
         finally:
             for task in tasks:
                 task.cancel()

@@ -131,10 +131,10 @@ class Socket:
     async def send(self, message: Any) -> None:
         await self.ws.send(message if isinstance(message, str) else json.dumps(message))
 
-    async def receive(self, *, keepalive: bool = False) -> dict[str, Any]:
+    async def receive(self, *, keepalive: bool = False, wait: float = WAIT) -> dict[str, Any]:
         """The next message; keepalive messages are skipped unless asked for."""
         while True:
-            raw = await asyncio.wait_for(self.ws.recv(), WAIT)
+            raw = await asyncio.wait_for(self.ws.recv(), wait)
             message: dict[str, Any] = json.loads(raw)
             if keepalive or message.get("type") not in KEEPALIVES:
                 return message
