@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 NODE_STAMP := node_modules/.package-lock.json
 
-.PHONY: run serve test lint typecheck migrate seed schema bench venv node clean
+.PHONY: run serve test lint typecheck migrate seed schema bench soak venv node clean
 
 $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "ordergraph needs Python >= 3.11 (python3.11 or newer on PATH)" >&2; exit 1; fi
@@ -67,6 +67,11 @@ bench: venv
 	} || { echo "make bench needs wrk: install it (Debian/Ubuntu: sudo apt-get install wrk)" >&2; exit 1; }
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.subscribers
+
+# Events under load on two processes (PostgreSQL and Redis at their usual addresses; see
+# bench/soak.py): 1013 closes, delivery completeness, commit-to-handler lag.
+soak: venv
+	$(BIN)/python -m bench.soak
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

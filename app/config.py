@@ -221,6 +221,9 @@ class EventSettings:
     # How far back a subscription may resume (`after` a cursor): an older cursor is
     # CURSOR_EXPIRED. Retention of handled events must keep at least this much of the store.
     replay_window: float = 7 * 24 * 3600.0
+    # Events whose side-effect handlers the dispatcher runs at once (the handlers of one event
+    # still run one after another); each holds a pooled connection while it records its run.
+    dispatch_concurrency: int = 8
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,7 @@ def _events(env: Mapping[str, str]) -> EventSettings:
         relay_poll_seconds=_positive_float(env, "EVENTS_RELAY_POLL_SECONDS", 1.0),
         relay_batch=_int(env, "EVENTS_RELAY_BATCH", 500, minimum=1),
         replay_window=_positive_float(env, "EVENTS_REPLAY_WINDOW_SECONDS", 7 * 24 * 3600.0),
+        dispatch_concurrency=_int(env, "EVENTS_DISPATCH_CONCURRENCY", 8, minimum=1),
         fault_crash_after_commit=_int(env, "OG_FAULT_CRASH_AFTER_COMMIT", 0),
         test_event_probe=_bool(env, "OG_TEST_EVENT_PROBE", False),
     )

@@ -62,7 +62,7 @@ def create_app(
         auth = AuthServices.create(settings, db)
         bus = EventBus([logging_middleware])
         handlers.register(bus, db, email_sender)
-        dispatcher = Dispatcher(db, bus)
+        dispatcher = Dispatcher(db, bus, concurrency=settings.events.dispatch_concurrency)
         fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
         events = settings.events
         broker = create_broker(

@@ -1,4 +1,5 @@
-"""`make bench`, subscriber part: commit-to-delivery latency for 1, 100 and 1,000 WebSocket clients.
+"""`make bench`, subscriber part: commit-to-delivery latency and server CPU per delivered event for
+1, 100, 1,000 and 10,000 WebSocket clients, and the replay of 10,000 missed events.
 
 One real server process (uvicorn, the app as `python -m app serve` runs it, on a SQLite file, with
 its in-process broker, or Redis Streams when `BENCH_REDIS_URL` is set, under a unique prefix) and
@@ -8,12 +9,19 @@ committed one at a time by `restockProduct` over HTTP with an admin API key. Lat
 a client's socket hands it the `next` message minus the moment the mutation's HTTP response
 arrived (the commit happened before the response was sent, so this slightly under-counts).
 Each group is measured on its own: its sockets are opened, proven to be receiving (warm-up
-restocks until every socket has seen one), held for all of its events, then closed.
+restocks until every socket has seen one), held for all of its events, then closed. Groups of
+10,000 run twice: 1,000 distinct documents with 10 identical subscribers each (the server shares
+one execution per document and audience), and 10,000 distinct documents (each subscriber its own
+alias). Server CPU per delivery = the server process's CPU time over the measured events divided
+by the deliveries. Replay: a client takes one event, leaves, 10,000 stock changes are committed
+(straight into the store), and the time from resubscribing with `after` to the last of them is
+measured. `BENCH_SUBSCRIBER_MAX` caps the group sizes (default 10,000).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -26,6 +34,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,16 +50,31 @@ from app.config import PROJECT_ROOT, Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
+from app.domain.events import EventType, StreamType, new_event
+from app.repositories import events as store
 from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
-from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port
+from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port, process_cpu_seconds
+from resolvers.global_id import from_global_id
 
-GROUPS = (1, 100, 1000)
+# (label, sockets, distinct documents)
+GROUPS = (
+    ("1", 1, 1),
+    ("100", 100, 1),
+    ("1,000", 1000, 1),
+    ("10,000 (1,000 docs x 10)", 10_000, 1000),
+    ("10,000 distinct", 10_000, 10_000),
+)
+MAX_GROUP = int(os.environ.get("BENCH_SUBSCRIBER_MAX", "10000"))
 EVENTS = int(os.environ.get("BENCH_SUBSCRIBER_EVENTS", "100"))
+REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "10000"))
+DELIVERIES_PER_GROUP = 200_000  # events x sockets a group is measured for, at most
 WAIT = 30.0  # seconds before the bench gives up on a delivery (a hang, not a figure)
 CONNECT_AT_ONCE = 100  # handshakes in flight while a group's sockets open
 ADMIN_EMAIL = "bench-admin@example.com"
-SUBSCRIPTION = "subscription($id: ID!) { productStockChanged(id: $id) { stock } }"
+SUBSCRIPTION = "subscription($id: ID!) { %s: productStockChanged(id: $id) { stock } }"
+RESUME = """subscription($id: ID!, $after: String) {
+  productStockChanged(id: $id, after: $after) { stock } }"""
 CREATE = """mutation($input: CreateProductInput!) {
   createProduct(input: $input) { product { id } errors { message } } }"""
 RESTOCK = "mutation($id: ID!) { restockProduct(id: $id, quantity: 1) { product { stock } } }"
@@ -66,6 +90,8 @@ class Row:
     p50_ms: float
     p99_ms: float
     samples: int
+    label: str = ""
+    cpu_us_per_delivery: float = 0.0
 
 
 def summarize(subscribers: int, latencies: list[float]) -> Row:
@@ -75,6 +101,12 @@ def summarize(subscribers: int, latencies: list[float]) -> Row:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     return Row(subscribers, statistics.median(ordered) * 1000, p99 * 1000, len(ordered))
+
+
+@dataclass
+class Replay:
+    events: int
+    seconds: float
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -111,7 +143,9 @@ async def _admin_key(database_url: str) -> str:
 
 
 @asynccontextmanager
-async def _server(database_url: str, redis_url: str | None, prefix: str) -> AsyncIterator[str]:
+async def _server(
+    database_url: str, redis_url: str | None, prefix: str
+) -> AsyncIterator[tuple[str, int]]:
     port = free_port()
     env = {
         **os.environ,
@@ -152,7 +186,7 @@ async def _server(database_url: str, redis_url: str | None, prefix: str) -> Asyn
                     await asyncio.sleep(0.1)
                 else:
                     raise BenchError("the server did not answer /healthz within 30 s")
-            yield url
+            yield url, process.pid
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -171,14 +205,14 @@ async def _post(client: httpx.AsyncClient, query: str, **variables: Any) -> dict
     return body
 
 
-async def measure(redis_url: str | None) -> list[Row]:
+async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
     prefix = f"og-bench-{uuid.uuid4().hex[:8]}:"
     with tempfile.TemporaryDirectory() as tmp:
         database_url = f"sqlite:///{Path(tmp) / 'subscribers.sqlite3'}"
         migrate(DatabaseUrl.parse(database_url))
         key = await _admin_key(database_url)
         try:
-            async with _server(database_url, redis_url, prefix) as base_url:
+            async with _server(database_url, redis_url, prefix) as (base_url, pid):
                 headers = {"authorization": f"Bearer {key}"}
                 async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
                     product = {
@@ -191,9 +225,16 @@ async def measure(redis_url: str | None) -> list[Row]:
                     if made["product"] is None:
                         raise BenchError(f"createProduct: {made['errors']}")
                     ws_url = base_url.replace("http://", "ws://", 1) + "/graphql"
-                    return [
-                        await _group(client, ws_url, made["product"]["id"], size) for size in GROUPS
+                    product_id = made["product"]["id"]
+                    rows = [
+                        await _group(client, ws_url, product_id, pid, label, size, documents)
+                        for label, size, documents in GROUPS
+                        if size <= MAX_GROUP
                     ]
+                    replay = None
+                    if REPLAY_EVENTS:
+                        replay = await _replay(client, ws_url, product_id, database_url)
+                    return rows, replay
         finally:
             if redis_url:
                 redis = Redis.from_url(redis_url)
@@ -218,7 +259,7 @@ class _Arrivals:
             self.complete.set()
 
 
-async def _open(ws_url: str, product_id: str) -> ClientConnection:
+async def _open(ws_url: str, product_id: str, document: int) -> ClientConnection:
     ws = await connect(
         ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=WAIT
     )
@@ -226,7 +267,7 @@ async def _open(ws_url: str, product_id: str) -> ClientConnection:
     ack = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
     if ack.get("type") != "connection_ack":
         raise BenchError(f"connection_init answered {ack}")
-    payload = {"query": SUBSCRIPTION, "variables": {"id": product_id}}
+    payload = {"query": SUBSCRIPTION % f"d{document}", "variables": {"id": product_id}}
     await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": payload}))
     return ws
 
@@ -237,7 +278,8 @@ async def _read(ws: ClientConnection, index: int, arrivals: _Arrivals) -> None:
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "next":
-                stock = message["payload"]["data"]["productStockChanged"]["stock"]
+                [field] = message["payload"]["data"].values()
+                stock = field["stock"]
                 arrivals.record(index, int(stock))
             elif kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
@@ -247,15 +289,24 @@ async def _read(ws: ClientConnection, index: int, arrivals: _Arrivals) -> None:
         pass
 
 
-async def _group(client: httpx.AsyncClient, ws_url: str, product_id: str, size: int) -> Row:
+async def _group(
+    client: httpx.AsyncClient,
+    ws_url: str,
+    product_id: str,
+    pid: int,
+    label: str,
+    size: int,
+    documents: int,
+) -> Row:
     arrivals = _Arrivals(size)
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    events = max(5, min(EVENTS, DELIVERIES_PER_GROUP // size))
 
-    async def opened() -> ClientConnection:
+    async def opened(index: int) -> ClientConnection:
         async with gate:
-            return await _open(ws_url, product_id)
+            return await _open(ws_url, product_id, index % documents)
 
-    sockets = await asyncio.gather(*(opened() for _ in range(size)))
+    sockets = await asyncio.gather(*(opened(i) for i in range(size)))
     readers = [asyncio.create_task(_read(ws, i, arrivals)) for i, ws in enumerate(sockets)]
     latencies: list[float] = []
     try:
@@ -267,7 +318,8 @@ async def _group(client: httpx.AsyncClient, ws_url: str, product_id: str, size: 
                 raise BenchError(f"{len(arrivals.seen)} of {size} sockets received events")
             await _post(client, RESTOCK, id=product_id)
             await asyncio.sleep(0.2)
-        for _ in range(EVENTS):
+        cpu_before = process_cpu_seconds(pid)
+        for _ in range(events):
             arrivals.complete.clear()
             body = await _post(client, RESTOCK, id=product_id)
             committed_at = time.perf_counter()
@@ -275,26 +327,111 @@ async def _group(client: httpx.AsyncClient, ws_url: str, product_id: str, size: 
             if len(arrivals.times.get(stock, ())) < size:
                 await asyncio.wait_for(arrivals.complete.wait(), WAIT)
             latencies.extend(t - committed_at for t in arrivals.times.pop(stock))
+        cpu = process_cpu_seconds(pid) - cpu_before
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await asyncio.gather(*readers, return_exceptions=True)
-    return summarize(size, latencies)
+    row = summarize(size, latencies)
+    row.label = label
+    row.cpu_us_per_delivery = cpu / len(latencies) * 1e6
+    return row
+
+
+async def _replay(
+    client: httpx.AsyncClient, ws_url: str, product_id: str, database_url: str
+) -> Replay:
+    """A client leaves with its cursor, REPLAY_EVENTS changes are committed, it comes back."""
+    ws = await connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")])
+    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+    await asyncio.wait_for(ws.recv(), WAIT)
+    payload = {"query": RESUME, "variables": {"id": product_id}}
+    await ws.send(json.dumps({"type": "subscribe", "id": "r", "payload": payload}))
+    cursor: str | None = None
+    deadline = time.monotonic() + WAIT
+    while cursor is None:
+        if time.monotonic() > deadline:
+            raise BenchError("the replay client received nothing")
+        await _post(client, RESTOCK, id=product_id)
+        with contextlib.suppress(TimeoutError):
+            message = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+            if message.get("type") == "next":
+                cursor = message["payload"]["extensions"]["cursor"]
+    await ws.close()
+    await _commit_stock_changes(database_url, product_id, REPLAY_EVENTS)
+    ws = await connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")])
+    try:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        await asyncio.wait_for(ws.recv(), WAIT)
+        payload = {"query": RESUME, "variables": {"id": product_id, "after": cursor}}
+        started = time.perf_counter()
+        await ws.send(json.dumps({"type": "subscribe", "id": "r", "payload": payload}))
+        received = 0
+        while received < REPLAY_EVENTS:
+            message = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+            if message.get("type") == "next":
+                received += 1
+            elif message.get("type") != "ping":
+                raise BenchError(f"replay: {message}")
+        return Replay(received, time.perf_counter() - started)
+    finally:
+        await ws.close()
+
+
+async def _commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
+    """Commit `count` stock changes of the product straight into the store (a mutation each
+    would take minutes), then wait until the server's relay has numbered them all."""
+    settings = Settings(database_url=database_url)
+    db = Database(DatabaseUrl.parse(database_url), settings)
+    _, pk = from_global_id(product_id)
+    try:
+        async with SqlUnitOfWork(db) as uow:
+            version = await uow.events.last_version(pk)
+            now = datetime.now(UTC)
+            for n in range(1, count + 1):
+                await uow.record(
+                    new_event(
+                        EventType.PRODUCT_STOCK_CHANGED,
+                        StreamType.PRODUCT,
+                        pk,
+                        version + n,
+                        {"stock": version + n},
+                        now,
+                    )
+                )
+        deadline = time.monotonic() + 120
+        while True:
+            async with db.read() as conn:
+                if await store.unpublished_count(conn) == 0:
+                    return
+            if time.monotonic() > deadline:
+                raise BenchError("the server's relay did not publish the replay events")
+            await asyncio.sleep(0.2)
+    finally:
+        await db.dispose()
 
 
 def main() -> int:
     redis_url = os.environ.get("BENCH_REDIS_URL") or None
     broker_name = "redis-streams" if redis_url else "in-process"
-    limit = raise_fd_limit(max(GROUPS) * 2 + 256)  # each socket: a client fd and a server fd
+    largest = max(size for _, size, _ in GROUPS if size <= MAX_GROUP)
+    limit = raise_fd_limit(largest * 2 + 256)  # each socket: a client fd and a server fd
     print()
     print(f"Subscribers: commit-to-delivery latency, WebSocket clients ({broker_name} broker)")
     print(
         "(real graphql-transport-ws sockets to one uvicorn process; productStockChanged; one "
         f"restockProduct at a time; SQLite; {EVENTS} events a group; RLIMIT_NOFILE {limit})"
     )
-    rows = asyncio.run(measure(redis_url))
-    print(f"{'subscribers':>12} {'p50 ms':>9} {'p99 ms':>9} {'deliveries':>11}")
+    rows, replay = asyncio.run(measure(redis_url))
+    print(
+        f"{'subscribers':>26} {'p50 ms':>9} {'p99 ms':>9} {'deliveries':>11} {'CPU us/deliv':>13}"
+    )
     for row in rows:
-        print(f"{row.subscribers:>12} {row.p50_ms:>9.2f} {row.p99_ms:>9.2f} {row.samples:>11}")
+        print(
+            f"{row.label:>26} {row.p50_ms:>9.2f} {row.p99_ms:>9.2f} {row.samples:>11}"
+            f" {row.cpu_us_per_delivery:>13.1f}"
+        )
+    if replay is not None:
+        print(f"Replay of {replay.events} missed events after a cursor: {replay.seconds:.2f} s")
     return 0
 
 

@@ -3,9 +3,12 @@
 Events reach the store in the transaction that made them, so a side effect is never lost and
 never runs for work that rolled back. After a commit the unit of work wakes the dispatcher; it
 also polls, which is how it catches up on start-up and picks up retries and other processes'
-events. Delivery is at least once: each event is leased to one dispatcher at a time, one event
-at a time, and the lease is renewed before each handler, so with handlers inside their time
-limit no two dispatchers run a handler for one event side by side. Every handler's attempt is
+events. Events are handled side by side, up to `concurrency` at once (EVENTS_DISPATCH_CONCURRENCY),
+so a slow handler (an SMTP round trip) does not hold up every event behind it; the handlers of one
+event still run one after another. Delivery is at least once: each event is leased to one
+dispatcher at a time, only when a turn to handle it is free (so a lease never covers waiting),
+and the lease is renewed before each handler, so with handlers inside their time limit no two
+dispatchers run a handler for one event side by side. Every handler's attempt is
 recorded before it runs and its outcome as soon as it is known; a handler that has succeeded is
 never run for that event again. A process that dies mid-handler leaves the attempt unfinished,
 and the handler runs again after the lease ends: handlers must be idempotent by event id (the
@@ -47,6 +50,7 @@ class Dispatcher(WakeableLoop):
         *,
         worker: str | None = None,
         batch: int = 50,
+        concurrency: int = 8,
         handler_timeout: float = 30.0,
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 8,
@@ -63,6 +67,7 @@ class Dispatcher(WakeableLoop):
         self._bus = bus
         self.worker = worker or f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._batch = batch
+        self._concurrency = max(1, concurrency)
         self._handler_timeout = handler_timeout
         self._lease = lease
         self._max_attempts = max_attempts
@@ -91,25 +96,36 @@ class Dispatcher(WakeableLoop):
         return total
 
     async def run_once(self) -> int:
-        """Take up to `batch` due events, leasing each just before its handlers run; the number
-        taken (handled, or settled for want of handlers)."""
+        """Take up to `batch` due events, leasing each only when a turn to handle it is free;
+        the number taken (handled, or settled for want of handlers)."""
         taken = 0
-        while taken < self._batch and not self._stopping:
-            now = self._clock()
-            async with self._db.write() as conn:
-                claim = await store.claim_next(
-                    conn,
-                    self.worker,
-                    now,
-                    now + self._lease,
-                    lambda event_type: bool(self._bus.subscriptions_for(event_type)),
-                    self._batch - taken,
-                )
-            taken += claim.settled
-            if claim.event is None:
-                break
-            taken += 1
-            await self._dispatch(claim.event)
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while taken < self._batch and not self._stopping:
+                if len(running) >= self._concurrency:
+                    done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    _log_failures(done)
+                    continue
+                now = self._clock()
+                async with self._db.write() as conn:
+                    claim = await store.claim_due(
+                        conn,
+                        self.worker,
+                        now,
+                        now + self._lease,
+                        lambda event_type: bool(self._bus.subscriptions_for(event_type)),
+                        self._batch - taken,
+                        min(self._concurrency - len(running), self._batch - taken),
+                    )
+                taken += claim.settled + len(claim.events)
+                for event in claim.events:
+                    running.add(asyncio.create_task(self._dispatch(event)))
+                if not claim.events:
+                    break
+        finally:
+            if running:
+                done, _ = await asyncio.wait(running)
+                _log_failures(done)
         return taken
 
     async def _dispatch(self, event: Event) -> None:
@@ -195,6 +211,15 @@ class Dispatcher(WakeableLoop):
     def backoff(self, attempts: int) -> timedelta:
         """1 s, 2 s, 4 s, … up to the maximum: a flaky mail server gets room to recover."""
         return min(self._first_delay * (1 << min(attempts - 1, 30)), self._max_delay)
+
+
+def _log_failures(done: set[asyncio.Task[None]]) -> None:
+    # One event's trouble (the database went away mid-way) must not stop the others; the event
+    # stays leased until its lease ends and is then taken again.
+    for task in done:
+        error = task.exception()
+        if error is not None:
+            log.error("dispatching an event failed", exc_info=error)
 
 
 def _earliest(current: datetime | None, candidate: datetime) -> datetime:

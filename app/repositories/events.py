@@ -107,28 +107,30 @@ class HandlerRun:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """One claim: the event leased to the worker, if any, and how many were settled unhandled."""
+    """One claim: the events leased to the worker, and how many were settled unhandled."""
 
-    event: Event | None
+    events: list[Event]
     settled: int
 
 
-async def claim_next(
+async def claim_due(
     conn: AsyncConnection,
     worker: str,
     now: datetime,
     lease_until: datetime,
     has_handlers: Callable[[str], bool],
     scan: int,
+    take: int,
 ) -> Claim:
-    """Lease the oldest due, unhandled, unleased event that has handlers to `worker`.
+    """Lease up to `take` of the oldest due, unhandled, unleased events that have handlers to
+    `worker`, in one short transaction.
 
-    Run in its own short transaction. Of the first `scan` due events, those of types nobody
-    handles are marked handled on the way, here, rather than each costing a claim and a release.
-    One event is leased at a time, just before its handlers run, so a lease never has to cover
-    a queue of other events' handlers. On PostgreSQL, SKIP LOCKED lets dispatchers in several
-    processes claim side by side without waiting on each other's rows; on SQLite the write
-    transaction (BEGIN IMMEDIATE) already serialises claimers.
+    Of the first `scan` due events, those of types nobody handles are marked handled on the way,
+    here, rather than each costing a claim and a release. The dispatcher asks for no more events
+    than it can start handling at once, so a lease never covers time spent waiting for a turn.
+    On PostgreSQL, SKIP LOCKED lets dispatchers in several processes claim side by side without
+    waiting on each other's rows; on SQLite the write transaction (BEGIN IMMEDIATE) already
+    serialises claimers.
     """
     due = (
         select(events.c.sequence, events.c.type)
@@ -141,12 +143,12 @@ async def claim_next(
         .limit(scan)
         .with_for_update(skip_locked=True)
     )
-    wanted: int | None = None
+    wanted: list[int] = []
     unhandled: list[int] = []
     for sequence, type_ in (await conn.execute(due)).all():
         if has_handlers(type_):
-            if wanted is None:
-                wanted = sequence
+            if len(wanted) < take:
+                wanted.append(sequence)
         else:
             unhandled.append(sequence)
     if unhandled:
@@ -156,16 +158,20 @@ async def claim_next(
             .where(events.c.sequence.in_(unhandled))
             .values(handled_at=stamp)  # published_at is the relay's alone
         )
-    if wanted is None:
-        return Claim(None, len(unhandled))
+    if not wanted:
+        return Claim([], len(unhandled))
     stmt = (
         update(events)
-        .where(events.c.sequence == wanted)
+        .where(events.c.sequence.in_(wanted))
         .values(claimed_by=worker, claimed_until=lease_until)
         .returning(*events.c)
     )
-    row = (await conn.execute(stmt)).one()
-    return Claim(_event(row), len(unhandled))
+    leased = sorted((_event(row) for row in await conn.execute(stmt)), key=_by_sequence)
+    return Claim(leased, len(unhandled))
+
+
+def _by_sequence(event: Event) -> int:
+    return event.sequence or 0
 
 
 async def start_attempt(

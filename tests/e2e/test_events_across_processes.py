@@ -8,6 +8,7 @@ a fanout listener on each process, until WebSocket subscriptions can be used ins
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -15,16 +16,18 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.config import EventSettings, Settings
 from app.db.engine import Database
 from app.domain.events import EventType
 from app.main import create_app
+from app.messaging import cursor
 from app.repositories import events as store
 from app.seed import SeedSize
 from app.state import AppState
-from resolvers.global_id import from_global_id
+from resolvers.global_id import from_global_id, to_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
 from tests.e2e.live_server import live_server as process_server
@@ -231,3 +234,107 @@ async def test_redis_going_away_and_coming_back(make_db: MakeDb) -> None:
 
             await wait_for(ok_again, "/readyz to report the broker ok")
             listener.close()
+
+
+class _Resumer:
+    """A real client of orderCreated that keeps its last cursor across sockets and processes."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.cursor: str | None = None
+        self.received: list[tuple[int, str]] = []  # (position, order id)
+
+    async def follow(self, base_url: str, count: int) -> None:
+        """Connect (resuming after the last cursor), take `count` events, close the socket."""
+        ws_url = base_url.replace("http://", "ws://") + "/graphql"
+        async with connect(ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)]) as ws:
+            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.key}"}}
+            await ws.send(json.dumps(init))
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10.0))["type"] == "connection_ack"
+            subscribe = {
+                "query": "subscription R($after: String) { orderCreated(after: $after) { id } }",
+                "variables": {"after": self.cursor},
+            }
+            await ws.send(json.dumps({"type": "subscribe", "id": "r", "payload": subscribe}))
+            taken = 0
+            while taken < count:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 30.0))
+                if message["type"] == "ping":
+                    continue
+                assert message["type"] == "next", message
+                payload = message["payload"]
+                self.cursor = payload["extensions"]["cursor"]
+                position = cursor.decode(self.cursor)
+                self.received.append((position, payload["data"]["orderCreated"]["id"]))
+                taken += 1
+
+
+async def test_a_resuming_subscriber_gets_every_event_once_in_order_across_processes(
+    make_db: MakeDb, tmp_path: Path
+) -> None:
+    """Orders are placed continuously on two processes; the subscriber closes its socket, moves to
+    the other process, and loses its process to a SIGTERM, resuming with its last cursor each
+    time: what it received is exactly the store's sequence, in order, each once."""
+    redis_url = await shared_redis()
+    prefix = unique_prefix("resume")
+    db = await make_db("postgresql", "resume_processes", SMALL)
+    key, product = await customer_key(db)
+    env = _env(db, REDIS_URL=redis_url, REDIS_PREFIX=prefix)
+    resumer = _Resumer(key)
+    placing = True
+    targets: list[str] = []
+
+    async def place_orders(client: httpx.AsyncClient) -> int:
+        placed = 0
+        while placing:
+            target = targets[placed % len(targets)]
+            try:
+                order_id_of(await create_order(client, target, key, product))
+                placed += 1
+            except (httpx.HTTPError, AssertionError):
+                if target not in targets:
+                    continue  # the process was stopped; the other takes the orders
+                raise
+        return placed
+
+    try:
+        with process_server(env, tmp_path / "b.log") as b:
+            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+                with process_server(env, tmp_path / "a.log") as a:
+                    targets.extend([a.base_url, b.base_url])
+                    writer = asyncio.create_task(place_orders(client))
+                    await resumer.follow(a.base_url, 3)  # the client closes its socket...
+                    await resumer.follow(b.base_url, 3)  # ...and resumes on the other process
+                    follower = asyncio.create_task(resumer.follow(a.base_url, 1_000_000))
+
+                    async def some_on_a() -> bool:
+                        return len(resumer.received) >= 9
+
+                    await wait_for(some_on_a, "events on process A")
+                    targets.remove(a.base_url)
+                # A was stopped (SIGTERM) under its subscriber: it resumes on B.
+                with contextlib.suppress(ConnectionClosed):
+                    await follower
+                await resumer.follow(b.base_url, 3)
+                placing = False
+                await writer
+
+                async def all_published() -> bool:
+                    async with db.read() as conn:
+                        return await store.unpublished_count(conn) == 0
+
+                await wait_for(all_published, "every order's event to be published")
+                stored = [e for e in await _positions(db) if e[0] > resumer.received[0][0] - 1]
+                await resumer.follow(b.base_url, len(stored) - len(resumer.received))
+        assert resumer.received == stored, "every event once, in the store's order"
+    finally:
+        await drop_keys(redis_url, prefix)
+
+
+async def _positions(db: Database) -> list[tuple[int, str]]:
+    """The store's OrderCreated events (position, global order id), in position order."""
+    async with db.read() as conn:
+        events = await store.after_position(conn, 0, [EventType.ORDER_CREATED.value], 100_000)
+    return [
+        (e.position, to_global_id("Order", e.stream_id)) for e in events if e.position is not None
+    ]

@@ -210,8 +210,14 @@ async def test_a_lease_covers_one_event_so_a_long_queue_is_not_handled_twice(
     shop = await new_shop(make_db, backend, "lease_per_event")
     clock = Clock()
     bus = EventBus()
-    first = Dispatcher(
-        shop.db, bus, worker="A", handler_timeout=10, lease=timedelta(seconds=15), clock=clock
+    first = Dispatcher(  # one at a time: three handlers in a row outlast one lease
+        shop.db,
+        bus,
+        worker="A",
+        concurrency=1,
+        handler_timeout=10,
+        lease=timedelta(seconds=15),
+        clock=clock,
     )
     second = Dispatcher(
         shop.db, bus, worker="B", handler_timeout=10, lease=timedelta(seconds=15), clock=clock
@@ -267,3 +273,45 @@ async def test_events_without_handlers_are_settled_while_claiming(
     async with shop.db.read() as conn:
         runs = (await conn.execute(select(tables.handler_runs.c.event_id))).all()
     assert runs == []
+
+
+async def test_handlers_run_side_by_side_across_events_each_once(
+    backend: str, make_db: MakeDb
+) -> None:
+    """A slow handler does not hold up the events behind it: three events' handlers are in
+    flight at once (each waits for the other two), and each runs exactly once."""
+    shop = await new_shop(make_db, backend, "concurrent_handlers")
+    bus = EventBus()
+    await Dispatcher(shop.db, bus).drain()  # the seeded users' events, out of the way
+    ids = []
+    async with SqlUnitOfWork(shop.db) as uow:
+        for n in range(3):
+            event = user_registered(uuid.uuid4(), f"side{n}@example.com", "Sid", datetime.now(UTC))
+            await uow.record(event)
+            ids.append(event.id)
+    together = asyncio.Barrier(3)
+    runs: Counter[uuid.UUID] = Counter()
+
+    async def waits_for_the_others(event: Event) -> None:
+        runs[event.id] += 1
+        async with asyncio.timeout(20):  # one at a time would never get past the barrier
+            await together.wait()
+
+    bus.subscribe(EventType.USER_REGISTERED, waits_for_the_others, name="welcome_email")
+    dispatcher = Dispatcher(shop.db, bus, concurrency=3)
+    second = Dispatcher(shop.db, bus, concurrency=3)
+    await asyncio.gather(dispatcher.drain(), second.drain())
+    assert [runs[i] for i in ids] == [1, 1, 1]
+    async with shop.db.read() as conn:
+        statuses = (
+            (
+                await conn.execute(
+                    select(tables.handler_runs.c.status).where(
+                        tables.handler_runs.c.event_id.in_(ids)
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert sorted(statuses) == ["done", "done", "done"]
