@@ -158,7 +158,7 @@ async def _run(
 ) -> Outcome:
     """One operation through the pipeline; here only its outcome becomes a status."""
     pipeline = state.pipeline
-    plan = pipeline.plan(params, _TRANSPORTS[request.method], request_id)
+    plan = await pipeline.plan(params, _TRANSPORTS[request.method], request_id)
     if isinstance(plan, Refused):
         return _refused(plan, media_type)
     answer = await pipeline.execute(

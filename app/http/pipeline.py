@@ -130,11 +130,11 @@ class OperationPipeline:
     def _format(self, errors: Collection[GraphQLError], request_id: str) -> list[dict[str, Any]]:
         return [format_error(e, request_id, self._debug) for e in errors]
 
-    def plan(
+    async def plan(
         self, request: OperationRequest, transport: Transport, request_id: str
     ) -> Plan | Refused:
         """Everything decided before execution, from the request alone."""
-        prepared = self._documents.prepare(request.query)
+        prepared = await self._documents.prepare_off_loop(request.query)
         if prepared.document is None:
             return Refused(self._format(prepared.errors, request_id))
         operation = prepared.operation(request.operation_name)

@@ -62,14 +62,16 @@ def make(
     )
 
 
-def plan(pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any) -> Plan:
-    planned = pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
+async def plan(pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any) -> Plan:
+    planned = await pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
     assert isinstance(planned, Plan), planned
     return planned
 
 
-def refusal(pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any) -> Refused:
-    planned = pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
+async def refusal(
+    pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any
+) -> Refused:
+    planned = await pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
     assert isinstance(planned, Refused), planned
     return planned
 
@@ -79,46 +81,47 @@ def codes(refused: Refused) -> list[str]:
 
 
 @pytest.mark.parametrize("transport", list(Transport))
-def test_bad_documents_are_refused_the_same_on_every_transport(transport: Transport) -> None:
+async def test_bad_documents_are_refused_the_same_on_every_transport(transport: Transport) -> None:
     pipeline = make()
 
-    assert codes(refusal(pipeline, "{ products {", transport)) == ["GRAPHQL_PARSE_FAILED"]
-    assert codes(refusal(pipeline, "{ nope }", transport)) == ["GRAPHQL_VALIDATION_FAILED"]
-    assert codes(refusal(pipeline, "query A { me { id } } query B { me { id } }", transport)) == [
-        "BAD_USER_INPUT"
-    ]
-    assert codes(refusal(pipeline, "{ me { id } }", transport, operation_name="Z")) == [
+    assert codes(await refusal(pipeline, "{ products {", transport)) == ["GRAPHQL_PARSE_FAILED"]
+    assert codes(await refusal(pipeline, "{ nope }", transport)) == ["GRAPHQL_VALIDATION_FAILED"]
+    assert codes(
+        await refusal(pipeline, "query A { me { id } } query B { me { id } }", transport)
+    ) == ["BAD_USER_INPUT"]
+    assert codes(await refusal(pipeline, "{ me { id } }", transport, operation_name="Z")) == [
         "BAD_USER_INPUT"
     ]
 
 
-def test_the_transport_decides_which_operation_types_may_run() -> None:
+async def test_the_transport_decides_which_operation_types_may_run() -> None:
     pipeline = make()
     mutation = 'mutation { cancelOrder(id: "x") { order { id } } }'
     subscription = 'subscription { productStockChanged(id: "x") { id } }'
 
-    over_get = refusal(pipeline, mutation, Transport.HTTP_GET)
+    over_get = await refusal(pipeline, mutation, Transport.HTTP_GET)
     assert over_get.reason is Refusal.METHOD_NOT_ALLOWED
     assert over_get.errors[0]["message"] == "Mutations must be sent with POST"
-    assert plan(pipeline, mutation, Transport.HTTP_POST).kind is OperationType.MUTATION
-    assert plan(pipeline, mutation, Transport.WEBSOCKET).kind is OperationType.MUTATION
+    assert (await plan(pipeline, mutation, Transport.HTTP_POST)).kind is OperationType.MUTATION
+    assert (await plan(pipeline, mutation, Transport.WEBSOCKET)).kind is OperationType.MUTATION
 
     for transport in (Transport.HTTP_GET, Transport.HTTP_POST):
-        refused = refusal(pipeline, subscription, transport)
+        refused = await refusal(pipeline, subscription, transport)
         assert refused.reason is Refusal.INVALID
         assert "WebSocket" in refused.errors[0]["message"]
-    assert plan(pipeline, subscription, Transport.WEBSOCKET).kind is OperationType.SUBSCRIPTION
+    planned = await plan(pipeline, subscription, Transport.WEBSOCKET)
+    assert planned.kind is OperationType.SUBSCRIPTION
 
 
-def test_variables_are_coerced_once_with_coded_located_errors() -> None:
+async def test_variables_are_coerced_once_with_coded_located_errors() -> None:
     pipeline = make()
 
-    refused = refusal(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": "ten"})
+    refused = await refusal(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": "ten"})
     [error] = refused.errors
     assert error["extensions"] == {"code": "BAD_USER_INPUT"}
     assert error["locations"] == [{"line": 1, "column": 9}]
 
-    planned = plan(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 3})
+    planned = await plan(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 3})
     assert planned.variables == {"n": 3}
     assert planned.raw_variables == {"n": 3}
 
@@ -126,7 +129,9 @@ def test_variables_are_coerced_once_with_coded_located_errors() -> None:
 async def test_an_admitted_operation_reaches_the_executor_once_with_everything_prepared() -> None:
     executor = FakeExecutor()
     pipeline = make(executor)
-    planned = plan(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 2}, extensions={"x": 1})
+    planned = await plan(
+        pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 2}, extensions={"x": 1}
+    )
 
     answer = await pipeline.execute(planned, CALLER)
 
@@ -150,7 +155,9 @@ async def test_executor_errors_are_formatted_with_the_catalogue() -> None:
     error = GraphQLError("nope", path=["me"], original_error=RuntimeError("boom"))
     pipeline = make(FakeExecutor(ExecutionResult(None, [error])))
 
-    answer = await pipeline.execute(plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER)
+    answer = await pipeline.execute(
+        await plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER
+    )
 
     assert answer.body["data"] is None
     [formatted] = answer.body["errors"]
@@ -164,7 +171,7 @@ async def test_waiting_for_a_turn_past_the_deadline_is_one_too_busy_message() ->
     await pipeline.operations.acquire()
     try:
         answer = await pipeline.execute(
-            plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER
+            await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER
         )
     finally:
         pipeline.operations.release()
@@ -182,12 +189,14 @@ async def test_a_query_is_stopped_at_the_deadline_a_mutation_is_not() -> None:
     executor.gate = asyncio.Event()
     pipeline = make(executor, execution_timeout=0.05)
 
-    query = await pipeline.execute(plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER)
+    query = await pipeline.execute(
+        await plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER
+    )
     assert query.body["errors"][0]["message"] == (
         "The operation did not finish within 0.05 s (EXECUTION_TIMEOUT)"
     )
 
-    mutation = plan(
+    mutation = await plan(
         pipeline, 'mutation { cancelOrder(id: "x") { order { id } } }', Transport.HTTP_POST
     )
     running = asyncio.create_task(pipeline.execute(mutation, CALLER))
@@ -205,7 +214,9 @@ async def test_a_query_is_stopped_at_the_deadline_a_mutation_is_not() -> None:
 async def test_debug_adds_statement_figures_to_every_answer() -> None:
     pipeline = make(debug=True)
 
-    answer = await pipeline.execute(plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER)
+    answer = await pipeline.execute(
+        await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER
+    )
 
     debug = answer.body["extensions"]["debug"]
     assert debug["sqlStatements"] == 0
