@@ -213,6 +213,9 @@ class Settings:
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
+    # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
+    # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
+    graphql_executor: str = "levels"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -262,7 +265,19 @@ class Settings:
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
+            graphql_executor=_executor(env),
         )
+
+
+EXECUTORS = ("levels", "standard")
+
+
+def _executor(env: Mapping[str, str]) -> str:
+    raw = env.get("GRAPHQL_EXECUTOR")
+    value = (raw or "levels").strip().lower()
+    if value not in EXECUTORS:
+        raise ConfigError(f"GRAPHQL_EXECUTOR must be levels or standard, not {raw!r}")
+    return value
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:

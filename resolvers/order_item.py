@@ -2,18 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 
 from app.domain import models
-from resolvers.context import Info
+from app.engine import batch
+from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
 from resolvers.money import Money
 
 if TYPE_CHECKING:
     from resolvers.product import Product
+
+
+def _product(item: OrderItem, product: Product | None) -> Product:
+    if product is None:  # a foreign key makes this impossible; say so loudly if it happens
+        raise LookupError(f"order item {item.id} refers to a missing product")
+    return product
+
+
+async def _products(context: Context, items: Sequence[OrderItem]) -> list[Product | Exception]:
+    from resolvers.product import Product
+
+    found = await context.loaders.product_by_id.load_level([item.product_pk for item in items])
+    results: list[Product | Exception] = []
+    for item, product in zip(items, found, strict=True):
+        try:
+            results.append(_product(item, None if product is None else Product.of(product)))
+        except LookupError as error:
+            results.append(error)
+    return results
 
 
 @strawberry.type
@@ -34,11 +55,8 @@ class OrderItem:
             product_pk=item.product_id,
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=batch(_products))
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy("resolvers.product")]:
         from resolvers.product import load_product
 
-        product = await load_product(info, self.product_pk)
-        if product is None:  # a foreign key makes this impossible; say so loudly if it happens
-            raise LookupError(f"order item {self.id} refers to a missing product")
-        return product
+        return _product(self, await load_product(info, self.product_pk))
