@@ -68,7 +68,7 @@ from graphql.execution.collect_fields import (
     collect_fields,
     collect_subfields,
 )
-from graphql.execution.executor import default_type_resolver
+from graphql.execution.executor import default_field_resolver, default_type_resolver
 from graphql.execution.values import VariableValues, get_argument_values
 from graphql.pyutils import Path, inspect, is_iterable
 from graphql.type.definition import GraphQLResolveInfoHelpers
@@ -180,13 +180,16 @@ class _Field:
         "attr",
         "definition",
         "details",
+        "exact",
         "fn",
         "key",
         "kind",
         "kwargs",
         "name",
         "nodes",
+        "object",
         "parent",
+        "serialize",
         "shape",
         "static",
         "strawberry",
@@ -212,18 +215,29 @@ class _Field:
         self.kwargs: dict[str, Any] | Exception | None = None
         self.definition: GraphQLField
         self.shape: _Shape
+        # Leaves: the serializer, and the Python type a String, ID or Boolean value passes
+        # through unchanged (so the common case needs no call at all).
+        self.serialize: Callable[[Any], Any] | None = None
+        self.exact: type | None = None
+        # An object (not list, not abstract) field: its one sub-plan, once built.
+        self.object: _Object | None = None
 
 
 class _Object:
     """The fields an object of one runtime type completes, for one selection."""
 
-    __slots__ = ("fields", "is_type_of", "name", "type")
+    __slots__ = ("fields", "is_type_of", "name", "origin", "type")
 
     def __init__(self, object_type: GraphQLObjectType, fields: list[_Field]) -> None:
         self.type = object_type
         self.name = object_type.name
         self.fields = fields
         self.is_type_of = object_type.is_type_of
+        definition = (object_type.extensions or {}).get("strawberry-definition")
+        if definition is not None and definition.is_type_of is not None:
+            raise Unsupported("a type with its own is_type_of")  # it may need a ResolveInfo
+        # Strawberry's is_type_of is true for an instance of the type's own class.
+        self.origin: type | None = None if definition is None else definition.origin
 
 
 def _uses_variables(node: FieldNode) -> bool:
@@ -354,8 +368,16 @@ class LevelExecutor:
         if definition is None:
             return None  # graphql-core leaves out a field the type does not have
         plan.definition = definition
-        plan.shape = _Shape(definition.type)
+        plan.shape = shape = _Shape(definition.type)
+        if shape.kind is LEAF:
+            plan.serialize = shape.serialize
+            leaf = shape.of
+            if leaf is GraphQLString or leaf is GraphQLID:
+                plan.exact = str
+            elif leaf is GraphQLBoolean:
+                plan.exact = bool
         field = (definition.extensions or {}).get("strawberry-definition")
+        plan.fn = definition.resolve or default_field_resolver
         if not isinstance(field, StrawberryField):
             return plan
         plan.strawberry = field
@@ -393,6 +415,8 @@ class LevelExecutor:
         )
         plan = self._object(object_type, collected.grouped_field_set)
         field.sub[object_type] = plan
+        if field.shape.kind is OBJECT:
+            field.object = plan
         return plan
 
     # --- entry point ---------------------------------------------------------------------------
@@ -609,6 +633,9 @@ class _Run:
             try:
                 if kind is ATTR:
                     value = getattr(source, field.attr)
+                    if type(value) is field.exact:
+                        result[field.key] = value
+                        continue
                 elif kind is TYPENAME:
                     result[field.key] = plan.name
                     continue
@@ -621,22 +648,37 @@ class _Run:
                 elif kind is CALL:
                     value = field.fn(source)
                 else:
-                    value = field.definition.resolve(  # type: ignore[misc]
-                        source, self.info(field, slot), **self.arguments(field)
-                    )
+                    value = field.fn(source, self.info(field, slot), **self.arguments(field))
                     if isawaitable(value):
                         result[field.key] = None
                         self.pending.append((field, source, result, slot, value))
                         continue
             except Exception as error:
-                value = error
-            shape = field.shape
-            if shape.kind is LEAF and value is not None and not isinstance(value, Exception):
-                try:
-                    result[field.key] = shape.serialize(value)
+                value = error  # a field error, located by complete_field
+            serialize = field.serialize
+            if serialize is not None:
+                if value is not None and not isinstance(value, Exception):
+                    try:
+                        result[field.key] = serialize(value)
+                        continue
+                    except Exception:
+                        pass  # reported by complete_field
+            else:
+                sub = field.object
+                if sub is not None and type(value) is sub.origin:
+                    # An object of the expected class: straight to its fields.
+                    child: dict[str, Any] = {}
+                    result[field.key] = child
+                    nullable = field.shape.nullable
+                    position = (slot, result, field.key, nullable)
+                    try:
+                        self.fill(sub, value, child, position)
+                    except _Bubble as bubble:
+                        if not nullable:
+                            raise
+                        result[field.key] = None
+                        self.record(bubble.error, slot, position)
                     continue
-                except Exception:
-                    pass
             result[field.key] = self.complete_field(field, value, result, slot)
 
     def complete_field(self, field: _Field, value: Any, result: dict[str, Any], slot: Slot) -> Any:
@@ -684,15 +726,33 @@ class _Run:
         nullable = item.nullable
         leaf = item.kind is LEAF
         serialize = item.serialize
+        plan = None
+        if item.kind is OBJECT:
+            plan = field.sub.get(item.of) or self.executor._sub(field, item.of, self)
+        origin = None if plan is None else plan.origin
         for index, entry in enumerate(value):
             if leaf and entry is not None and not isinstance(entry, Exception):
                 try:
                     append(serialize(entry))
                     continue
                 except Exception:
-                    pass
-            elif isawaitable(entry):
-                raise Unsupported("an awaitable list item")
+                    if isawaitable(entry):
+                        raise Unsupported("an awaitable list item") from None
+            elif type(entry) is origin:
+                # An object of the expected class: straight to its fields.
+                assert plan is not None
+                entry_position = (position, out, index, nullable)
+                child: dict[str, Any] = {}
+                try:
+                    self.fill(plan, entry, child, entry_position)
+                except _Bubble as bubble:
+                    if not nullable:
+                        raise
+                    append(None)
+                    self.record(bubble.error, position, entry_position)
+                else:
+                    append(child)
+                continue
             entry_position = (position, out, index, nullable)
             try:
                 if isinstance(entry, Exception):
@@ -711,13 +771,13 @@ class _Run:
             except _Bubble as bubble:
                 if not nullable:
                     raise
-                out[index:] = [None]
+                append(None)
                 self.record(bubble.error, position, entry_position)
             except Exception as raw:
                 error = located_error(raw, field.nodes, self.path(entry_position))
                 if not nullable:
                     raise _Bubble(error) from None
-                out[index:] = [None]
+                append(None)
                 self.record(error, position, entry_position)
         return out
 
@@ -727,11 +787,12 @@ class _Run:
         plan = field.sub.get(object_type)
         if plan is None:
             plan = self.executor._sub(field, object_type, self)
-        is_type_of = plan.is_type_of
-        if is_type_of is not None:
-            # Strawberry's own check ignores its info argument; a schema's own would need one.
-            matches = is_type_of(value, None)  # type: ignore[arg-type]
-            if matches is not True:
+        if type(value) is not plan.origin:
+            if isawaitable(value):
+                raise Unsupported("an awaitable value")
+            is_type_of = plan.is_type_of
+            # Strawberry's own check ignores its info argument (own checks are Unsupported).
+            if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                 raise Unsupported("is_type_of refused a value")
         result: dict[str, Any] = {}
         self.fill(plan, value, result, position)
