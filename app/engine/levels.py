@@ -713,12 +713,12 @@ class _Run:
         """A non-null, non-leaf value at `position`."""
         kind = shape.kind
         if kind is OBJECT:
-            return self.object(field, shape.of, value, position)
+            return self.complete_object(field, shape.of, value, position)
         if kind is LIST:
-            return self.list(field, shape.of, value, position)
+            return self.complete_list(field, shape.of, value, position)
         return self.abstract(field, shape.of, value, position)
 
-    def list(self, field: _Field, item: _Shape, value: Any, position: Slot) -> list[Any]:
+    def complete_list(self, field: _Field, item: _Shape, value: Any, position: Slot) -> list[Any]:
         if not is_iterable(value):
             raise Unsupported("a list field returned no iterable")
         out: list[Any] = []
@@ -781,7 +781,7 @@ class _Run:
                 self.record(error, position, entry_position)
         return out
 
-    def object(
+    def complete_object(
         self, field: _Field, object_type: GraphQLObjectType, value: Any, position: Slot
     ) -> dict[str, Any]:
         plan = field.sub.get(object_type)
@@ -809,18 +809,22 @@ class _Run:
         runtime = schema.get_type(name) if isinstance(name, str) else None
         if not isinstance(runtime, GraphQLObjectType) or not schema.is_sub_type(abstract, runtime):
             raise Unsupported("an abstract type resolved to no possible type")
-        return self.object(field, runtime, value, position)
+        return self.complete_object(field, runtime, value, position)
 
     # --- levels ------------------------------------------------------------------------------
 
     async def level(self) -> None:
-        """Resolve every deferred field: one call per batch field, the rest awaited together;
-        then complete them object by object, in the order they were deferred."""
+        """Resolve every deferred field (one call per batch field, other resolvers awaited
+        together), then complete them in the order graphql-core would: first what was settled
+        before anything waited (a batch function's per-parent errors, resolvers that finished
+        at once), in the order deferred; then the rest as their resolvers finished."""
         jobs = self.pending
         self.pending = []
         if self.nulled:
             jobs = [job for job in jobs if not self.under_nulled(job[3])]
         values: list[Any] = [None] * len(jobs)
+        # Per job: the index of the awaitable it waits for (-1: settled without one).
+        waits_for = [-1] * len(jobs)
         batches: dict[_Field, list[int]] = {}
         waits: list[Awaitable[Any]] = []
         targets: list[int | tuple[_Field, list[int]]] = []
@@ -832,6 +836,7 @@ class _Run:
                     group = batches[job[0]] = []
                 group.append(index)
             else:
+                waits_for[index] = len(waits)
                 waits.append(awaitable)
                 targets.append(index)
         context = self.context
@@ -843,15 +848,38 @@ class _Run:
                 for index in group:
                     values[index] = error
                 continue
+            for index in group:
+                waits_for[index] = len(waits)
             waits.append(awaitable)
             targets.append((field, group))
+        # Per awaitable: when it finished (0: within its first step, before anything waited).
+        finished: list[int | None] = [None] * len(waits)
         if len(waits) == 1:
             try:
                 outcomes: Sequence[Any] = [await waits[0]]
             except Exception as error:
                 outcomes = [error]
-        else:
-            outcomes = await asyncio.gather(*waits, return_exceptions=True)
+            finished[0] = 1
+        elif waits:
+            tasks = [asyncio.ensure_future(awaitable) for awaitable in waits]
+            order = 1
+
+            def done(index: int) -> Callable[[Any], None]:
+                def mark(_: Any) -> None:
+                    nonlocal order
+                    if finished[index] is None:
+                        order += 1
+                        finished[index] = order
+
+                return mark
+
+            for index, task in enumerate(tasks):
+                task.add_done_callback(done(index))
+            await asyncio.sleep(0)  # every task takes its first step
+            for index, task in enumerate(tasks):
+                if task.done():
+                    finished[index] = 0
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         for target, outcome in zip(targets, outcomes, strict=True):
             if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
                 raise outcome
@@ -870,15 +898,40 @@ class _Run:
             else:
                 for index, found in zip(group, outcome, strict=True):
                     values[index] = found
-        for index, (field, _, result, slot, _) in enumerate(jobs):
+
+        def rank(index: int) -> int:
+            if waits_for[index] < 0 or (
+                jobs[index][4] is None and isinstance(values[index], Exception)
+            ):
+                return 0
+            return finished[waits_for[index]] or 0
+
+        ranks = [rank(index) for index in range(len(jobs))]
+        ranked = sorted(range(len(jobs)), key=ranks.__getitem__)
+        # A null that must propagate reaches its nullable ancestor only after the values that
+        # settled together with it are completed (in graphql-core it crosses task boundaries,
+        # while those tasks record their own errors).
+        bubbles: list[tuple[GraphQLError, Slot]] = []
+        current = 0
+        for index in ranked:
+            if ranks[index] != current:
+                current = ranks[index]
+                self.land(bubbles)
             if self.data_null:
                 return
+            field, _, result, slot, _ = jobs[index]
             if self.nulled and self.under_nulled(slot):
                 continue
             try:
                 result[field.key] = self.complete_field(field, values[index], result, slot)
             except _Bubble as bubble:
-                self.bubble(bubble.error, slot)
+                bubbles.append((bubble.error, slot))
+        self.land(bubbles)
+
+    def land(self, bubbles: list[tuple[GraphQLError, Slot]]) -> None:
+        for error, slot in bubbles:
+            self.bubble(error, slot)
+        bubbles.clear()
 
 
 async def _gather(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
