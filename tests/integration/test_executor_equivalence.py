@@ -210,11 +210,14 @@ async def test_the_corpus_reaches_the_cases_it_names(demo_db: Database) -> None:
 
     nested, found = await codes("errors inside a list of nodes", _CLIENT_USERS_ONLY)
     assert {"NOT_FOUND", "BAD_USER_INPUT", "FORBIDDEN"} <= found
-    assert nested.data is not None and None in nested.data["nodes"]
+    assert nested.data is not None
+    assert None in nested.data["nodes"]
     bubbled, found = await codes("pagination arguments and cursors", _CLIENT_USERS_ONLY)
-    assert found == {"FORBIDDEN"} and bubbled.data is None  # non-null up to the root
+    assert found == {"FORBIDDEN"}
+    assert bubbled.data is None
     emails, found = await codes("fragments and aliases", _CLIENT_ORDERS_ONLY)
-    assert "FORBIDDEN" in found and len(emails.errors) > 1  # one per order, inside a list
+    assert "FORBIDDEN" in found
+    assert len(emails.errors) > 1
     _, found = await codes("first out of range inside a list", TEST_ADMIN)
     assert found == {"BAD_USER_INPUT"}
     _, found = await codes("NOT_FOUND and BAD_USER_INPUT at the root", TEST_ADMIN)
