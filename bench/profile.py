@@ -38,9 +38,7 @@ Asgi = Callable[..., Awaitable[None]]
 SHORT_NAMES = {"product by id": "point", "50 users": "list", "nested users/orders": "nested"}
 
 
-async def call(
-    app: Asgi, path: str, body: bytes, headers: dict[str, str]
-) -> tuple[int, bytes]:
+async def call(app: Asgi, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
     """One HTTP request through the ASGI app, as a server would hand it over."""
     scope = {
         "type": "http",

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from functools import partial
 from uuid import UUID
 
-
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as repo

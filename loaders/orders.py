@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-
 from app.db.engine import Database
 from app.domain.models import Order, OrderItem
 from app.pagination import Page, TimeKey

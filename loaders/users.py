@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-
 from app.db.engine import Database
 from app.domain.models import Profile, User
 from app.pagination import Page, TimeKey
