@@ -38,21 +38,30 @@ class OrderStatus(enum.Enum):
 
 
 def _owner(order: Order, user: User | None) -> User:
-    if user is None:  # a foreign key makes this impossible; say so loudly if it happens
-        raise LookupError(f"order {order.id} refers to a missing user")
+    if user is None:
+        raise _missing(order)
     return user
+
+
+def _missing(order: Order) -> LookupError:
+    # A foreign key makes this impossible; say so loudly if it happens.
+    return LookupError(f"order {order.id} refers to a missing user")
 
 
 async def _users(context: Context, orders: Sequence[Order]) -> list[User | Exception]:
     from resolvers.user import User
 
     found = await context.loaders.user_by_id.load_level([order.user_pk for order in orders])
+    made: dict[UUID, User] = {}  # one object per user, however many orders name them
     results: list[User | Exception] = []
     for order, user in zip(orders, found, strict=True):
-        try:
-            results.append(_owner(order, None if user is None else User.of(user)))
-        except LookupError as error:
-            results.append(error)
+        if user is None:
+            results.append(_missing(order))
+            continue
+        shown = made.get(user.id)
+        if shown is None:
+            shown = made[user.id] = User.of(user)
+        results.append(shown)
     return results
 
 

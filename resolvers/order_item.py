@@ -19,21 +19,30 @@ if TYPE_CHECKING:
 
 
 def _product(item: OrderItem, product: Product | None) -> Product:
-    if product is None:  # a foreign key makes this impossible; say so loudly if it happens
-        raise LookupError(f"order item {item.id} refers to a missing product")
+    if product is None:
+        raise _missing(item)
     return product
+
+
+def _missing(item: OrderItem) -> LookupError:
+    # A foreign key makes this impossible; say so loudly if it happens.
+    return LookupError(f"order item {item.id} refers to a missing product")
 
 
 async def _products(context: Context, items: Sequence[OrderItem]) -> list[Product | Exception]:
     from resolvers.product import Product
 
     found = await context.loaders.product_by_id.load_level([item.product_pk for item in items])
+    made: dict[UUID, Product] = {}  # one object per product, however many items name it
     results: list[Product | Exception] = []
     for item, product in zip(items, found, strict=True):
-        try:
-            results.append(_product(item, None if product is None else Product.of(product)))
-        except LookupError as error:
-            results.append(error)
+        if product is None:
+            results.append(_missing(item))
+            continue
+        shown = made.get(product.id)
+        if shown is None:
+            shown = made[product.id] = Product.of(product)
+        results.append(shown)
     return results
 
 
