@@ -10,19 +10,29 @@ for principals that see all, some and nothing. It runs on SQLite and PostgreSQL 
 
 from __future__ import annotations
 
+import json
 import re
+from inspect import isawaitable
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from graphql import OperationDefinitionNode, parse
+from graphql import execute as graphql_execute
+from graphql.execution.values import get_variable_values
 from sqlalchemy import text
 
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.config import PROJECT_ROOT
 from app.db.engine import Database
-from app.engine import LEVELS, STANDARD
+from app.domain import models
+from app.engine import LEVELS, STANDARD, Engine
+from app.repositories import orders as order_repository
 from bench.queries import NESTED, PRODUCT, USERS
-from resolvers.global_id import to_global_id
+from resolvers.context import Context
+from resolvers.global_id import from_global_id, to_global_id
+from resolvers.order import Order
+from resolvers.schema import schema
 from tests.graphql import TEST_ADMIN, Result, assert_same, execute, run
 
 ORDER_FIELDS = """
@@ -261,3 +271,52 @@ async def test_introspection_falls_back_to_the_standard_executor(demo_db: Databa
     result = await run(demo_db, "{ __schema { queryType { name } } }", executor=LEVELS)
     assert result.executor == STANDARD
     assert result.ok() == {"__schema": {"queryType": {"name": "Query"}}}
+
+
+async def test_a_subscription_event_answers_the_same(demo_db: Database) -> None:
+    """`Engine.execute_event` completes a subscription's selection for one event payload as
+    graphql-core executes each event (the root field resolves to the payload)."""
+    query = """subscription { orderCreated { id status total { amount currency }
+      user { email profile { displayName } } items { quantity product { sku } } } }"""
+    document = parse(query)
+    operation = document.definitions[0]
+    assert isinstance(operation, OperationDefinitionNode)
+    variables = get_variable_values(schema._schema, [], {})
+    assert not isinstance(variables, list)
+    order_id = (await execute(demo_db, "{ orders(first: 1) { edges { node { id } } } }")).ok()[
+        "orders"
+    ]["edges"][0]["node"]["id"]
+    found = await _order(demo_db, order_id)
+
+    def context() -> Context:
+        return Context.create(demo_db, principal=TEST_ADMIN, request_id="test")
+
+    executed = graphql_execute(
+        schema._schema, document, root_value=Order.of(found), context_value=context()
+    )
+    standard = await executed if isawaitable(executed) else executed
+
+    async def refuse() -> Any:
+        raise AssertionError("the level executor fell back")
+
+    levels = await Engine(schema, LEVELS).execute_event(
+        document=document,
+        operation=operation,
+        variables=variables,
+        context=context(),
+        payload=Order.of(found),
+        standard=refuse,
+    )
+    assert levels.executor == LEVELS
+    assert standard.errors is None
+    assert levels.errors is None
+    assert json.dumps(levels.data) == json.dumps(standard.data)
+    assert levels.data is not None
+    assert levels.data["orderCreated"]["items"]
+
+
+async def _order(db: Database, global_id: str) -> models.Order:
+    _, pk = from_global_id(global_id)
+    async with db.read() as conn:
+        found = await order_repository.get_by_ids(conn, [pk])
+    return found[pk]
