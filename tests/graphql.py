@@ -21,6 +21,7 @@ from graphql.execution.values import get_variable_values
 from app.auth.principal import Principal, PrincipalKind
 from app.db.engine import Database, StatementStats, track_statements
 from app.engine import LEVELS, STANDARD, Engine
+from app.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -83,12 +84,15 @@ async def run(
     principal: Principal = TEST_ADMIN,
     executor: str = STANDARD,
     operation_name: str | None = None,
+    repositories: RepositoryFactory = sql_repositories,
 ) -> Result:
     """One execution with the named executor (a query the level executor cannot run exactly
-    falls back to the standard one, as in the server; `Result.executor` says which ran)."""
+    falls back to the standard one, as in the server; `Result.executor` says which ran).
+    `repositories` binds the mutations' repositories: a test may wrap one to inject a fault."""
     from app.http.errors import format_error
 
     context = Context.create(db, principal=principal, request_id="test")
+    context.unit_of_work = SqlUnitOfWork.factory(db, repositories=repositories)
 
     def standard() -> Any:
         return schema.execute(
@@ -126,13 +130,27 @@ async def execute(
     *,
     principal: Principal = TEST_ADMIN,
     operation_name: str | None = None,
+    repositories: RepositoryFactory = sql_repositories,
 ) -> Result:
     """Run an operation; a query runs under both executors, which must agree."""
-    standard = await run(db, query, variables, principal=principal, operation_name=operation_name)
+    standard = await run(
+        db,
+        query,
+        variables,
+        principal=principal,
+        operation_name=operation_name,
+        repositories=repositories,
+    )
     if _query(query, operation_name) is None:
         return standard
     levels = await run(
-        db, query, variables, principal=principal, executor=LEVELS, operation_name=operation_name
+        db,
+        query,
+        variables,
+        principal=principal,
+        executor=LEVELS,
+        operation_name=operation_name,
+        repositories=repositories,
     )
     assert_same(standard, levels)
     assert levels.executor == LEVELS or "__schema" in query or "__type" in query, (
