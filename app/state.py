@@ -13,8 +13,9 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
+from app.engine import Engine
 from app.http.documents import DocumentPreparer
-from app.http.executors import StandardExecutor
+from app.http.executors import EngineExecutor
 from app.http.pipeline import OperationPipeline
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -45,6 +46,8 @@ class AppState:
     probe: EventProbe | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
+    # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
+    engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
     # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
@@ -52,12 +55,13 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
+        self.engine = Engine(self.schema, self.settings.graphql_executor)
         self.pipeline = OperationPipeline(
             schema=self.schema,
             documents=self.documents,
             limits=self.settings.graphql,
             context=self.context,
-            executor=StandardExecutor(self.schema, frozenset(self.documents.rules)),
+            executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
             debug=self.settings.debug,
         )
 

@@ -2,8 +2,8 @@
 
 The pipeline (app.http.pipeline) prepares the document, picks the operation, coerces the
 variables, builds the context and takes the admission slot; then it hands an `Execution` to the
-configured `Executor` (with the operation's `Plan` and `Context`) and gets graphql-core's
-`ExecutionResult` back. Anything that can run an operation over
+configured `Executor` (with the operation's `Plan` and `Context`) and gets the engine's
+`Executed` back. Anything that can run an operation over
 the schema Strawberry builds (the standard executor below, or a faster one) plugs in here.
 """
 
@@ -15,12 +15,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import strawberry
-from graphql import DocumentNode, ExecutionResult, OperationDefinitionNode, OperationType
+from graphql import DocumentNode, OperationDefinitionNode, OperationType
+from graphql.execution.values import VariableValues
 from graphql.validation import ASTValidationRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from app.engine import Engine, Executed, Outcome
 from resolvers.context import Context
 
 
@@ -31,9 +32,10 @@ class Plan:
     query: str
     document: DocumentNode
     operation: OperationDefinitionNode
-    # As the client sent them (Strawberry coerces them itself) and as the pipeline coerced them.
+    # As the client sent them (Strawberry coerces them itself) and as graphql-core coerced them
+    # (`.coerced` holds the values).
     raw_variables: dict[str, Any] | None
-    variables: dict[str, Any]
+    variables: VariableValues
     operation_name: str | None
     extensions: dict[str, Any] | None
 
@@ -43,9 +45,10 @@ class Plan:
 
 
 class Executor(Protocol):
-    """Runs one admitted query or mutation; the pipeline formats the errors it returns."""
+    """Runs one admitted query or mutation; the pipeline formats the errors it returns.
+    `Executed.executor` names what ran it (DEBUG reports it)."""
 
-    async def __call__(self, plan: Plan, context: Context) -> ExecutionResult: ...
+    async def __call__(self, plan: Plan, context: Context) -> Executed: ...
 
 
 # --- handing the prepared document to Strawberry -------------------------------------------------
@@ -101,23 +104,32 @@ def prepared_document_for(
 _QUERY_AND_MUTATION = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
 
 
-class StandardExecutor:
-    """Strawberry's own execution (graphql-core's executor), given the prepared document."""
+class EngineExecutor:
+    """The engine (app.engine: the level executor for queries it can reproduce exactly), with
+    Strawberry's standard execution, given the prepared document, as its fallback."""
 
-    def __init__(
-        self, schema: strawberry.Schema, rules: frozenset[type[ASTValidationRule]]
-    ) -> None:
-        self._schema = schema
+    def __init__(self, engine: Engine, rules: frozenset[type[ASTValidationRule]]) -> None:
+        self._engine = engine
         self._rules = rules
 
-    async def __call__(self, plan: Plan, context: Context) -> ExecutionResult:
-        with prepared_document_for(plan.query, plan.document, self._rules):
-            result = await self._schema.execute(
-                plan.query,
-                variable_values=plan.raw_variables,
-                context_value=context,
-                operation_name=plan.operation_name,
-                allowed_operation_types=_QUERY_AND_MUTATION,
-                operation_extensions=plan.extensions,
-            )
-        return ExecutionResult(result.data, result.errors)
+    async def __call__(self, plan: Plan, context: Context) -> Executed:
+        schema = self._engine.schema
+
+        async def standard() -> Outcome:
+            with prepared_document_for(plan.query, plan.document, self._rules):
+                return await schema.execute(
+                    plan.query,
+                    variable_values=plan.raw_variables,
+                    context_value=context,
+                    operation_name=plan.operation_name,
+                    allowed_operation_types=_QUERY_AND_MUTATION,
+                    operation_extensions=plan.extensions,
+                )
+
+        return await self._engine.execute(
+            document=plan.document,
+            operation=plan.operation,
+            variables=plan.variables,
+            context=context,
+            standard=standard,
+        )

@@ -182,7 +182,7 @@ class OperationPipeline:
             prepared.document,
             operation,
             request.variables,
-            coerced.coerced,
+            coerced,
             request.operation_name,
             request.extensions,
         )
@@ -202,6 +202,7 @@ class OperationPipeline:
         started = time.perf_counter()
         body: dict[str, Any] = {}
         admitted = False
+        executor: str | None = None
         with track_statements() as stats:
             try:
                 # One deadline covers waiting for a turn and executing. Waiting happens here,
@@ -213,6 +214,7 @@ class OperationPipeline:
                     lift_deadline_for_mutation(deadline, plan.kind)
                     # The one execution point: whichever executor is configured runs it.
                     result = await self.executor(plan, context)
+                    executor = result.executor
             except TimeoutError:
                 body["errors"] = [self._timed_out(admitted)]
                 body["data"] = None
@@ -226,6 +228,7 @@ class OperationPipeline:
                     "sqlStatements": stats.statements,
                     "sqlMs": round(stats.seconds * 1000, 3),
                     "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+                    "executor": executor,
                 }
             }
         return Answer(body)

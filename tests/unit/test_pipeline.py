@@ -7,10 +7,11 @@ import dataclasses
 from typing import Any, cast
 
 import pytest
-from graphql import ExecutionResult, GraphQLError, OperationType
+from graphql import GraphQLError, OperationType
 
 from app.auth.principal import ANONYMOUS
 from app.config import GraphQLLimits
+from app.engine import Executed
 from app.http.documents import DocumentPreparer
 from app.http.executors import Plan
 from app.http.pipeline import (
@@ -31,12 +32,12 @@ PRODUCTS = "query P($n: Int) { products(first: $n) { edges { node { name } } } }
 class FakeExecutor:
     """Records what reaches the execution point; answers what it is told to."""
 
-    def __init__(self, result: ExecutionResult | None = None) -> None:
+    def __init__(self, result: Executed | None = None) -> None:
         self.calls: list[tuple[Plan, Any]] = []
-        self.result = result or ExecutionResult({"ok": True}, None)
+        self.result = result or Executed({"ok": True}, None, "fake")
         self.gate: asyncio.Event | None = None
 
-    async def __call__(self, plan: Plan, context: Any) -> ExecutionResult:
+    async def __call__(self, plan: Plan, context: Any) -> Executed:
         self.calls.append((plan, context))
         if self.gate is not None:
             await self.gate.wait()
@@ -122,7 +123,7 @@ async def test_variables_are_coerced_once_with_coded_located_errors() -> None:
     assert error["locations"] == [{"line": 1, "column": 9}]
 
     planned = await plan(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 3})
-    assert planned.variables == {"n": 3}
+    assert planned.variables.coerced == {"n": 3}
     assert planned.raw_variables == {"n": 3}
 
 
@@ -138,7 +139,7 @@ async def test_an_admitted_operation_reaches_the_executor_once_with_everything_p
     assert answer == Answer({"data": {"ok": True}})
     [(executed, context)] = executor.calls
     assert executed is planned
-    assert executed.variables == {"n": 2}
+    assert executed.variables.coerced == {"n": 2}
     assert executed.extensions == {"x": 1}
     assert context == cast(
         Any,
@@ -153,7 +154,7 @@ async def test_an_admitted_operation_reaches_the_executor_once_with_everything_p
 
 async def test_executor_errors_are_formatted_with_the_catalogue() -> None:
     error = GraphQLError("nope", path=["me"], original_error=RuntimeError("boom"))
-    pipeline = make(FakeExecutor(ExecutionResult(None, [error])))
+    pipeline = make(FakeExecutor(Executed(None, [error], "fake")))
 
     answer = await pipeline.execute(
         await plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER
@@ -220,4 +221,5 @@ async def test_debug_adds_statement_figures_to_every_answer() -> None:
 
     debug = answer.body["extensions"]["debug"]
     assert debug["sqlStatements"] == 0
-    assert set(debug) == {"sqlStatements", "sqlMs", "elapsedMs"}
+    assert set(debug) == {"sqlStatements", "sqlMs", "elapsedMs", "executor"}
+    assert debug["executor"] == "fake"
