@@ -6,8 +6,9 @@ graphql-transport-ws). This module adds what they leave to the application, for 
 
 - the `connection_init` payload's `Authorization` / `X-API-Key` go to the same authenticator as
   HTTP; none is an anonymous socket, an invalid credential closes it with 4403;
-- every operation passes the HTTP limits (document preparation, variables, admission control
-  and EXECUTION_TIMEOUT for queries and mutations) and is charged to the credential's rate limit;
+- every operation runs through the same pipeline as HTTP (app.http.pipeline: document
+  preparation, variables, admission control and EXECUTION_TIMEOUT for queries and mutations) and
+  is charged to the credential's rate limit;
 - errors carry `extensions.code` like HTTP responses (app.http.errors);
 - at most WS_MAX_OPERATIONS operations in flight per socket (`TOO_MANY_OPERATIONS` error);
 - server keepalive, and the credentials checked again every WS_AUTH_RECHECK_SECONDS: an expired
@@ -28,21 +29,13 @@ import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from inspect import isawaitable
 from typing import Any
 
 import strawberry
-from graphql import (
-    ExecutionResult as CoreExecutionResult,
-)
-from graphql import (
-    GraphQLError,
-    OperationType,
-    create_source_event_stream,
-    get_variable_values,
-)
+from graphql import ExecutionResult as CoreExecutionResult
+from graphql import OperationType, create_source_event_stream
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from starlette.requests import Request
 from starlette.responses import Response
@@ -64,8 +57,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-from strawberry.types import ExecutionResult
-from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticator import CREDENTIAL_HEADERS
@@ -74,7 +65,7 @@ from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
 from app.errors import ApiError, ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
-from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
+from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
 from app.http.subscriptions import Encoded, Query, TooSlow
 from app.state import AppState
@@ -92,8 +83,6 @@ TOO_MANY_INIT = 4429
 TRY_AGAIN_LATER = 1013
 INTERNAL_ERROR = 1011
 
-_QUERY_AND_MUTATION = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
-
 
 class CloseSocket(Exception):
     """An operation found that the whole socket must end (bad credentials, too slow)."""
@@ -108,29 +97,9 @@ class _TryLater(Exception):
     """Authentication could not be decided now (rate limit, database): close with 1013."""
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The operation did not run: the protocol's `error` message."""
-
-    errors: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One result: the protocol's `next` (or legacy `data`) message."""
-
-    payload: dict[str, Any]
-
-
-Frame = Refused | Result | Encoded
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRequest:
-    query: str
-    variables: dict[str, Any] | None
-    operation_name: str | None
-    extensions: dict[str, Any] | None
+# What an operation sends: a refusal (the protocol's `error` message), a result (`next`, or the
+# legacy `data`), or a subscription's event payload encoded once for all its subscribers.
+Frame = Refused | Answer | Encoded
 
 
 def _request_problem(payload: object) -> str | None:
@@ -246,17 +215,6 @@ class Session:
                 await close(INTERNAL_ERROR, "Internal error")
                 return
 
-    def _refused(self, errors: list[GraphQLError] | tuple[GraphQLError, ...]) -> Refused:
-        debug = self.state.settings.debug
-        return Refused([format_error(e, self.request_id, debug) for e in errors])
-
-    def _payload(self, result: ExecutionResult) -> dict[str, Any]:
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            debug = self.state.settings.debug
-            payload["errors"] = [format_error(e, self.request_id, debug) for e in result.errors]
-        return payload
-
     async def run(self, request: OperationRequest) -> AsyncGenerator[Frame, None]:
         """One operation's frames: a refusal, one result, or a subscription's results."""
         state = self.state
@@ -283,78 +241,29 @@ class Session:
                 ]
             )
             return
-        documents = state.documents
-        prepared = await documents.prepare_off_loop(request.query)
-        if prepared.document is None:
-            yield self._refused(prepared.errors)
+        pipeline = state.pipeline
+        plan = await pipeline.plan(request, Transport.WEBSOCKET, self.request_id)
+        if isinstance(plan, Refused):
+            yield plan
             return
-        operation = prepared.operation(request.operation_name)
-        if isinstance(operation, GraphQLError):
-            yield self._refused([operation])
-            return
-        if prepared.errors:
-            yield self._refused(prepared.errors)
-            return
-        coerced = get_variable_values(
-            state.schema._schema,
-            operation.variable_definitions or [],
-            request.variables or {},
-            max_errors=20,
+        caller = Caller(
+            principal=self.principal,
+            request_id=self.request_id,
+            client_address=self.client_address,
         )
-        if isinstance(coerced, list):
-            yield self._refused(
-                [
-                    GraphQLError(
-                        e.message, nodes=e.nodes, extensions={"code": ErrorCode.BAD_USER_INPUT}
-                    )
-                    for e in coerced
-                ]
-            )
+        if plan.kind is not OperationType.SUBSCRIPTION:
+            yield await pipeline.execute(plan, caller)
             return
+        query = Query(
+            plan.query, plan.document, plan.operation, plan.operation_name, plan.raw_variables
+        )
         context = state.context(
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
         )
-        if operation.operation is OperationType.SUBSCRIPTION:
-            query = Query(
-                request.query,
-                prepared.document,
-                operation,
-                request.operation_name,
-                request.variables,
-            )
-            async for frame in self._subscription(query, context):
-                yield frame
-            return
-        handover = (request.query, prepared.document, documents.rules)
-        limits = state.settings.graphql
-        admitted = False
-        try:
-            async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
-                admitted = True
-                lift_deadline_for_mutation(deadline, operation.operation)
-                with prepared_document_for(*handover):
-                    result = await state.schema.execute(
-                        request.query,
-                        variable_values=request.variables,
-                        context_value=context,
-                        operation_name=request.operation_name,
-                        allowed_operation_types=_QUERY_AND_MUTATION,
-                        operation_extensions=request.extensions,
-                    )
-        except TimeoutError:
-            message = (
-                f"The operation did not finish within {limits.execution_timeout:g} s "
-                "(EXECUTION_TIMEOUT)"
-                if admitted
-                else "The server is too busy (MAX_CONCURRENT_OPERATIONS); retry later"
-            )
-            yield Result(
-                {"data": None, "errors": [error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)]}
-            )
-            return
-        yield Result(self._payload(result))
+        async for frame in self._subscription(query, context):
+            yield frame
 
     async def _subscription(self, query: Query, context: Context) -> AsyncGenerator[Frame, None]:
         """Run the resolver (authorization, arguments) for its feed, then let the hub serve it."""
@@ -393,6 +302,10 @@ class Session:
             yield Refused([error_entry(error.message, ErrorCode(error.code))])
         except TooSlow as error:
             raise CloseSocket(TRY_AGAIN_LATER, str(error)[:120]) from None
+
+    def _refused(self, errors: Any) -> Refused:
+        debug = self.state.settings.debug
+        return Refused([format_error(e, self.request_id, debug) for e in errors])
 
     def _context_for(self, principal: Principal) -> Context:
         return self.state.context(
@@ -500,7 +413,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Session, None]):
                         await _send_text(self.websocket, text)
                         continue
                     await operation.send_operation_message(
-                        _message(id=operation.id, type="next", payload=frame.payload)
+                        _message(id=operation.id, type="next", payload=frame.body)
                     )
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except CloseSocket as close:
@@ -624,7 +537,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
                         await _send_text(self.websocket, text)
                         continue
                     await self.send_message(
-                        _message(type="data", id=operation_id, payload=frame.payload)
+                        _message(type="data", id=operation_id, payload=frame.body)
                     )
             await self.send_message({"type": "complete", "id": operation_id})
         except asyncio.CancelledError:

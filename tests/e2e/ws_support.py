@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import AuthSettings, EventSettings, Settings, WebSocketSettings
+from app.config import AuthSettings, EventSettings, GraphQLLimits, Settings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as event_repo
@@ -96,6 +96,7 @@ class Server:
 @asynccontextmanager
 async def serving(
     db: Database,
+    graphql: GraphQLLimits | None = None,
     *,
     events: EventSettings | None = None,
     auth: AuthSettings | None = None,
@@ -108,6 +109,7 @@ async def serving(
         auth=auth or auth_settings(),
         websocket=WebSocketSettings(**values),
         events=events or EventSettings(),
+        graphql=graphql or GraphQLLimits(),
     )
     from app.main import create_app
 
