@@ -214,11 +214,13 @@ class Dispatcher(WakeableLoop):
 
 
 def _log_failures(done: set[asyncio.Task[None]]) -> None:
-    # One event's trouble (the database went away mid-way) must not stop the others; the event
-    # stays leased until its lease ends and is then taken again.
+    # One event's trouble must not stop the others; the event stays leased until its lease ends
+    # and is then taken again. A database outage is expected and waited out, not a bug.
     for task in done:
         error = task.exception()
-        if error is not None:
+        if isinstance(error, ServiceUnavailable):
+            log.warning("dispatching an event deferred: %s", error.message)
+        elif error is not None:
             log.error("dispatching an event failed", exc_info=error)
 
 

@@ -147,7 +147,6 @@ async def test_an_admitted_operation_reaches_the_executor_once_with_everything_p
             "principal": ANONYMOUS,
             "request_id": "req-1",
             "client_address": "10.0.0.1",
-            "listen": None,
         },
     )
 
