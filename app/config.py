@@ -193,6 +193,20 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """The two-level cache (app.cache): L1 per process, L2 in Redis when REDIS_URL is set."""
+
+    enabled: bool = True
+    l1_max_entries: int = 10_000
+    l1_ttl_seconds: float = 30.0
+    # L2 is used when REDIS_URL is set and this is on.
+    l2: bool = True
+    l2_ttl_seconds: float = 300.0
+    # Whole responses of public GraphQL operations and REST GETs (on top of the query cache).
+    responses: bool = True
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -213,6 +227,7 @@ class Settings:
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -262,6 +277,14 @@ class Settings:
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
+            cache=CacheSettings(
+                enabled=_bool(env, "CACHE_ENABLED", True),
+                l1_max_entries=_int(env, "CACHE_L1_MAX_ENTRIES", 10_000, minimum=1),
+                l1_ttl_seconds=_positive_float(env, "CACHE_L1_TTL_SECONDS", 30.0),
+                l2=_bool(env, "CACHE_L2", True),
+                l2_ttl_seconds=_positive_float(env, "CACHE_L2_TTL_SECONDS", 300.0),
+                responses=_bool(env, "CACHE_RESPONSES", True),
+            ),
         )
 
 

@@ -13,9 +13,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from app.auth.services import AuthServices
+from app.cache.invalidation import CacheInvalidation
+from app.cache.manager import CacheManager
+from app.cache.query import QueryCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
@@ -27,7 +31,7 @@ from app.http.request_id import RequestIdMiddleware
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
-from app.messaging.broker import create_broker
+from app.messaging.broker import Broker, create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
@@ -61,14 +65,31 @@ def create_app(
         bus = EventBus([logging_middleware])
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
-        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
+        broker_ref: list[Broker] = []
+        cache = CacheManager.create(
+            settings.cache,
+            settings.redis_url,
+            settings.auth.redis_prefix,
+            # Other processes' invalidations arrive through the broker; while it is cut off, L1
+            # serves nothing older than the propagation bound.
+            coherent=lambda: not broker_ref or broker_ref[0].delivering,
+        )
+        query_cache = QueryCache(cache) if cache.enabled else None
+        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db, query_cache))
         events = settings.events
+        invalidation = CacheInvalidation(cache)
+
+        def deliver(event: Event) -> None:
+            invalidation.delivered(event)
+            fanout.publish(event)
+
         broker = create_broker(
             settings.redis_url,
             settings.auth.redis_prefix,
-            fanout.publish,
+            deliver,
             maxlen=events.stream_maxlen,
         )
+        broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         probe = EventProbe(fanout) if events.test_event_probe else None
         app.state.og = AppState(
@@ -81,6 +102,9 @@ def create_app(
             broker=broker,
             relay=relay,
             probe=probe,
+            cache=cache,
+            invalidation=invalidation,
+            query_cache=query_cache,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
@@ -103,6 +127,8 @@ def create_app(
             # tasks' own timers must not come due in the meantime.
             await relay.stop()
             await broker.close()
+            await invalidation.close()
+            await cache.close()
             if probe is not None:
                 await probe.stop()
             await db.dispose()

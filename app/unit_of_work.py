@@ -14,7 +14,8 @@ whole, even if the outer code catches the exception.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -31,7 +32,9 @@ from app.repositories.orders import OrderRepository
 from app.repositories.products import ProductRepository
 from app.repositories.users import ProfileRepository, UserRepository
 
-AfterCommit = Callable[[list[Event]], None]
+# Runs after a commit, before the unit of work's block is left (so before a mutation answers);
+# it may be a coroutine function, which is awaited (the cache's invalidation is).
+AfterCommit = Callable[[list[Event]], Awaitable[None] | None]
 
 
 class TransactionDoomed(Exception):
@@ -117,7 +120,9 @@ class UnitOfWork:
         await cm.__aexit__(exc_type, exc, tb)  # commits, or rolls back and lets exc propagate
         if exc is None:
             for callback in tx.after_commit:
-                callback(list(tx.recorded))
+                result = callback(list(tx.recorded))
+                if inspect.isawaitable(result):
+                    await result
 
     def _current(self) -> _Transaction:
         if self._tx is None:
