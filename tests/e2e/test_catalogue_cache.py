@@ -37,7 +37,8 @@ class Client:
             headers=self.admin if admin else {},
         )
         body: dict[str, Any] = response.json()
-        assert response.status_code == 200 and "errors" not in body, body
+        assert response.status_code == 200, body
+        assert "errors" not in body, body
         return body
 
     @staticmethod
