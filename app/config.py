@@ -6,6 +6,7 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -206,6 +207,42 @@ class CacheSettings:
     responses: bool = True
 
 
+API_VERSIONS = ("v1", "v2")
+
+
+@dataclass(frozen=True)
+class DeprecatedVersion:
+    version: str
+    # Since when it is deprecated (the Deprecation header), and when it stops (Sunset), if known.
+    since: date
+    sunset: date | None = None
+
+
+def parse_deprecated_versions(raw: str | None) -> tuple[DeprecatedVersion, ...]:
+    """`API_DEPRECATED_VERSIONS`: comma-separated `version:since[:sunset]`, dates as YYYY-MM-DD,
+    e.g. `v1:2026-12-01:2027-06-30`. The newest version has no successor and cannot be listed."""
+    found = []
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        version, _, dates = item.strip().partition(":")
+        if version not in API_VERSIONS[:-1]:
+            raise ConfigError(
+                f"API_DEPRECATED_VERSIONS: {version!r} is not a version with a successor "
+                f"(one of {', '.join(API_VERSIONS[:-1])})"
+            )
+        since_text, _, sunset_text = dates.partition(":")
+        try:
+            since = date.fromisoformat(since_text)
+            sunset = date.fromisoformat(sunset_text) if sunset_text else None
+        except ValueError:
+            raise ConfigError(
+                f"API_DEPRECATED_VERSIONS: {item.strip()!r} is not version:YYYY-MM-DD[:YYYY-MM-DD]"
+            ) from None
+        found.append(DeprecatedVersion(version, since, sunset))
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -228,6 +265,7 @@ class Settings:
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    api_deprecated_versions: tuple[DeprecatedVersion, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -285,6 +323,7 @@ class Settings:
                 l2_ttl_seconds=_positive_float(env, "CACHE_L2_TTL_SECONDS", 300.0),
                 responses=_bool(env, "CACHE_RESPONSES", True),
             ),
+            api_deprecated_versions=parse_deprecated_versions(env.get("API_DEPRECATED_VERSIONS")),
         )
 
 

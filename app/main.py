@@ -28,6 +28,7 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.rest.api import not_found, rest_endpoint
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
@@ -141,6 +142,13 @@ def create_app(
             # The same path over WebSocket: subscriptions (and queries, mutations) for clients
             # speaking graphql-transport-ws or graphql-ws.
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
+            # The versioned REST API (app/http/rest): /api/v1/..., /api/v2/..., or /api/... with
+            # the `api-version` header; every method reaches it, so others get a 405 problem.
+            Route(
+                "/api/{path:path}",
+                rest_endpoint,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
@@ -156,7 +164,8 @@ def create_app(
             # Outermost first: every response, even a refusal or a crash, gets its request ID.
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
-            Middleware(AuthMiddleware, paths=("/graphql",)),
+            Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,
+        exception_handlers={404: not_found},
     )
