@@ -16,6 +16,7 @@ from app.auth.services import AuthServices
 from app.cache.invalidation import CacheInvalidation
 from app.cache.manager import CacheManager
 from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
@@ -106,6 +107,7 @@ def create_app(
             cache=cache,
             invalidation=invalidation,
             query_cache=query_cache,
+            responses=ResponseCache(cache) if cache.enabled and settings.cache.responses else None,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start

@@ -14,6 +14,7 @@ from app.auth.services import AuthServices
 from app.cache.invalidation import CacheInvalidation
 from app.cache.manager import CacheManager
 from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
@@ -54,6 +55,8 @@ class AppState:
     # The catalogue's query-result cache (None when caching is off) and what invalidates the
     # cache after this process's commits.
     query_cache: QueryCache | None = None
+    # Whole answers of public reads (CACHE_RESPONSES); None when off.
+    responses: ResponseCache | None = None
     invalidation: CacheInvalidation | None = None
     # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
     _commits: int = field(init=False, default=0)

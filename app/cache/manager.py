@@ -208,8 +208,10 @@ class CacheManager:
         *,
         tags: Iterable[str],
         codec: Codec[T],
+        keep: Callable[[T], bool] | None = None,
     ) -> T:
-        """The cached value of `key`, else `load()`'s result, stored under `tags`."""
+        """The cached value of `key`, else `load()`'s result, stored under `tags` unless `keep`
+        says no (a response with errors, say)."""
         if not self.enabled:
             return await load()
         found = self._l1_get(key)
@@ -220,7 +222,7 @@ class CacheManager:
         running = self._inflight.get(flight)
         if running is None:
             running = asyncio.ensure_future(
-                self._fill(key, load, frozenset(tags), codec, flight[1])
+                self._fill(key, load, frozenset(tags), codec, flight[1], keep)
             )
             self._inflight[flight] = running
             running.add_done_callback(lambda _: self._inflight.pop(flight, None))
@@ -234,6 +236,7 @@ class CacheManager:
         tags: frozenset[str],
         codec: Codec[T],
         l1_epoch: int,
+        keep: Callable[[T], bool] | None,
     ) -> T:
         l2_epoch: str | None = None
         l2 = await self._usable_l2()
@@ -256,6 +259,8 @@ class CacheManager:
         self.stats.misses += 1
         self.stats.loads += 1
         value = await load()
+        if keep is not None and not keep(value):
+            return value
         self._l1_put(key, value, tags, l1_epoch)
         if l2 is not None and l2_epoch is not None:
             try:

@@ -28,6 +28,8 @@ from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
+from app.auth import policy
+from app.cache.responses import public_operation
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
 from app.http.auth_middleware import principal_of
@@ -295,17 +297,19 @@ async def _run(
     )
     limits = settings.graphql
     started = time.perf_counter()
-    token = _handover.set(_Handover(params.query, prepared.document, frozenset(documents.rules)))
-    body: dict[str, Any] = {}
-    admitted = False
-    with track_statements() as stats:
+    document, kind = prepared.document, operation.operation
+
+    async def execute() -> dict[str, Any]:
+        token = _handover.set(_Handover(params.query, document, frozenset(documents.rules)))
+        body: dict[str, Any] = {}
+        admitted = False
         try:
             # One deadline covers waiting for a turn and executing. Waiting happens here, before
             # any DataLoader borrows a connection: when the process is saturated, requests queue
             # at the door instead of all slowing down together with connections checked out.
             async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
-                lift_deadline_for_mutation(deadline, operation.operation)
+                lift_deadline_for_mutation(deadline, kind)
                 result = await state.schema.execute(
                     params.query,
                     variable_values=params.variables,
@@ -338,6 +342,20 @@ async def _run(
             body["data"] = result.data
         finally:
             _handover.reset(token)
+        return body
+
+    with track_statements() as stats:
+        responses = state.responses
+        if responses is not None and public_operation(document, operation):
+            # A catalogue read: its whole answer may come from (and go to) the response cache.
+            visibility = policy.response_visibility(context.principal)
+            body = dict(
+                await responses.graphql(
+                    params.query, params.variables, params.operation_name, visibility, execute
+                )
+            )
+        else:
+            body = await execute()
     if settings.debug:
         body["extensions"] = {
             "debug": {

@@ -480,6 +480,22 @@ async def rest_endpoint(request: Request) -> Response:
         )
 
 
+async def _render(state: AppState, op: Operation, call: Call, resource: str) -> bytes:
+    """The handler's answer as JSON; for the catalogue, through the response cache."""
+
+    async def render() -> dict[str, Any]:
+        result = await op.handler(call)
+        return {"body": result.model_dump_json(by_alias=True), "next": call.link_next}
+
+    responses = state.responses
+    if not op.public or responses is None or op.method != "GET":
+        return str((await render())["body"]).encode()
+    visibility = policy.response_visibility(call.context.principal)
+    rendered = await responses.rest(call.version, resource, call.query, visibility, render)
+    call.link_next = rendered["next"]
+    return str(rendered["body"]).encode()
+
+
 async def _serve(
     request: Request,
     state: AppState,
@@ -508,7 +524,7 @@ async def _serve(
     try:
         if op.request is not None:
             call.body = await _body(request)
-        result = await op.handler(call)
+        body = await _render(state, op, call, resource)
     except ApiError as error:
         code = ErrorCode(error.code)
         extra: dict[str, Any] = {}
@@ -545,7 +561,6 @@ async def _serve(
                 for p in rejected.problems
             ],
         )
-    body = result.model_dump_json(by_alias=True).encode()
     if call.link_next is not None:
         headers["Link"] = ", ".join(
             filter(
