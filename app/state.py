@@ -91,7 +91,8 @@ class AppState:
         """The unit of work's hook: wake whoever acts on the events that just committed.
 
         The cache's invalidation is awaited, so the mutation answers only once neither this
-        process nor L2 holds the old value; other processes invalidate when the events reach them.
+        process nor L2 holds the old value; other processes invalidate when the events reach
+        them, before their subscribers see the events.
         """
         crash_after = self.settings.events.fault_crash_after_commit
         if crash_after and events:
@@ -100,12 +101,16 @@ class AppState:
                 # Test-only fault: die between commit and publish, as a killed process would,
                 # without shutdown, without answering the request, before anything is relayed.
                 os._exit(FAULT_EXIT_STATUS)
-        if self.dispatcher is not None:
-            self.dispatcher.wake(events)
-        if self.relay is not None:
-            self.relay.wake(events)
-        if self.invalidation is not None:
-            await self.invalidation.after_commit(events)
+        try:
+            if self.invalidation is not None:
+                await self.invalidation.after_commit(events)
+        finally:
+            # Woken after the cache's invalidation, so other processes' subscribers do not find
+            # the old value in L2; woken even if it was cancelled (they also poll).
+            if self.dispatcher is not None:
+                self.dispatcher.wake(events)
+            if self.relay is not None:
+                self.relay.wake(events)
 
 
 # The exit status of a process stopped by OG_FAULT_CRASH_AFTER_COMMIT (EX_TEMPFAIL).

@@ -1,7 +1,8 @@
 """Domain events drive the cache's invalidation, in the writing process and in every other one.
 
-The writing process invalidates right after its commit, before its mutation answers and before its
-relay publishes the events, so neither it nor anyone reading L2 after that sees the old value.
+The writing process invalidates right after its commit, before its mutation answers and before it
+wakes its relay to publish the events, so neither it nor anyone reading L2 after that sees the old
+value.
 Every process (the writer included) invalidates again when the broker delivers the events: that
 is how other processes' L1 learns of the change, and how writes made without a cache (a one-off
 command) still reach L2.
@@ -30,10 +31,15 @@ class CacheInvalidation:
             await self.manager.invalidate(tags)
 
     def delivered(self, event: Event) -> None:
-        """The broker's hook (synchronous, in order): invalidate in the background."""
+        """The broker's hook, called before the event reaches this process's subscribers.
+
+        L1 is invalidated at once, so a subscriber resolving the changed product reads it anew;
+        L2 (and L1 again, in case a reader re-filled it from L2 meanwhile) in the background.
+        """
         tags = cache_tags.for_events([event])
         if not tags or not self.manager.enabled:
             return
+        self.manager.invalidate_local(tags)
         task = asyncio.create_task(self.manager.invalidate(tags), name="cache invalidation")
         self._tasks.add(task)
         task.add_done_callback(self._done)
