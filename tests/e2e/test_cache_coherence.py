@@ -71,6 +71,8 @@ async def cluster_env(coherence_db: tuple[Database, str, str]) -> dict[str, str]
         "EVENTS_RELAY_POLL_SECONDS": "0.2",
         "RATE_LIMIT_PER_MINUTE": "10000000",
         "RATE_LIMIT_BURST": "1000000",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "10000000",
+        "ANONYMOUS_RATE_LIMIT_BURST": "1000000",
     }
 
 

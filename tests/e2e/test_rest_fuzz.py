@@ -53,6 +53,8 @@ def fuzz_server(
         # The fuzzer is one client sending many requests: measure the API, not its rate limit.
         "RATE_LIMIT_PER_MINUTE": "10000000",
         "RATE_LIMIT_BURST": "1000000",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "10000000",
+        "ANONYMOUS_RATE_LIMIT_BURST": "1000000",
     }
     log = Path(tmp_path_factory.mktemp("fuzz")) / "server.log"
     with live_server(env, log) as server:
