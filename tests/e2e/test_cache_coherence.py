@@ -136,7 +136,7 @@ WRITES = st.tuples(st.just("write"), st.integers(0, 1), st.just(""))
 
 
 @given(steps=st.lists(st.one_of(READS, WRITES), min_size=4, max_size=14))
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_read_returns_an_older_value_once_a_write_has_propagated(
     cluster: Cluster, steps: list[tuple[str, int, str]]
 ) -> None:
