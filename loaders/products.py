@@ -7,12 +7,10 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.domain.models import Product
 from app.pagination import Page
 from app.repositories.products import CatalogueReads
-from loaders.base import in_key_order
+from loaders.base import LevelLoader, in_key_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,16 +34,16 @@ async def load_products_count(reads: CatalogueReads, keys: Sequence[None]) -> li
     return [total for _ in keys]
 
 
-class ProductByIdLoader(DataLoader[UUID, Product | None]):
+class ProductByIdLoader(LevelLoader[UUID, Product | None]):
     def __init__(self, reads: CatalogueReads) -> None:
         super().__init__(partial(load_products_by_id, reads))
 
 
-class ProductsPageLoader(DataLoader[ProductsPageKey, Page[Product]]):
+class ProductsPageLoader(LevelLoader[ProductsPageKey, Page[Product]]):
     def __init__(self, reads: CatalogueReads) -> None:
         super().__init__(partial(load_products_pages, reads))
 
 
-class ProductsCountLoader(DataLoader[None, int]):
+class ProductsCountLoader(LevelLoader[None, int]):
     def __init__(self, reads: CatalogueReads) -> None:
         super().__init__(partial(load_products_count, reads))

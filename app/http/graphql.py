@@ -298,8 +298,10 @@ async def _run(
     limits = settings.graphql
     started = time.perf_counter()
     document, kind = prepared.document, operation.operation
+    executor: str | None = None
 
     async def execute() -> dict[str, Any]:
+        nonlocal executor
         token = _handover.set(_Handover(params.query, document, frozenset(documents.rules)))
         body: dict[str, Any] = {}
         admitted = False
@@ -310,16 +312,23 @@ async def _run(
             async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
                 lift_deadline_for_mutation(deadline, kind)
-                result = await state.schema.execute(
-                    params.query,
-                    variable_values=params.variables,
-                    context_value=context,
-                    operation_name=params.operation_name,
-                    allowed_operation_types=_GET_ALLOWED
-                    if request.method == "GET"
-                    else _POST_ALLOWED,
-                    operation_extensions=params.extensions,
+                result = await state.engine.execute(
+                    document=document,
+                    operation=operation,
+                    variables=coerced,
+                    context=context,
+                    standard=lambda: state.schema.execute(
+                        params.query,
+                        variable_values=params.variables,
+                        context_value=context,
+                        operation_name=params.operation_name,
+                        allowed_operation_types=_GET_ALLOWED
+                        if request.method == "GET"
+                        else _POST_ALLOWED,
+                        operation_extensions=params.extensions,
+                    ),
                 )
+                executor = result.executor
         except TimeoutError:
             body["errors"] = [
                 error_entry(
@@ -362,6 +371,7 @@ async def _run(
                 "sqlStatements": stats.statements,
                 "sqlMs": round(stats.seconds * 1000, 3),
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+                "executor": executor,
             }
         }
     status = 200

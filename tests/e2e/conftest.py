@@ -65,7 +65,9 @@ def api_factory(http_db: Database) -> ApiFactory:
     """Starts the app (lifespan included) with the given limits and settings."""
 
     @asynccontextmanager
-    async def make(debug: bool = False, **limits: Any) -> AsyncIterator[Api]:
+    async def make(
+        debug: bool = False, executor: str = "levels", **limits: Any
+    ) -> AsyncIterator[Api]:
         limits.setdefault("introspection", True)
         settings = Settings(
             database_url=str(http_db.url),
@@ -74,6 +76,7 @@ def api_factory(http_db: Database) -> ApiFactory:
             # These tests break the database under a running app and count statements; the
             # catalogue cache (tests/e2e/test_catalogue_cache.py) would answer from memory.
             cache=CacheSettings(enabled=False),
+            graphql_executor=executor,
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):

@@ -23,10 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from app.auth import admin
 from app.db import tables
 from app.db.engine import Database
 from app.seed import DEMO_ADMIN_EMAIL, SeedSize
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from resolvers.global_id import to_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
@@ -53,7 +54,7 @@ class Cluster:
 async def coherence_db(make_db: MakeDb) -> tuple[Database, str, str]:
     db = await make_db("postgresql", "cache_coherence", SeedSize(products=3, users=2, orders=0))
     _, key = await admin.create_api_key(
-        db, email=DEMO_ADMIN_EMAIL, name="coherence", scopes="admin"
+        SqlUnitOfWork.factory(db), email=DEMO_ADMIN_EMAIL, name="coherence", scopes="admin"
     )
     async with db.read() as conn:
         product = (await conn.execute(select(tables.products.c.id).limit(1))).scalar_one()
