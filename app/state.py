@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -20,6 +19,8 @@ from app.db.engine import Database
 from app.domain.events import Event
 from app.engine import Engine
 from app.http.documents import DocumentPreparer
+from app.http.executors import EngineExecutor
+from app.http.pipeline import OperationPipeline
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout, Listener
@@ -53,8 +54,8 @@ class AppState:
     documents: DocumentPreparer = field(init=False)
     # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
     engine: Engine = field(init=False)
-    # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
-    operations: asyncio.Semaphore = field(init=False)
+    # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
+    pipeline: OperationPipeline = field(init=False)
     # The catalogue's query-result cache (None when caching is off) and what invalidates the
     # cache after this process's commits.
     query_cache: QueryCache | None = None
@@ -67,7 +68,15 @@ class AppState:
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
         self.engine = Engine(self.schema, self.settings.graphql_executor)
-        self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
+        self.pipeline = OperationPipeline(
+            schema=self.schema,
+            documents=self.documents,
+            limits=self.settings.graphql,
+            context=self.context,
+            executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
+            debug=self.settings.debug,
+            responses=self.responses,
+        )
 
     def context(
         self,
