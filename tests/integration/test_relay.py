@@ -137,6 +137,7 @@ async def test_a_batch_appended_twice_reaches_listeners_once(backend: str, make_
     class LosesTheFirstAcknowledgement:
         name = "flaky"
         calls = 0
+        delivering = True
 
         async def append(self, events: Any) -> None:
             await inner.append(events)
