@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.http.documents import DocumentPreparer
+from app.http.socket_limits import SocketLimits
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout, Listener
@@ -46,12 +47,15 @@ class AppState:
     documents: DocumentPreparer = field(init=False)
     # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
     operations: asyncio.Semaphore = field(init=False)
+    # WebSockets and subscriptions held per client address and per principal.
+    socket_limits: SocketLimits = field(init=False)
     # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
     _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
         self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
+        self.socket_limits = SocketLimits(self.settings.websocket)
 
     def context(
         self,
@@ -72,6 +76,7 @@ class AppState:
             client_address=client_address,
             sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
             api_key_environment=auth.settings.api_key_environment,
+            max_api_keys_per_user=auth.settings.max_api_keys_per_user,
         )
 
     def after_commit(self, events: list[Event]) -> None:

@@ -13,6 +13,7 @@ import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
 from app.usecases.accounts import SignUps
@@ -36,6 +37,7 @@ class Context:
     # Password hashing and the sign-up limit; None where no auth services run (schema tests).
     sign_ups: SignUps | None = None
     api_key_environment: str = "live"
+    max_api_keys_per_user: int = MAX_KEYS_PER_USER
 
     @classmethod
     def create(
@@ -49,6 +51,7 @@ class Context:
         client_address: str = "",
         sign_ups: SignUps | None = None,
         api_key_environment: str = "live",
+        max_api_keys_per_user: int = MAX_KEYS_PER_USER,
     ) -> Context:
         return cls(
             loaders=Loaders.create(db),
@@ -59,6 +62,7 @@ class Context:
             client_address=client_address,
             sign_ups=sign_ups,
             api_key_environment=api_key_environment,
+            max_api_keys_per_user=max_api_keys_per_user,
         )
 
 

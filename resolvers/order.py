@@ -11,6 +11,7 @@ import strawberry
 
 from app.auth import policy
 from app.domain import models
+from app.errors import NotFound
 from app.pagination import encode_time_cursor
 from resolvers.context import Info
 from resolvers.global_id import to_global_id
@@ -57,13 +58,16 @@ class Order(Node):
             user_pk=order.user_id,
         )
 
-    @strawberry.field
-    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")]:
-        from resolvers.user import load_user
+    @strawberry.field(
+        description="The order's owner, under the same rule as `user(id)`: without the right "
+        "to read that user (`users:read`, unless it is oneself), null with NOT_FOUND."
+    )
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
+        from resolvers.user import load_visible_user
 
-        user = await load_user(info, self.user_pk)
-        if user is None:  # a foreign key makes this impossible; say so loudly if it happens
-            raise LookupError(f"order {self.id} refers to a missing user")
+        user = await load_visible_user(info, self.user_pk)
+        if user is None:
+            raise NotFound("No user has this ID")
         return user
 
     @strawberry.field

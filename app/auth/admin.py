@@ -19,6 +19,7 @@ from app.auth.keys import SigningKey
 from app.auth.passwords import Passwords
 from app.auth.scopes import ALL_SCOPES, CLIENT_SCOPES, ROLE_SCOPES, UnknownScope, parse_scopes
 from app.db.engine import Database
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.domain.auth import ApiKey, ClientType, OAuthClient, secret_hash
 from app.domain.models import InvalidUser, Role, User, normalize_email
 from app.repositories import api_keys as key_repo
@@ -185,6 +186,7 @@ async def create_api_key(
     scopes: str,
     rate_per_minute: int | None = None,
     environment: str = "live",
+    max_keys: int = MAX_KEYS_PER_USER,
 ) -> tuple[ApiKey, str]:
     """The key record and its plaintext, which is shown once and never stored."""
     user = await _user_by_email(db, email)
@@ -209,6 +211,8 @@ async def create_api_key(
         created_at=datetime.now(UTC),
     )
     async with db.transaction() as conn:
+        if await key_repo.count_active_for_user(conn, user.id) >= max_keys:
+            raise AdminError(f"{user.email} holds at most {max_keys} active API keys")
         await key_repo.insert_key(conn, key, material.key_hash)
     return key, material.plaintext
 

@@ -704,11 +704,21 @@ def _too_many_failures(wait: int) -> OAuthResponse:
     )
 
 
+CLIENT_AUTH_FAILED = "client authentication failed"
+
+
 def _as_unauthorized(response: OAuthResponse) -> None:
-    """invalid_client is always 401 with a challenge, whichever method the client tried."""
+    """invalid_client is always 401 with a challenge, whichever method the client tried, and
+    one description: an unknown client ID and a wrong secret must look alike to a guesser."""
     response.status = 401
-    if not any(name.lower() == "www-authenticate" for name, _ in response.headers):
-        response.headers.append(("WWW-Authenticate", 'Basic error="invalid_client"'))
+    response.body["error_description"] = CLIENT_AUTH_FAILED
+    response.headers = [h for h in response.headers if h[0].lower() != "www-authenticate"]
+    response.headers.append(
+        (
+            "WWW-Authenticate",
+            f'Basic error="invalid_client", error_description="{CLIENT_AUTH_FAILED}"',
+        )
+    )
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from app.http.auth_middleware import principal_of
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
 from app.http.request_id import request_id_of
+from app.http.text_input import variables_error
 from app.state import AppState
 
 HtmlPage = Callable[[Request], Response]
@@ -269,6 +270,9 @@ async def _run(
         )
     if prepared.errors:
         return refused(prepared.errors)
+    unstorable = variables_error(params.variables)
+    if unstorable is not None:
+        return refused([unstorable])
     schema = state.schema._schema
     coerced = get_variable_values(
         schema,

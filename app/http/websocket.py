@@ -35,6 +35,7 @@ import strawberry
 from graphql import GraphQLError, OperationType, get_variable_values
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -65,6 +66,8 @@ from app.errors import ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
+from app.http.socket_limits import LimitReached, Release
+from app.http.text_input import variables_error
 from app.messaging.fanout import SubscriberOverflow
 from app.state import AppState
 from resolvers.context import Context
@@ -165,13 +168,22 @@ class Session:
     `connection_params` from connection_init; every operation gets its own `Context`.
     """
 
-    def __init__(self, state: AppState, request_id: str, client_address: str) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        request_id: str,
+        client_address: str,
+        releases: list[Release] | None = None,
+    ) -> None:
         self.state = state
         self.request_id = request_id
         self.client_address = client_address
         self.connection_params: dict[str, object] | None = None
         self.credentials: dict[str, str] = {}
         self.principal: Principal = ANONYMOUS
+        # What the socket holds against the per-address and per-principal caps, given back
+        # when it closes (GraphQLWebSocket.__call__).
+        self.releases = [] if releases is None else releases
 
     @property
     def settings(self) -> WebSocketSettings:
@@ -195,6 +207,10 @@ class Session:
                 "authentication unavailable (socket %s): %s", self.request_id, error.message
             )
             raise _TryLater("Authentication is temporarily unavailable") from None
+        try:
+            self.releases.append(self.state.socket_limits.take_principal_socket(self.principal))
+        except LimitReached as error:
+            raise _TryLater(f"Too many sockets for this credential: {error}") from None
         self.credentials = credentials
 
     async def watch_credentials(self, close: Callable[[int, str], Awaitable[None]]) -> None:
@@ -273,6 +289,10 @@ class Session:
         if prepared.errors:
             yield self._refused(prepared.errors)
             return
+        unstorable = variables_error(request.variables)
+        if unstorable is not None:
+            yield self._refused([unstorable])
+            return
         coerced = get_variable_values(
             state.schema._schema,
             operation.variable_definitions or [],
@@ -299,8 +319,18 @@ class Session:
         )
         handover = (request.query, prepared.document, documents.rules)
         if operation.operation is OperationType.SUBSCRIPTION:
-            async for frame in self._subscription(request, context, handover):
-                yield frame
+            try:
+                release = state.socket_limits.take_subscription(self.client_address, self.principal)
+            except LimitReached as error:
+                yield Refused(
+                    [error_entry(f"Too many subscriptions: {error}", ErrorCode.TOO_MANY_OPERATIONS)]
+                )
+                return
+            try:
+                async for frame in self._subscription(request, context, handover):
+                    yield frame
+            finally:
+                release()
             return
         limits = state.settings.graphql
         admitted = False
@@ -591,6 +621,10 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
             self.tasks.pop(operation_id, None)
 
 
+# Where GraphQLWebSocket.__call__ leaves the socket's cap releases for its Session.
+_RELEASES = "og_socket_releases"
+
+
 class GraphQLWebSocket(GraphQL[Session, None]):
     """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
     them). Cross-origin browser handshakes are refused (Strawberry's default, no allowed
@@ -610,12 +644,34 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             max_subscriptions_per_connection=None,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.og
+        client = scope.get("client")
+        releases: list[Release] = []
+        try:
+            releases.append(state.socket_limits.take_socket(client[0] if client else ""))
+        except LimitReached as error:
+            log.info("socket refused (%s): %s", client, error)
+            # Closing before accepting refuses the handshake (HTTP 403).
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+            return
+        scope.setdefault("state", {})[_RELEASES] = releases
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for release in releases:
+                release()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Session:
         state: AppState = request.app.state.og
         client = request.client.host if request.client is not None else ""
-        return Session(state, request_id_of(request), client)
+        releases = request.scope.get("state", {}).get(_RELEASES)
+        return Session(state, request_id_of(request), client, releases)
 
     async def on_ws_connect(self, context: Session) -> UnsetType | dict[str, object] | None:
         await context.authenticate()

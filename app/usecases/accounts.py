@@ -13,10 +13,12 @@ from app.auth.principal import Principal
 from app.auth.ratelimit import RateLimiter
 from app.auth.scopes import ALL_SCOPES, ROLE_SCOPES
 from app.domain.accounts import (
+    MAX_KEYS_PER_USER,
     api_key_created,
     api_key_revoked,
     check_key_request,
     check_registration,
+    too_many_keys,
 )
 from app.domain.auth import ApiKey
 from app.domain.errors import Code, DomainError
@@ -94,6 +96,8 @@ async def register_user(
 class CreateApiKey:
     name: str
     scopes: tuple[str, ...]
+    # The owner's unrevoked keys may not exceed this (MAX_API_KEYS_PER_USER).
+    max_keys: int = MAX_KEYS_PER_USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,8 @@ async def create_api_key(
         over_role = sorted(scopes - ROLE_SCOPES[owner.role])
         if over_role:
             raise Forbidden(f"a {owner.role.value} may not hold {', '.join(over_role)}")
+        if await uow.api_keys.count_active(user_id) >= command.max_keys:
+            raise too_many_keys(command.max_keys)
         material = api_keys.generate(environment)
         now = utcnow()
         key = ApiKey(
