@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -11,9 +12,10 @@ import strawberry
 
 from app.auth import policy
 from app.domain import models
+from app.engine import batch
 from app.errors import NotFound
 from app.pagination import encode_time_cursor
-from resolvers.context import Info
+from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
 from resolvers.money import Money
 from resolvers.node import Node
@@ -34,6 +36,42 @@ class OrderStatus(enum.Enum):
 
     def to_domain(self) -> models.OrderStatus:
         return models.OrderStatus(self.value)
+
+
+def _hidden() -> NotFound:
+    # The same answer as `user(id)` for a user the principal may not read (or a missing one).
+    return NotFound("No user has this ID")
+
+
+async def _users(context: Context, orders: Sequence[Order]) -> list[User | Exception]:
+    from resolvers.user import User
+
+    principal = context.principal
+    readable = [o for o in orders if policy.may_read_user(principal, o.user_pk)]
+    loaded = await context.loaders.user_by_id.load_level([order.user_pk for order in readable])
+    by_order = {order.pk: user for order, user in zip(readable, loaded, strict=True)}
+    made: dict[UUID, User] = {}  # one object per user, however many orders name them
+    results: list[User | Exception] = []
+    for order in orders:
+        user = by_order.get(order.pk)
+        if user is None:
+            results.append(_hidden())
+            continue
+        shown = made.get(user.id)
+        if shown is None:
+            shown = made[user.id] = User.of(user)
+        results.append(shown)
+    return results
+
+
+async def _items(context: Context, orders: Sequence[Order]) -> list[list[OrderItem]]:
+    found = await context.loaders.order_items_by_order_id.load_level([o.pk for o in orders])
+    return [[OrderItem.of(item) for item in items] for items in found]
+
+
+async def _history(context: Context, orders: Sequence[Order]) -> list[list[OrderEvent]]:
+    found = await context.loaders.stream_events.load_level([order.pk for order in orders])
+    return [[OrderEvent.of(event) for event in events] for events in found]
 
 
 @strawberry.type
@@ -60,22 +98,25 @@ class Order(Node):
 
     @strawberry.field(
         description="The order's owner, under the same rule as `user(id)`: without the right "
-        "to read that user (`users:read`, unless it is oneself), null with NOT_FOUND."
+        "to read that user (`users:read`, unless it is oneself), null with NOT_FOUND.",
+        metadata=batch(_users),
     )
     async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
         from resolvers.user import load_visible_user
 
         user = await load_visible_user(info, self.user_pk)
         if user is None:
-            raise NotFound("No user has this ID")
+            raise _hidden()
         return user
 
-    @strawberry.field
+    @strawberry.field(metadata=batch(_items))
     async def items(self, info: Info) -> list[OrderItem]:
         items = await info.context.loaders.order_items_by_order_id.load(self.pk)
         return [OrderItem.of(item) for item in items]
 
-    @strawberry.field(description="What happened to the order, oldest first.")
+    @strawberry.field(
+        description="What happened to the order, oldest first.", metadata=batch(_history)
+    )
     async def history(self, info: Info) -> list[OrderEvent]:
         events = await info.context.loaders.stream_events.load(self.pk)
         return [OrderEvent.of(event) for event in events]

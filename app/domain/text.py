@@ -19,6 +19,18 @@ from app.domain.errors import Code, Problem
 _ALLOWED = frozenset("LMNPS")
 
 
+def is_storable(text: str) -> bool:
+    """Whether text can be stored at all: no NUL character (PostgreSQL's text cannot hold one)
+    and no unpaired surrogate (UTF-8 cannot encode one; Python joins valid pairs)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def unprintable(text: str) -> str | None:
     """The first character of `text` that is not printable on one line, or None."""
     for char in text:

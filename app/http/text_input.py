@@ -13,19 +13,10 @@ from typing import Any
 
 from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
 
+from app.domain.text import is_storable
 from app.http.errors import ErrorCode
 
 _MESSAGE = "Text may not hold NUL characters or unpaired surrogates"
-
-
-def is_storable(text: str) -> bool:
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # only unpaired surrogates fail: Python joins valid pairs
-        return False
-    return True
 
 
 def _strings(value: Any) -> bool:

@@ -18,7 +18,7 @@ from app.auth.scopes import ALL_SCOPES
 from app.db.engine import Database
 from app.repositories import events as event_repo
 from app.repositories.products import ProductRepository
-from app.unit_of_work import UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
 from app.usecases.products import UpdateProduct, restock_product, update_product
 from tests.conftest import MakeDb
 from tests.integration.helpers import add_product, new_shop, stock_of
@@ -44,14 +44,14 @@ async def test_a_rename_succeeds_while_stock_moves_commit_in_between(
             moves += 1
             moving = True
             # Another request's stock move commits after this read, before this write.
-            restocked = await restock_product(lambda: UnitOfWork(db), ADMIN, product.id, 1)
+            restocked = await restock_product(SqlUnitOfWork.factory(db), ADMIN, product.id, 1)
             moving = False
             assert restocked.problems == ()
         return found
 
     monkeypatch.setattr(ProductRepository, "get_many", read_then_someone_orders)
     outcome = await update_product(
-        lambda: UnitOfWork(db), ADMIN, product.id, UpdateProduct(name="Renamed lamp")
+        SqlUnitOfWork.factory(db), ADMIN, product.id, UpdateProduct(name="Renamed lamp")
     )
     monkeypatch.undo()
 
@@ -69,13 +69,13 @@ async def test_two_renames_still_exclude_each_other(backend: str, make_db: MakeD
     """The catalogue edit keeps its optimistic check against another catalogue edit."""
     shop = await new_shop(make_db, backend, "rename_vs_rename")
     product = await add_product(shop.db, stock=1)
-    async with UnitOfWork(shop.db) as uow:
+    async with SqlUnitOfWork(shop.db) as uow:
         stale = (await uow.products.get_many([product.id]))[product.id]
     first = await update_product(
-        lambda: UnitOfWork(shop.db), ADMIN, product.id, UpdateProduct(name="First")
+        SqlUnitOfWork.factory(shop.db), ADMIN, product.id, UpdateProduct(name="First")
     )
     assert first.problems == ()
-    async with UnitOfWork(shop.db) as uow:
+    async with SqlUnitOfWork(shop.db) as uow:
         renamed = stale.__class__(**{**_fields(stale), "name": "Second"})
         assert await uow.products.save(renamed, expected=stale) is None
 

@@ -32,8 +32,9 @@ from graphql import (
     is_composite_type,
 )
 
-from app.auth import admin
 from app.seed import SeedSize
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from resolvers.global_id import to_global_id
 from resolvers.schema import schema
 from tests.auth_support import AuthApp, running_app
@@ -228,10 +229,18 @@ async def callers(backend: str, make_db: MakeDb) -> AsyncIterator[Callers]:
     ) as app:
         email = "hostile-admin@example.com"
         await admin.create_user(
-            db, app.services.passwords, email=email, password="Sturdy-pass-1", admin=True
+            SqlUnitOfWork.factory(db),
+            app.services.passwords,
+            email=email,
+            password="Sturdy-pass-1",
+            admin=True,
         )
         _, key = await admin.create_api_key(
-            db, email=email, name="hostile", scopes="admin", rate_per_minute=lifted
+            SqlUnitOfWork.factory(db),
+            email=email,
+            name="hostile",
+            scopes="admin",
+            rate_per_minute=lifted,
         )
         yield Callers(app, {"X-API-Key": key})
 

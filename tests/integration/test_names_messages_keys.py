@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from app.auth import admin
 from app.auth.login import Outcome
 from app.domain.events import EventType, StreamType, new_event
 from app.email import InMemoryEmailSender
 from app.messaging.handlers import welcome_email
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from tests.auth_support import AuthApp, basic, running_app
 from tests.conftest import MakeDb
 
@@ -29,9 +30,15 @@ UNPRINTABLE = [SPOOF, "Ann\rBcc", "Ann\u202egnp.exe", "Ann\u200bBob", "Ann\x07",
 
 
 async def _key(app: AuthApp, email: str, **key: Any) -> str:
-    await admin.create_user(app.db, app.services.passwords, email=email, password=PASSWORD)
+    await admin.create_user(
+        SqlUnitOfWork.factory(app.db), app.services.passwords, email=email, password=PASSWORD
+    )
     _, secret = await admin.create_api_key(
-        app.db, email=email, name=key.pop("name", "k"), scopes="orders:read", **key
+        SqlUnitOfWork.factory(app.db),
+        email=email,
+        name=key.pop("name", "k"),
+        scopes="orders:read",
+        **key,
     )
     return secret
 
@@ -100,9 +107,12 @@ async def test_the_welcome_email_never_lets_the_name_pose_as_the_message() -> No
 async def test_a_disabled_account_gets_the_wrong_password_answer(auth_app: AuthApp) -> None:
     email = "gone@example.com"
     await admin.create_user(
-        auth_app.db, auth_app.services.passwords, email=email, password=PASSWORD
+        SqlUnitOfWork.factory(auth_app.db),
+        auth_app.services.passwords,
+        email=email,
+        password=PASSWORD,
     )
-    await admin.disable_user(auth_app.db, email)
+    await admin.disable_user(SqlUnitOfWork.factory(auth_app.db), email)
     logins = auth_app.services.logins
 
     right = await logins.sign_in(email, PASSWORD, "198.51.100.20")
@@ -141,9 +151,13 @@ async def test_api_keys_are_capped_per_user(make_db: MakeDb, backend: str) -> No
             ]
             for i in range(3)
         ]
-        with pytest.raises(admin.AdminError, match="at most 3"):
+        with pytest.raises(admin.OperatorError, match="at most 3"):
             await admin.create_api_key(
-                db, email="capped@example.com", name="cli", scopes="orders:read", max_keys=3
+                SqlUnitOfWork.factory(db),
+                email="capped@example.com",
+                name="cli",
+                scopes="orders:read",
+                max_keys=3,
             )
 
     assert [m["errors"] for m in made] == [[], [], [{"field": None, "code": "TOO_MANY_API_KEYS"}]]
@@ -159,7 +173,10 @@ async def test_api_keys_are_rate_limited_per_user_as_well_as_per_key(
         keys = [await _key(app, "many-keys@example.com")]
         for i in range(2):
             _, secret = await admin.create_api_key(
-                db, email="many-keys@example.com", name=f"k{i}", scopes="orders:read"
+                SqlUnitOfWork.factory(db),
+                email="many-keys@example.com",
+                name=f"k{i}",
+                scopes="orders:read",
             )
             keys.append(secret)
         statuses = [
