@@ -906,8 +906,12 @@ class _Run:
                 return 0
             return finished[waits_for[index]] or 0
 
-        ranks = [rank(index) for index in range(len(jobs))]
-        ranked = sorted(range(len(jobs)), key=ranks.__getitem__)
+        if len(waits) > 1 or any(isinstance(value, Exception) for value in values):
+            ranks = [rank(index) for index in range(len(jobs))]
+            ranked: Iterable[int] = sorted(range(len(jobs)), key=ranks.__getitem__)
+        else:  # one batch call or resolver, nothing failed: the order they were deferred in
+            ranks = [0] * len(jobs)
+            ranked = range(len(jobs))
         # A null that must propagate reaches its nullable ancestor only after the values that
         # settled together with it are completed (in graphql-core it crosses task boundaries,
         # while those tasks record their own errors).

@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Subprotocol
 
+from app.config import GraphQLLimits
 from app.db.engine import Database
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
@@ -111,7 +112,7 @@ async def test_a_slow_body_is_timed_out_with_408(
     limits_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    async with serving(limits_db, graphql={"body_read_timeout": 0.3}) as server:
+    async with serving(limits_db, graphql=GraphQLLimits(body_read_timeout=0.3)) as server:
         reader, writer = await _raw(server.base_url)
         writer.write(
             b"POST /graphql HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"

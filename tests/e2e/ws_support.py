@@ -94,16 +94,15 @@ class Server:
 
 @asynccontextmanager
 async def serving(
-    db: Database, graphql: dict[str, Any] | None = None, **websocket: Any
+    db: Database, graphql: GraphQLLimits | None = None, **websocket: Any
 ) -> AsyncIterator[Server]:
-    """`graphql` overrides GraphQLLimits fields, the keywords WebSocketSettings fields."""
     values: dict[str, Any] = {"init_timeout": 5.0, "keepalive": 30.0, "auth_recheck": 0.1}
     values.update(websocket)
     settings = Settings(
         database_url=str(db.url),
         auth=auth_settings(),
         websocket=WebSocketSettings(**values),
-        graphql=GraphQLLimits(**(graphql or {})),
+        graphql=graphql or GraphQLLimits(),
     )
     from app.main import create_app
 
