@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
+from app.cache.query import QueryCache
 from app.db.engine import Database, StatementStats
 from app.domain.accounts import MAX_KEYS_PER_USER
 from app.messaging.fanout import Listener
@@ -52,9 +53,10 @@ class Context:
         sign_ups: SignUps | None = None,
         api_key_environment: str = "live",
         max_api_keys_per_user: int = MAX_KEYS_PER_USER,
+        query_cache: QueryCache | None = None,
     ) -> Context:
         return cls(
-            loaders=Loaders.create(db),
+            loaders=Loaders.create(db, query_cache),
             unit_of_work=lambda: SqlUnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,
