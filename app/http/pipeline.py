@@ -28,6 +28,7 @@ from app.db.engine import track_statements
 from app.http.documents import DocumentPreparer
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan
+from app.http.text_input import variables_error
 from resolvers.context import Context
 
 # Variable coercion stops after this many errors: enough to fix a request, bounded work.
@@ -156,6 +157,9 @@ class OperationPipeline:
             )
         if prepared.errors:
             return Refused(self._format(prepared.errors, request_id))
+        unstorable = variables_error(request.variables)
+        if unstorable is not None:
+            return Refused(self._format([unstorable], request_id))
         coerced = get_variable_values(
             self._schema._schema,
             operation.variable_definitions or [],

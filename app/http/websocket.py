@@ -39,6 +39,7 @@ from graphql import OperationType, create_source_event_stream
 from graphql.execution.executor_throwing_on_incremental import ExecutorThrowingOnIncremental
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -67,6 +68,7 @@ from app.errors import ApiError, ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
+from app.http.socket_limits import LimitReached, Release
 from app.http.subscriptions import Encoded, Query, TooSlow
 from app.state import AppState
 from resolvers.context import Context
@@ -156,13 +158,22 @@ class Session:
     `connection_params` from connection_init; every operation gets its own `Context`.
     """
 
-    def __init__(self, state: AppState, request_id: str, client_address: str) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        request_id: str,
+        client_address: str,
+        releases: list[Release] | None = None,
+    ) -> None:
         self.state = state
         self.request_id = request_id
         self.client_address = client_address
         self.connection_params: dict[str, object] | None = None
         self.credentials: dict[str, str] = {}
         self.principal: Principal = ANONYMOUS
+        # What the socket holds against the per-address and per-principal caps, given back
+        # when it closes (GraphQLWebSocket.__call__).
+        self.releases = [] if releases is None else releases
 
     @property
     def settings(self) -> WebSocketSettings:
@@ -186,6 +197,10 @@ class Session:
                 "authentication unavailable (socket %s): %s", self.request_id, error.message
             )
             raise _TryLater("Authentication is temporarily unavailable") from None
+        try:
+            self.releases.append(self.state.socket_limits.take_principal_socket(self.principal))
+        except LimitReached as error:
+            raise _TryLater(f"Too many sockets for this credential: {error}") from None
         self.credentials = credentials
 
     async def watch_credentials(self, close: Callable[[int, str], Awaitable[None]]) -> None:
@@ -266,42 +281,53 @@ class Session:
             yield frame
 
     async def _subscription(self, query: Query, context: Context) -> AsyncGenerator[Frame, None]:
-        """Run the resolver (authorization, arguments) for its feed, then let the hub serve it."""
+        """Run the resolver (authorization, arguments) for its feed, then let the hub serve it.
+        The subscription counts against its address's and principal's caps until it ends."""
         hub = self.state.subscriptions
         if hub is None:
             yield Refused(
                 [error_entry("Subscriptions are not served here", ErrorCode.SERVICE_UNAVAILABLE)]
             )
             return
-        executor = ExecutorThrowingOnIncremental.build(
-            self.state.schema._schema,
-            query.document,
-            None,
-            context,
-            query.variables,
-            query.operation_name,
-        )
-        if isinstance(executor, list):
-            yield self._refused(executor)
-            return
-        source = create_source_event_stream(executor)
-        if isawaitable(source):
-            source = await source
-        if isinstance(source, CoreExecutionResult):
-            yield self._refused(source.errors or [])
-            return
-        if not isinstance(source, Feed):  # pragma: no cover - every resolver returns one
-            raise TypeError(f"a subscription resolver returned {type(source).__name__}")
         principal = context.principal
-        payloads = hub.serve(source, query, principal, lambda: self._context_for(principal))
         try:
-            async with aclosing(payloads):
-                async for payload in payloads:
-                    yield payload
-        except ApiError as error:  # an unusable cursor, before anything was sent
-            yield Refused([error_entry(error.message, ErrorCode(error.code))])
-        except TooSlow as error:
-            raise CloseSocket(TRY_AGAIN_LATER, str(error)[:120]) from None
+            release = self.state.socket_limits.take_subscription(self.client_address, principal)
+        except LimitReached as error:
+            yield Refused(
+                [error_entry(f"Too many subscriptions: {error}", ErrorCode.TOO_MANY_OPERATIONS)]
+            )
+            return
+        try:
+            executor = ExecutorThrowingOnIncremental.build(
+                self.state.schema._schema,
+                query.document,
+                None,
+                context,
+                query.variables,
+                query.operation_name,
+            )
+            if isinstance(executor, list):
+                yield self._refused(executor)
+                return
+            source = create_source_event_stream(executor)
+            if isawaitable(source):
+                source = await source
+            if isinstance(source, CoreExecutionResult):
+                yield self._refused(source.errors or [])
+                return
+            if not isinstance(source, Feed):  # pragma: no cover - every resolver returns one
+                raise TypeError(f"a subscription resolver returned {type(source).__name__}")
+            payloads = hub.serve(source, query, principal, lambda: self._context_for(principal))
+            try:
+                async with aclosing(payloads):
+                    async for payload in payloads:
+                        yield payload
+            except ApiError as error:  # an unusable cursor, before anything was sent
+                yield Refused([error_entry(error.message, ErrorCode(error.code))])
+            except TooSlow as error:
+                raise CloseSocket(TRY_AGAIN_LATER, str(error)[:120]) from None
+        finally:
+            release()
 
     def _refused(self, errors: Any) -> Refused:
         debug = self.state.settings.debug
@@ -552,6 +578,10 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
             self.tasks.pop(operation_id, None)
 
 
+# Where GraphQLWebSocket.__call__ leaves the socket's cap releases for its Session.
+_RELEASES = "og_socket_releases"
+
+
 class GraphQLWebSocket(GraphQL[Session, None]):
     """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
     them). Cross-origin browser handshakes are refused (Strawberry's default, no allowed
@@ -571,12 +601,34 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             max_subscriptions_per_connection=None,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.og
+        client = scope.get("client")
+        releases: list[Release] = []
+        try:
+            releases.append(state.socket_limits.take_socket(client[0] if client else ""))
+        except LimitReached as error:
+            log.info("socket refused (%s): %s", client, error)
+            # Closing before accepting refuses the handshake (HTTP 403).
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+            return
+        scope.setdefault("state", {})[_RELEASES] = releases
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for release in releases:
+                release()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Session:
         state: AppState = request.app.state.og
         client = request.client.host if request.client is not None else ""
-        return Session(state, request_id_of(request), client)
+        releases = request.scope.get("state", {}).get(_RELEASES)
+        return Session(state, request_id_of(request), client, releases)
 
     async def on_ws_connect(self, context: Session) -> UnsetType | dict[str, object] | None:
         await context.authenticate()
