@@ -80,18 +80,21 @@ async def test_subscriptions_are_capped_per_address_across_sockets(limits_db: Da
         assert refused["payload"][0]["extensions"]["code"] == "TOO_MANY_OPERATIONS"
         assert "WS_MAX_SUBSCRIPTIONS_PER_ADDRESS" in refused["payload"][0]["message"]
         await first.send({"type": "complete", "id": "a0"})
-        await _listeners(server, 2)
+        await _subscriptions(server, 2)
         await second.start("b2", STOCK, {"id": product_id})
         await server.listening(3)
 
 
-async def _listeners(server: Server, count: int) -> None:
-    assert server.state.fanout is not None
+async def _subscriptions(server: Server, count: int) -> None:
+    """Wait until exactly `count` subscriptions are served: one that ended has left the hub, and
+    given back its place under the caps in the same step."""
+    hub = server.state.subscriptions
+    assert hub is not None
     for _ in range(int(WAIT / 0.01)):
-        if server.state.fanout.listener_count == count:
+        if hub.subscriber_count == count:
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"{server.state.fanout.listener_count} listeners, not {count}")
+    raise AssertionError(f"{hub.subscriber_count} subscriptions, not {count}")
 
 
 async def test_a_frame_larger_than_a_request_body_closes_the_socket(
