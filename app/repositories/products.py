@@ -10,6 +10,7 @@ from uuid import UUID
 from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -32,12 +33,12 @@ def _product(row: Row[tuple[object, ...]]) -> Product:
     )
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Product]:
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Product]:
     result = await conn.execute(select(products).where(products.c.id.in_(ids)))
     return {product.id: product for product in map(_product, result)}
 
 
-async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Product]:
+async def page(conn: Connection, first: int, after: str | None) -> Page[Product]:
     """Products by SKU (byte order on both databases)."""
     stmt = select(products).order_by(products.c.sku).limit(first + 1)
     if after is not None:
@@ -46,7 +47,7 @@ async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Pro
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(products))).scalar_one())
 
 
