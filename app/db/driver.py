@@ -73,6 +73,7 @@ class DriverPool:
     ) -> None:
         self.dialect = dialect
         self._timeout = pool.timeout
+        self._keep_idle = pool.size
         self._connect_args = dict(connect_args)
         self._on_statement = on_statement
         self._shapes: dict[Any, _Shape] = {}
@@ -80,7 +81,7 @@ class DriverPool:
             dsn,
             min_size=0,
             max_size=pool.size + pool.max_overflow,
-            # Idle connections beyond need are closed, as SQLAlchemy recycles them.
+            # No connection outlives DB_POOL_RECYCLE idle (asyncpg has no maximum age as such).
             max_inactive_connection_lifetime=pool.recycle,
             connect=self._connect,
             connection_class=_Connection,
@@ -95,7 +96,9 @@ class DriverPool:
         if acquiring is not None:
             acquiring.connecting = True
         try:
-            connection: _Connection = await asyncpg.connect(dsn, **{**kwargs, **self._connect_args})
+            connection: _Connection = await asyncpg.connect(
+                dsn, **{**kwargs, **self._connect_args, **_STATEMENT_CACHE}
+            )
         except TimeoutError as error:
             raise ConnectTimeout(str(error)) from error
         connection.og_prepared = set()
@@ -124,6 +127,10 @@ class DriverPool:
         return DriverConnection(self, raw)
 
     async def release(self, connection: DriverConnection) -> None:
+        if self._pool.get_idle_size() >= self._keep_idle:
+            # An overflow connection: closed rather than kept, as SQLAlchemy's pool does, so a
+            # burst does not leave DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW connections open.
+            await connection._raw.close(timeout=self._timeout)
         await self._pool.release(connection._proxy)
 
     async def close(self) -> None:

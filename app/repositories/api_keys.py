@@ -11,6 +11,7 @@ from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import api_keys, users
 from app.domain.auth import ApiKey
 from app.domain.models import Role
@@ -81,7 +82,7 @@ async def list_for_user(conn: Connection, user_id: UUID) -> list[ApiKey]:
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
-    rows = await conn.execute(select(api_keys).where(api_keys.c.id.in_(ids)))
+    rows = await conn.execute(select(api_keys).where(one_of(api_keys.c.id, ids)))
     return {key.id: key for key in map(_key, rows)}
 
 
@@ -89,7 +90,7 @@ async def by_user_ids(conn: Connection, user_ids: Sequence[UUID]) -> dict[UUID, 
     """Each user's keys, revoked ones included, oldest first."""
     rows = await conn.execute(
         select(api_keys)
-        .where(api_keys.c.user_id.in_(user_ids))
+        .where(one_of(api_keys.c.user_id, user_ids))
         .order_by(api_keys.c.created_at, api_keys.c.id)
     )
     found: dict[UUID, list[ApiKey]] = {user_id: [] for user_id in user_ids}

@@ -12,6 +12,7 @@ from sqlalchemy import Row, and_, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import events, handler_runs
 from app.db.types import UTCDateTime
 from app.domain.events import Event
@@ -78,7 +79,7 @@ async def by_stream_ids(
     """Each stream's events in version order."""
     stmt = (
         select(events)
-        .where(events.c.stream_id.in_(stream_ids))
+        .where(one_of(events.c.stream_id, stream_ids))
         .order_by(events.c.stream_id, events.c.version)
     )
     if types is not None:

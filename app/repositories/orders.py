@@ -24,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import order_items, orders
 from app.domain.models import Order, OrderItem, OrderStatus
 from app.domain.money import Money
@@ -62,7 +63,7 @@ def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Order]:
-    result = await conn.execute(select(orders).where(orders.c.id.in_(ids)))
+    result = await conn.execute(select(orders).where(one_of(orders.c.id, ids)))
     return {order.id: order for order in map(_order, result)}
 
 
@@ -110,7 +111,7 @@ async def pages_by_user_ids(
             func.count().over(partition_by=by_user).label("total"),
             skipped.label("skipped"),
         )
-        .where(by_user.in_(user_ids))
+        .where(one_of(by_user, user_ids))
         .subquery("numbered")
     )
     in_page = and_(numbered.c.rn > numbered.c.skipped, numbered.c.rn <= numbered.c.skipped + first)
@@ -140,7 +141,7 @@ async def items_by_order_ids(
     stmt = (
         select(order_items, orders.c.currency)
         .join(orders, orders.c.id == order_items.c.order_id)
-        .where(order_items.c.order_id.in_(order_ids))
+        .where(one_of(order_items.c.order_id, order_ids))
         .order_by(order_items.c.order_id, order_items.c.position)
     )
     items: dict[UUID, list[OrderItem]] = {}

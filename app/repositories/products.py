@@ -11,6 +11,7 @@ from sqlalchemy import Row, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -34,7 +35,7 @@ def _product(row: Row[tuple[object, ...]]) -> Product:
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Product]:
-    result = await conn.execute(select(products).where(products.c.id.in_(ids)))
+    result = await conn.execute(select(products).where(one_of(products.c.id, ids)))
     return {product.id: product for product in map(_product, result)}
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import profiles, users
 from app.domain.models import Profile, Role, User, display_name_for
 from app.pagination import Page, TimeKey
@@ -41,7 +42,7 @@ def _profile(row: Row[tuple[object, ...]]) -> Profile:
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, User]:
-    result = await conn.execute(select(users).where(users.c.id.in_(ids)))
+    result = await conn.execute(select(users).where(one_of(users.c.id, ids)))
     return {user.id: user for user in map(_user, result)}
 
 
@@ -65,7 +66,7 @@ async def count(conn: Connection) -> int:
 
 
 async def profiles_by_user_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
-    result = await conn.execute(select(profiles).where(profiles.c.user_id.in_(ids)))
+    result = await conn.execute(select(profiles).where(one_of(profiles.c.user_id, ids)))
     return {profile.user_id: profile for profile in map(_profile, result)}
 
 
