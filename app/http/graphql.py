@@ -30,6 +30,7 @@ from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
+from app.http import encoding
 from app.http.auth_middleware import principal_of
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
@@ -342,6 +343,7 @@ async def _run(
         body["extensions"] = {
             "debug": {
                 "sqlStatements": stats.statements,
+                "sqlRoundTrips": stats.round_trips,
                 "sqlMs": round(stats.seconds * 1000, 3),
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
             }
@@ -375,9 +377,8 @@ async def _run(
 def _respond(
     content: Any, status: int, media_type: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return Response(
-        body.encode("utf-8"),
+        encoding.dumps(content),
         status_code=status,
         media_type=f"{media_type}; charset=utf-8",
         headers=headers,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http import encoding
 from app.http.errors import ErrorCode
 
 
@@ -15,9 +14,9 @@ class _TooLarge(Exception):
 
 def _too_large_body(limit: int) -> bytes:
     message = f"The request body is larger than {limit} bytes, the limit (MAX_BODY_BYTES)"
-    return json.dumps(
+    return encoding.dumps(
         {"errors": [{"message": message, "extensions": {"code": ErrorCode.BAD_USER_INPUT}}]}
-    ).encode()
+    )
 
 
 class BodyLimitMiddleware:

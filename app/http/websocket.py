@@ -61,6 +61,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
+from app.http import encoding
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
@@ -590,6 +591,9 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             # Counted (with a coded error) by the handlers above.
             max_subscriptions_per_connection=None,
         )
+
+    def encode_json(self, data: object) -> str:
+        return encoding.dumps_text(data)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
