@@ -10,7 +10,13 @@ import sys
 from pathlib import Path
 
 from app.auth import cli as auth_cli
-from app.config import PROJECT_ROOT, ConfigError, Settings, production_problems
+from app.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    production_notices,
+    production_problems,
+)
 from app.db.urls import DatabaseUrl
 
 
@@ -23,6 +29,8 @@ def _serve(settings: Settings) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    for notice in production_notices(settings):
+        logging.getLogger("app").warning("%s", notice)
 
     from app.db.migrate import migrate
     from app.main import create_app

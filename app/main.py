@@ -24,6 +24,7 @@ from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
@@ -127,7 +128,9 @@ def create_app(
             ),
         ],
         middleware=[
-            # Outermost first: every response, even a refusal or a crash, gets its request ID.
+            # Outermost first: every response, even a refusal or a crash, gets nosniff (and HSTS
+            # over https) and its request ID.
+            Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
             Middleware(AuthMiddleware, paths=("/graphql",)),
