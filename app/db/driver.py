@@ -172,6 +172,20 @@ class DriverPool:
         return shape, None
 
 
+def _leaves_connection_in_doubt(error: Exception) -> bool:
+    """A lost connection, the server's operator intervention (shutdown, terminated sessions)
+    or a client-side protocol error; not a failing statement, after which the connection is
+    ready for the next one (a statement_timeout included)."""
+    if not isinstance(error, asyncpg.PostgresError):
+        return True
+    sqlstate = str(getattr(error, "sqlstate", "") or "")
+    return sqlstate[:2] in ("08", "57") and sqlstate != _QUERY_CANCELED
+
+
+_QUERY_CANCELED = "57014"
+_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
 async def _no_reset(connection: asyncpg.Connection) -> None:
     return None
 
@@ -240,14 +254,23 @@ class DriverConnection:
         round_trips = 1 if sql in raw.og_prepared else 2
         try:
             records = await raw.fetch(sql, *args)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except (
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+        ) as error:
+            broken = _leaves_connection_in_doubt(error)
+            if broken:
+                # Never back into the pool: its next borrower would find it mid-protocol (a
+                # FATAL error arrives before the server closes the socket). The pool opens a
+                # new one; SQLAlchemy's pool invalidates its connections the same way.
+                raw.terminate()
             raise sa_exc.DBAPIError(
-                sql,
-                None,
-                error,
-                connection_invalidated=isinstance(error, asyncpg.PostgresConnectionError)
-                or raw.is_closed(),
+                sql, None, error, connection_invalidated=broken or raw.is_closed()
             ) from error
+        except OSError:
+            raw.terminate()
+            raise
         finally:
             self._pool._on_statement(sql, time.perf_counter() - started, round_trips)
         if round_trips == 2:
