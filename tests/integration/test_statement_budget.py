@@ -13,12 +13,12 @@ from app.auth import admin
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ROLE_SCOPES
 from app.auth.services import AuthServices
-from app.config import Settings
+from app.config import PoolSettings, Settings
 from app.db.engine import Database, track_statements
 from app.domain.models import Role
 from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
 from tests.auth_support import auth_settings
-from tests.conftest import MakeDb
+from tests.conftest import MakeDb, OpenDb
 from tests.graphql import execute
 
 NESTED = """
@@ -177,9 +177,12 @@ async def _server_statements(server: psycopg.AsyncConnection[tuple[int]], db: Da
     ("query", "statements"), [(POINT, 1), (LIST, 1), (NESTED, 5)], ids=["point", "list", "nested"]
 )
 async def test_each_read_statement_is_one_round_trip(
-    backend: str, make_db: MakeDb, query: str, statements: int
+    backend: str, make_db: MakeDb, open_db: OpenDb, query: str, statements: int
 ) -> None:
-    db = await make_db(backend, "round_trips", SMALL)
+    seeded = await make_db(backend, "round_trips", SMALL)
+    # One pooled connection, so the warm-up request below prepares every statement on the
+    # connection the measured one uses (each connection prepares a statement once).
+    db = open_db(seeded.url, Settings(pool=PoolSettings(size=1, max_overflow=0, timeout=10.0)))
     first = await execute(db, "{ products(first: 1) { edges { node { id } } } }")
     variables = {"id": first.ok()["products"]["edges"][0]["node"]["id"]} if query is POINT else None
     await execute(db, query, variables)  # prepares the statements on the pooled connection
