@@ -34,8 +34,7 @@ async def readyz(request: Request) -> Response:
     expected = await asyncio.to_thread(known_ids)
     broker = await _broker_status(state)
     try:
-        # SQLAlchemy's own connection (reads on PostgreSQL bypass it): inspection needs it.
-        async with state.db.transaction() as conn:
+        async with state.db.read() as conn:
             applied = await health.applied_migration_ids(conn)
     except ServiceUnavailable:
         return _not_ready(database="unavailable", migrations="unknown", broker=broker)
