@@ -85,8 +85,9 @@ class DriverPool:
             max_inactive_connection_lifetime=pool.recycle,
             connect=self._connect,
             connection_class=_Connection,
-            # Read connections never change session state (no SET, LISTEN, advisory locks or
-            # open transactions), so the default reset, a round trip per release, is not needed.
+            # Reads change no session state (no SET, LISTEN, advisory locks or transactions:
+            # callers of Database.read() must not), so the default reset, a round trip per
+            # release, is not needed; a connection an error left in doubt is terminated instead.
             reset=_no_reset,
         )
         self._started = False
@@ -127,11 +128,13 @@ class DriverPool:
         return DriverConnection(self, raw)
 
     async def release(self, connection: DriverConnection) -> None:
-        if self._pool.get_idle_size() >= self._keep_idle:
-            # An overflow connection: closed rather than kept, as SQLAlchemy's pool does, so a
-            # burst does not leave DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW connections open.
-            await connection._raw.close(timeout=self._timeout)
-        await self._pool.release(connection._proxy)
+        try:
+            if self._pool.get_idle_size() >= self._keep_idle:
+                # An overflow connection: closed rather than kept, as SQLAlchemy's pool does, so
+                # a burst does not leave DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW connections open.
+                await connection._raw.close(timeout=self._timeout)
+        finally:
+            await self._pool.release(connection._proxy)  # a closed one frees its slot
 
     async def close(self) -> None:
         if self._started:
