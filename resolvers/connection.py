@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from app.engine import batch
 from app.pagination import Page
 from resolvers.lazy import Lazy, assemble
 
@@ -39,13 +41,20 @@ class Edge(Lazy, Generic[NodeT]):
     LAZY = {"cursor": lambda edge: edge.encode(edge.entity)}
 
 
+async def _total_counts(context: object, connections: Sequence[Connection[Any]]) -> list[Any]:
+    # Each count is known already or a DataLoader load: gathered, so those share one batch.
+    return list(await asyncio.gather(*(c.count() for c in connections), return_exceptions=True))
+
+
 @strawberry.type
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     page_info: PageInfo
     count: strawberry.Private[Count]
 
-    @strawberry.field(description="All items in the list, not just this page.")
+    @strawberry.field(
+        description="All items in the list, not just this page.", metadata=batch(_total_counts)
+    )
     async def total_count(self) -> int:
         # Counted only when asked for: most clients never select it.
         return await self.count()
