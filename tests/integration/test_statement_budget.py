@@ -15,12 +15,13 @@ from app.auth.services import AuthServices
 from app.config import PoolSettings, Settings
 from app.db.engine import Database, track_statements
 from app.domain.models import Role
+from app.engine import LEVELS, STANDARD
 from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
 from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from tests.auth_support import auth_settings
 from tests.conftest import MakeDb, OpenDb
-from tests.graphql import execute
+from tests.graphql import execute, run
 
 NESTED = """
 query Nested {
@@ -202,6 +203,7 @@ async def test_each_read_statement_is_one_round_trip(
         dsn = db.url.url.set(drivername="postgresql").render_as_string(hide_password=False)
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as server:
             await server.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            before = await _server_statements(server, db)
-            await execute(db, query, variables)
-            assert await _server_statements(server, db) - before == statements
+            for executor in (STANDARD, LEVELS):
+                before = await _server_statements(server, db)
+                await run(db, query, variables, executor=executor)
+                assert await _server_statements(server, db) - before == statements, executor
