@@ -25,7 +25,9 @@ import strawberry
 from graphql import GraphQLError, OperationType, get_variable_values
 from strawberry.types.execution import PreExecutionError
 
+from app.auth import policy
 from app.auth.principal import Principal
+from app.cache.responses import ResponseCache, public_operation
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
 from app.http.budgets import Budgets, budget_key
@@ -131,6 +133,7 @@ class OperationPipeline:
         persisted: PersistedQueries,
         budgets: Budgets | None = None,
         debug: bool = False,
+        responses: ResponseCache | None = None,
     ) -> None:
         self._schema = schema
         self._documents = documents
@@ -140,6 +143,8 @@ class OperationPipeline:
         self._persisted = persisted
         self._budgets = budgets
         self._debug = debug
+        # Whole answers of catalogue-only queries (app.cache.responses); None when off.
+        self._responses = responses
         # The one place an operation is executed (app.http.executors).
         self.executor = executor
         # Admission control: a turn to execute one operation (MAX_CONCURRENT_OPERATIONS).
@@ -293,10 +298,14 @@ class OperationPipeline:
         limits = self._limits
         context = self._context_for(caller)
         started = time.perf_counter()
-        body: dict[str, Any] = {}
-        admitted = False
         executor: str | None = None
-        with track_statements() as stats:
+        # Work cut off at the deadline was done all the same; a turn never had is free.
+        cut_off = False
+
+        async def run() -> dict[str, Any]:
+            nonlocal executor, cut_off
+            body: dict[str, Any] = {}
+            admitted = False
             try:
                 # One deadline covers waiting for a turn and executing. Waiting happens here,
                 # before any DataLoader borrows a connection: when the process is saturated,
@@ -311,19 +320,35 @@ class OperationPipeline:
             except TimeoutError:
                 body["errors"] = [self._timed_out(admitted)]
                 body["data"] = None
-                # Work cut off at the deadline was done all the same; a turn never had is free.
-                actual = plan.cost.requested if admitted else 0
+                cut_off = admitted
             else:
                 if result.errors:
                     body["errors"] = self._format(result.errors, caller.request_id)
                 body["data"] = result.data
-                actual = min(plan.cost.actual(result.data), plan.cost.requested)
-        unused = plan.cost.requested - actual
-        if self._budgets is not None and unused > 0:
+            return body
+
+        with track_statements() as stats:
+            responses = self._responses
+            if responses is not None and public_operation(plan.document, plan.operation):
+                # A catalogue read: its whole answer may come from (and go to) the cache.
+                body = dict(
+                    await responses.graphql(
+                        plan.query,
+                        plan.raw_variables,
+                        plan.operation_name,
+                        policy.response_visibility(context.principal),
+                        run,
+                    )
+                )
+            else:
+                body = await run()
+        requested = plan.cost.requested
+        actual = requested if cut_off else min(plan.cost.actual(body.get("data")), requested)
+        if self._budgets is not None and requested > actual:
             key = budget_key(caller.principal, caller.client_address)
-            available = await self._budgets.refund(key, unused)
+            available = await self._budgets.refund(key, requested - actual)
         extensions: dict[str, Any] = {
-            "cost": await self._report(caller, plan.cost.requested, actual, available)
+            "cost": await self._report(caller, requested, actual, available)
         }
         if self._debug:
             extensions["debug"] = {
