@@ -34,6 +34,7 @@ def _serve(settings: Settings) -> int:
         logging.getLogger("app").warning("%s", notice)
 
     from app.db.migrate import migrate
+    from app.http.server import uvicorn_options
     from app.main import create_app
 
     migrate(DatabaseUrl.parse(settings.database_url))
@@ -42,6 +43,7 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        **uvicorn_options(settings),
         # Client addresses (throttling keys) come from X-Forwarded-For only when it is sent by a
         # trusted proxy; otherwise the header is ignored, as anyone may send it.
         proxy_headers=settings.forwarded_allow_ips is not None,

@@ -170,7 +170,11 @@ def create_app(
             # over https) and its request ID.
             Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.graphql.max_body_bytes,
+                read_timeout=settings.graphql.body_read_timeout,
+            ),
             Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,

@@ -36,6 +36,7 @@ from app.http.documents import DocumentPreparer
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan, prepared_document_for
 from app.http.persisted import PersistedQueries, Unresolved
+from app.http.text_input import variables_error
 from app.messaging.fanout import Listener, SubscriberOverflow
 from loaders import Loaders
 from resolvers.context import Context
@@ -192,6 +193,9 @@ class OperationPipeline:
             )
         if prepared.errors:
             return Refused(self._format(prepared.errors, request_id))
+        unstorable = variables_error(request.variables)
+        if unstorable is not None:
+            return Refused(self._format([unstorable], request_id))
         coerced = get_variable_values(
             self._schema._schema,
             operation.variable_definitions or [],
