@@ -126,6 +126,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await app.state.og.pipeline.close()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other
