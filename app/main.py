@@ -132,6 +132,7 @@ def create_app(
         finally:
             gc.unfreeze()
             subscriptions.close()
+            await app.state.og.pipeline.close()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other

@@ -59,6 +59,7 @@ from app.config import EventSettings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.errors import ServiceUnavailable
+from app.http import encoding
 from app.http.errors import format_error
 from app.messaging import cursor
 from app.messaging.fanout import Delivery, Fanout, Listener, SubscriberOverflow
@@ -209,7 +210,7 @@ class _Renderer:
             "cursor": cursor.encode(position),
             "event": {"id": str(event.id), "type": event.type, "version": event.version},
         }
-        return Encoded(position, json.dumps(payload, separators=(",", ":")))
+        return Encoded(position, encoding.dumps_text(payload))
 
 
 _FAILED = "failed"

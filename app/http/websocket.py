@@ -25,7 +25,6 @@ Each operation runs with its own Context.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextlib import aclosing, suppress
@@ -65,6 +64,7 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
 from app.errors import ApiError, ServiceUnavailable
+from app.http import encoding
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
@@ -148,7 +148,7 @@ async def _send_text(websocket: AsyncWebSocketAdapter, text: str) -> None:
 
 
 def _next_message(kind: str, operation_id: str, payload: str) -> str:
-    return f'{{"id":{json.dumps(operation_id)},"type":"{kind}","payload":{payload}}}'
+    return f'{{"id":{encoding.dumps_text(operation_id)},"type":"{kind}","payload":{payload}}}'
 
 
 class Session:
@@ -257,17 +257,21 @@ class Session:
             )
             return
         pipeline = state.pipeline
-        plan = await pipeline.plan(request, Transport.WEBSOCKET, self.request_id)
-        if isinstance(plan, Refused):
-            yield plan
-            return
         caller = Caller(
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
         )
+        plan = await pipeline.plan(request, Transport.WEBSOCKET, caller)
+        if isinstance(plan, Refused):
+            yield plan
+            return
         if plan.kind is not OperationType.SUBSCRIPTION:
             yield await pipeline.execute(plan, caller)
+            return
+        refused = await pipeline.charge_subscription(plan, caller)
+        if refused is not None:
+            yield refused
             return
         query = Query(
             plan.query, plan.document, plan.operation, plan.operation_name, plan.raw_variables
@@ -600,6 +604,9 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             # Counted (with a coded error) by the handlers above.
             max_subscriptions_per_connection=None,
         )
+
+    def encode_json(self, data: object) -> str:
+        return encoding.dumps_text(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

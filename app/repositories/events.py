@@ -11,6 +11,8 @@ from uuid import UUID
 from sqlalchemy import Row, and_, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import events, handler_runs
 from app.db.types import UTCDateTime
 from app.domain.events import Event
@@ -73,12 +75,12 @@ class EventRepository:
 
 
 async def by_stream_ids(
-    conn: AsyncConnection, stream_ids: Sequence[UUID], types: Sequence[str] | None = None
+    conn: Connection, stream_ids: Sequence[UUID], types: Sequence[str] | None = None
 ) -> dict[UUID, list[Event]]:
     """Each stream's events in version order."""
     stmt = (
         select(events)
-        .where(events.c.stream_id.in_(stream_ids))
+        .where(one_of(events.c.stream_id, stream_ids))
         .order_by(events.c.stream_id, events.c.version)
     )
     if types is not None:
@@ -215,7 +217,7 @@ async def start_attempt(
     return True
 
 
-async def runs_for(conn: AsyncConnection, event_id: UUID) -> dict[str, HandlerRun]:
+async def runs_for(conn: Connection, event_id: UUID) -> dict[str, HandlerRun]:
     stmt = select(handler_runs).where(handler_runs.c.event_id == event_id)
     return {
         row.handler: HandlerRun(row.handler, row.status, row.attempts, row.next_attempt_at)
@@ -314,7 +316,7 @@ async def assign_positions(conn: AsyncConnection, limit: int) -> int:
     return (await conn.execute(ranked, {"base": int(base), "limit": limit})).rowcount
 
 
-async def unpublished(conn: AsyncConnection, limit: int) -> list[Event]:
+async def unpublished(conn: Connection, limit: int) -> list[Event]:
     """The events numbered but not yet given to the broker, in position order."""
     stmt = (
         select(events)
@@ -334,7 +336,7 @@ async def mark_published(conn: AsyncConnection, sequences: Sequence[int], now: d
     return (await conn.execute(stmt)).rowcount
 
 
-async def unpublished_count(conn: AsyncConnection) -> int:
+async def unpublished_count(conn: Connection) -> int:
     stmt = select(func.count()).select_from(events).where(events.c.published_at.is_(None))
     return int((await conn.execute(stmt)).scalar_one())
 
@@ -343,7 +345,7 @@ async def unpublished_count(conn: AsyncConnection) -> int:
 
 
 async def after_position(
-    conn: AsyncConnection,
+    conn: Connection,
     position: int,
     types: Sequence[str],
     limit: int,
@@ -370,7 +372,7 @@ class Mark:
     first_kept: int | None
 
 
-async def mark_of(conn: AsyncConnection, position: int) -> Mark:
+async def mark_of(conn: Connection, position: int) -> Mark:
     occurred = (
         await conn.execute(select(events.c.occurred_at).where(events.c.position == position))
     ).scalar_one_or_none()
@@ -378,5 +380,5 @@ async def mark_of(conn: AsyncConnection, position: int) -> Mark:
     return Mark(occurred, None if first is None else int(first))
 
 
-async def last_position(conn: AsyncConnection) -> int:
+async def last_position(conn: Connection) -> int:
     return int((await conn.execute(select(func.max(events.c.position)))).scalar_one_or_none() or 0)

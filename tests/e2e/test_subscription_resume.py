@@ -284,8 +284,9 @@ async def test_a_hundred_subscribers_reconnecting_at_once_all_end_up_subscribed(
     auth = auth_settings(rate_per_minute=3_000, rate_burst=20)
     # A hundred sockets from one address and one client: above the per-process socket caps'
     # defaults, which this test is not about.
-    caps = {"max_sockets_per_address": 200, "max_sockets_per_principal": 200}
-    async with serving(resume_db, auth=auth, **caps) as server:
+    async with serving(
+        resume_db, auth=auth, max_sockets_per_address=200, max_sockets_per_principal=200
+    ) as server:
         product = await _product(server)
         # One client for all of them: one rate-limit bucket; the writer has its own.
         token = _client_token(server, "storm")

@@ -19,7 +19,14 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import AuthSettings, EventSettings, GraphQLLimits, Settings, WebSocketSettings
+from app.config import (
+    AuthSettings,
+    BudgetSettings,
+    EventSettings,
+    GraphQLLimits,
+    Settings,
+    WebSocketSettings,
+)
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as event_repo
@@ -97,6 +104,7 @@ class Server:
 async def serving(
     db: Database,
     graphql: GraphQLLimits | None = None,
+    budget: BudgetSettings | None = None,
     *,
     events: EventSettings | None = None,
     auth: AuthSettings | None = None,
@@ -110,6 +118,7 @@ async def serving(
         websocket=WebSocketSettings(**values),
         events=events or EventSettings(),
         graphql=graphql or GraphQLLimits(),
+        budget=budget or BudgetSettings(),
     )
     from app.main import create_app
 
