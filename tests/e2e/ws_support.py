@@ -160,13 +160,14 @@ class Socket:
         await self.send({"type": kind, "id": id_, "payload": payload})
 
     async def result(self, id_: str) -> dict[str, Any]:
-        """The next result of operation `id_` (`next` or legacy `data`), its payload; an
-        event's extensions (cursor, event) are kept apart in `extensions`."""
+        """The next result of operation `id_` (`next` or legacy `data`), its payload; a
+        subscription event's extensions (cursor, event) are kept apart in `extensions`, a
+        query's (cost) stay in the payload."""
         message = await self.receive()
         assert message.get("id") == id_, message
         assert message["type"] in ("next", "data"), message
         payload: dict[str, Any] = message["payload"]
-        if "extensions" in payload:
+        if "cursor" in payload.get("extensions", {}):
             self.extensions[id_] = payload.pop("extensions")
         return payload
 
