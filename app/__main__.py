@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.auth import cli as auth_cli
+from app import cli as auth_cli
 from app.config import (
     PROJECT_ROOT,
     ConfigError,
@@ -52,7 +52,7 @@ def _serve(settings: Settings) -> int:
 def banner(settings: Settings, demo: dict[str, str]) -> str:
     """What `make run` prints: where everything is, the demo credentials, and the truth about
     GraphiQL."""
-    from app.auth.cli import DEMO_REDIRECT_URI
+    from app.cli import DEMO_REDIRECT_URI
     from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 

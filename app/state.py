@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 import strawberry
 
 from app.auth.principal import Principal
 from app.auth.services import AuthServices
+from app.bootstrap import graphql_context
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.http.documents import DocumentPreparer
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
-from app.messaging.fanout import Fanout, Listener
+from app.messaging.fanout import Fanout
 from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
 from app.usecases.accounts import SignUps
 from loaders import Loaders
-from resolvers.context import Context
+from resolvers.context import Context, Listen
 
 
 @dataclass
@@ -59,11 +59,11 @@ class AppState:
         principal: Principal,
         request_id: str,
         client_address: str,
-        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
+        listen: Listen | None = None,
     ) -> Context:
         """A GraphQL operation's context, the same for HTTP and WebSocket operations."""
         auth = self.auth
-        return Context.create(
+        return graphql_context(
             self.db,
             principal=principal,
             request_id=request_id,

@@ -41,7 +41,7 @@ from app.config import PROJECT_ROOT, Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port
 

@@ -12,9 +12,9 @@ from strawberry.dataloader import DataLoader
 
 from app.db.engine import Database
 from app.domain.models import Order, OrderItem
+from app.domain.orders import OrderFilter
 from app.pagination import Page, TimeKey
 from app.repositories import orders as repo
-from app.repositories.orders import OrderFilter
 from loaders.base import by_keys
 
 

@@ -1,4 +1,5 @@
-"""What every resolver can reach: the request's loaders and principal.
+"""What every resolver can reach: the request's loaders and principal, and the unit of work
+mutations run in, all handed in by the composition root (app.bootstrap.graphql_context).
 
 Over a WebSocket each operation has its own Context. A subscription's resolver points `loaders` at
 the fresh set its current event came with, so nothing cached for one event serves the next.
@@ -6,17 +7,38 @@ the fresh set its current event came with, so nothing cached for one event serve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Collection
+from dataclasses import dataclass
+from typing import Protocol
 
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
-from app.db.engine import Database, StatementStats
-from app.messaging.fanout import Listener
-from app.unit_of_work import AfterCommit, SqlUnitOfWork, UnitOfWorkFactory
+from app.domain.events import Event
+from app.unit_of_work import UnitOfWorkFactory
 from app.usecases.accounts import SignUps
 from loaders import Loaders
+
+
+class EventDelivery(Protocol):
+    """One committed event and the fresh loaders that came with it."""
+
+    @property
+    def event(self) -> Event: ...
+
+    @property
+    def shared(self) -> Loaders: ...
+
+
+class EventListener(Protocol):
+    """Committed events of some types, in order, until closed (bounded by the transport)."""
+
+    def __aiter__(self) -> AsyncIterator[EventDelivery]: ...
+
+    def close(self) -> None: ...
+
+
+Listen = Callable[[Collection[str]], EventListener]
 
 
 @dataclass(slots=True)
@@ -26,40 +48,15 @@ class Context:
     unit_of_work: UnitOfWorkFactory
     principal: Principal = ANONYMOUS
     request_id: str = ""
-    stats: StatementStats = field(default_factory=StatementStats)
     # Subscriptions listen to committed events with this (event types in, a bounded listener
     # out); None where no events are served (plain HTTP).
-    listen: Callable[[Collection[str]], Listener[Loaders]] | None = None
-    # The request's peer (the socket's, from the HTTP layer; `serve` trusts no forwarding
-    # headers, so a client cannot pick its own): sign-ups are rate limited per address.
+    listen: Listen | None = None
+    # The request's peer (the socket's, or the forwarding proxy's client when FORWARDED_ALLOW_IPS
+    # trusts that proxy): sign-ups are rate limited per address.
     client_address: str = ""
     # Password hashing and the sign-up limit; None where no auth services run (schema tests).
     sign_ups: SignUps | None = None
     api_key_environment: str = "live"
-
-    @classmethod
-    def create(
-        cls,
-        db: Database,
-        principal: Principal = ANONYMOUS,
-        request_id: str = "",
-        after_commit: AfterCommit | None = None,
-        listen: Callable[[Collection[str]], Listener[Loaders]] | None = None,
-        *,
-        client_address: str = "",
-        sign_ups: SignUps | None = None,
-        api_key_environment: str = "live",
-    ) -> Context:
-        return cls(
-            loaders=Loaders.create(db),
-            unit_of_work=lambda: SqlUnitOfWork(db, after_commit=after_commit),
-            principal=principal,
-            request_id=request_id,
-            listen=listen,
-            client_address=client_address,
-            sign_ups=sign_ups,
-            api_key_environment=api_key_environment,
-        )
 
 
 Info = strawberry.Info[Context, None]

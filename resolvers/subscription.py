@@ -25,9 +25,7 @@ from app.auth.principal import Principal
 from app.domain import models
 from app.domain.events import EventType
 from app.errors import BadUserInput, NotFound
-from app.messaging.fanout import Delivery
-from loaders import Loaders
-from resolvers.context import Info
+from resolvers.context import EventDelivery, Info
 from resolvers.global_id import pk_of
 from resolvers.order import Order, load_visible_order
 from resolvers.product import Product, load_product
@@ -39,7 +37,7 @@ PRODUCT_STOCK_CHANGED = (EventType.PRODUCT_STOCK_CHANGED.value,)
 
 async def _deliveries(
     info: Info, event_types: Collection[str]
-) -> AsyncGenerator[Delivery[Loaders], None]:
+) -> AsyncGenerator[EventDelivery, None]:
     """This process's committed events of these types, until the client stops listening."""
     listen = info.context.listen
     if listen is None:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.auth.principal import Principal, PrincipalKind
+from app.bootstrap import graphql_context
 from app.db.engine import Database, StatementStats, track_statements
-from app.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
-from resolvers.context import Context
+from app.repositories.unit_of_work import RepositoryFactory, sql_repositories
 from resolvers.schema import schema
 
 ALL_SCOPES = frozenset(
@@ -48,8 +48,7 @@ async def execute(
     """`repositories` binds the mutations' repositories: a test may wrap one to inject a fault."""
     from app.http.errors import format_error
 
-    context = Context.create(db, principal=principal, request_id="test")
-    context.unit_of_work = SqlUnitOfWork.factory(db, repositories=repositories)
+    context = graphql_context(db, principal=principal, request_id="test", repositories=repositories)
     with track_statements() as stats:
         result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [format_error(e, "test", debug=True) for e in result.errors or []]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -70,7 +71,15 @@ class VerifiedToken:
 
 
 class AccessTokens:
-    def __init__(self, keys: SigningKey | KeyRing, settings: AuthSettings) -> None:
+    def __init__(
+        self,
+        keys: SigningKey | KeyRing,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # The time tokens are minted at and checked against (exp, with the leeway).
+        self.clock = clock
         self.keys = (
             keys if isinstance(keys, KeyRing) else KeyRing(keys, settings.access_token_seconds)
         )
@@ -78,6 +87,7 @@ class AccessTokens:
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
         self._claims = JWTClaimsRegistry(
+            now=lambda: int(self.clock()),
             leeway=int(VERIFICATION_LEEWAY.total_seconds()),
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
@@ -97,7 +107,7 @@ class AccessTokens:
         now: int | None = None,
         family_id: UUID | None = None,
     ) -> tuple[str, AccessTokenRecord]:
-        issued = int(time.time()) if now is None else now
+        issued = int(self.clock()) if now is None else now
         jti = secrets.token_urlsafe(24)
         claims = {
             "iss": self.issuer,

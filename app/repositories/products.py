@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -13,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
+from app.domain.products import StockMove
 from app.pagination import Page
 from app.repositories._upsert import insert_or_skip
 
@@ -48,15 +48,6 @@ async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Pro
 
 async def count(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(products))).scalar_one())
-
-
-@dataclass(frozen=True, slots=True)
-class StockMove:
-    """A product's state right after a stock update, as the database returned it."""
-
-    version: int
-    stock: int
-    price: Money
 
 
 class ProductRepository:
