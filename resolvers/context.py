@@ -1,5 +1,5 @@
 """What every resolver can reach: the request's loaders and principal, and the unit of work
-mutations run in, all handed in by the composition root (app.bootstrap.graphql_context).
+mutations run in, all handed in by the composition root (app.main.graphql_context).
 
 Over a WebSocket each operation has its own Context. A subscription's resolver points `loaders` at
 the fresh set its current event came with, so nothing cached for one event serves the next.

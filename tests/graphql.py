@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.auth.principal import Principal, PrincipalKind
-from app.bootstrap import graphql_context
 from app.db.engine import Database, StatementStats, track_statements
+from app.main import graphql_context
 from app.repositories.unit_of_work import RepositoryFactory, sql_repositories
 from resolvers.schema import schema
 

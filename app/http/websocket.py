@@ -65,8 +65,8 @@ from app.errors import ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
+from app.http.state import AppState
 from app.messaging.fanout import SubscriberOverflow
-from app.state import AppState
 from resolvers.context import Context
 
 log = logging.getLogger("app.http.websocket")

@@ -41,11 +41,15 @@ def _free_port() -> int:
 
 @contextmanager
 def live_server(
-    env: Mapping[str, str], log: Path, *, command: str | None = None
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    command: str | None = None,
+    factory: str = "app.main:create_app",
 ) -> Iterator[LiveServer]:
     """Serve the app with these extra environment variables until the block ends.
 
-    Without `command`, uvicorn serves `app.main:create_app` on a socket bound here; with one,
+    Without `command`, uvicorn serves `factory` on a socket bound here; with one,
     the operators' entry point runs it (`python -m app serve`, `python -m app dev`), which binds
     HOST:PORT itself, so a free port is chosen for it.
     """
@@ -60,7 +64,7 @@ def live_server(
             sys.executable,
             "-m",
             "uvicorn",
-            "app.main:create_app",
+            factory,
             "--factory",
             "--fd",
             str(listener.fileno()),

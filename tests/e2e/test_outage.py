@@ -19,9 +19,9 @@ from app.config import PoolSettings, Settings
 from app.db.engine import BUSY_MESSAGE, UNAVAILABLE_MESSAGE
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
+from app.http.state import AppState
 from app.main import create_app
 from app.seed import SeedSize, seed
-from app.state import AppState
 from tests.conftest import MakeUrl, OpenDb
 from tests.graphql import execute
 from tests.live_server import live_server

@@ -22,8 +22,8 @@ from app.auth.scopes import ALL_SCOPES
 from app.config import Settings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
+from app.http.state import AppState
 from app.repositories import events as event_repo
-from app.state import AppState
 from resolvers.global_id import from_global_id
 from tests.auth_support import auth_settings
 from tests.live_server import live_server

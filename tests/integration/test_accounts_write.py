@@ -12,10 +12,10 @@ from sqlalchemy import select
 from app.auth.passwords import Passwords
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.auth.ratelimit import MemoryRateLimiter
-from app.bootstrap import graphql_context
 from app.db import tables
 from app.db.engine import Database, track_statements
 from app.email import InMemoryEmailSender
+from app.main import graphql_context
 from app.messaging import handlers
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher

@@ -10,12 +10,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.bootstrap import graphql_context
 from app.config import Settings
 from app.db import tables
 from app.db.engine import Database, track_statements
 from app.domain.events import Event, EventType, user_registered
 from app.email import Email, InMemoryEmailSender
+from app.main import graphql_context
 from app.messaging import handlers
 from app.messaging.bus import EventBus, Handler, logging_middleware
 from app.messaging.dispatcher import Dispatcher

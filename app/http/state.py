@@ -1,16 +1,16 @@
-"""What the running application holds for its lifetime."""
+"""What the running application holds for its lifetime, as the HTTP and WebSocket handlers see
+it. app.main (the composition root) builds it and hands it everything it holds."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import strawberry
 
 from app.auth.principal import Principal
 from app.auth.services import AuthServices
-from app.bootstrap import graphql_context
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
@@ -18,11 +18,21 @@ from app.http.documents import DocumentPreparer
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
-from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
-from app.usecases.accounts import SignUps
+from app.unit_of_work import AfterCommit
 from loaders import Loaders
 from resolvers.context import Context, Listen
+
+
+class ContextFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        principal: Principal,
+        request_id: str,
+        client_address: str,
+        listen: Listen | None = None,
+    ) -> Context: ...
 
 
 @dataclass
@@ -40,14 +50,15 @@ class AppState:
     broker: Broker | None = None
     # Hands committed events to the broker, one relay at a time; woken after every commit.
     relay: Relay | None = None
-    # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
-    probe: EventProbe | None = None
+    # Builds each operation's Context (loaders, units of work): handed in by app.main.
+    contexts: ContextFactory | None = None
+    # Called with each commit's events before the dispatcher and relay are woken (an app built
+    # for tests adds its fault injection here; `serve` adds nothing).
+    commit_hooks: list[AfterCommit] = field(default_factory=list)
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
     # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
     operations: asyncio.Semaphore = field(init=False)
-    # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
-    _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
@@ -62,32 +73,17 @@ class AppState:
         listen: Listen | None = None,
     ) -> Context:
         """A GraphQL operation's context, the same for HTTP and WebSocket operations."""
-        auth = self.auth
-        return graphql_context(
-            self.db,
-            principal=principal,
-            request_id=request_id,
-            after_commit=self.after_commit,
-            listen=listen,
-            client_address=client_address,
-            sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
-            api_key_environment=auth.settings.api_key_environment,
+        if self.contexts is None:
+            raise RuntimeError("the app was built without a context factory")
+        return self.contexts(
+            principal=principal, request_id=request_id, client_address=client_address, listen=listen
         )
 
     def after_commit(self, events: list[Event]) -> None:
         """The unit of work's hook: wake whoever acts on the events that just committed."""
-        crash_after = self.settings.events.fault_crash_after_commit
-        if crash_after and events:
-            self._commits += 1
-            if self._commits >= crash_after:
-                # Test-only fault: die between commit and publish, as a killed process would,
-                # without shutdown, without answering the request, before anything is relayed.
-                os._exit(FAULT_EXIT_STATUS)
+        for hook in self.commit_hooks:
+            hook(events)
         if self.dispatcher is not None:
             self.dispatcher.wake(events)
         if self.relay is not None:
             self.relay.wake(events)
-
-
-# The exit status of a process stopped by OG_FAULT_CRASH_AFTER_COMMIT (EX_TEMPFAIL).
-FAULT_EXIT_STATUS = 75
