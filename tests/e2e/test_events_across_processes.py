@@ -25,10 +25,11 @@ from app.http.state import AppState
 from app.main import create_app
 from app.repositories import events as store
 from app.seed import SeedSize
+from bench.servers import in_process as in_loop_server
+from bench.servers import subprocess_server as process_server
 from resolvers.global_id import from_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server as process_server
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import (
     assert_in_order_per_stream,
@@ -43,7 +44,6 @@ from tests.events_support import (
     unique_prefix,
     wait_for,
 )
-from tests.live_server import live_server as in_loop_server
 
 SMALL = SeedSize(products=3, users=3, orders=0)
 # The app with the test-only probe and crash switch (never `serve`'s).
