@@ -226,6 +226,9 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     # Strict-Transport-Security max-age on responses served over https (0: not sent).
     hsts_seconds: int = 31_536_000
+    # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
+    # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
+    graphql_executor: str = "levels"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -279,11 +282,23 @@ class Settings:
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000),
+            graphql_executor=_executor(env),
         )
 
 
 def _app_env(env: Mapping[str, str]) -> str:
     return (env.get("APP_ENV") or "development").strip().lower()
+
+
+EXECUTORS = ("levels", "standard")
+
+
+def _executor(env: Mapping[str, str]) -> str:
+    raw = env.get("GRAPHQL_EXECUTOR")
+    value = (raw or "levels").strip().lower()
+    if value not in EXECUTORS:
+        raise ConfigError(f"GRAPHQL_EXECUTOR must be levels or standard, not {raw!r}")
+    return value
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:

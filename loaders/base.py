@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.dataloader import DataLoader
 
 from app.db.engine import Database
 
@@ -30,3 +31,44 @@ async def by_keys(
     async with db.read() as conn:
         found = await fetch(conn, unique)
     return in_key_order(keys, found)
+
+
+class LevelLoader(DataLoader[K, V]):
+    """A DataLoader that also answers a whole level of keys with one call of its batch function.
+
+    `load` serves resolvers one key at a time (batched by the event loop's tick, one future per
+    key); `load_level` serves the level executor, which already holds every key of a level: no
+    futures, no scheduling. Both share one memo, so a key fetched either way is fetched once per
+    request.
+    """
+
+    def __init__(self, load_fn: Callable[[Sequence[K]], Awaitable[Sequence[V]]]) -> None:
+        super().__init__(load_fn)
+        self._values: dict[K, V] = {}
+
+    def load(self, key: K) -> Awaitable[V]:
+        values = self._values
+        if key in values:
+            future = self.loop.create_future()
+            future.set_result(values[key])
+            return future
+        return super().load(key)
+
+    async def load_level(self, keys: Sequence[K]) -> list[V]:
+        values = self._values
+        missing = [key for key in dict.fromkeys(keys) if key not in values]
+        if missing:
+            fetch: list[K] = []
+            waiting: list[tuple[K, Awaitable[V]]] = []
+            for key in missing:
+                future = self.cache_map.get(key)
+                if future is None:
+                    fetch.append(key)
+                else:
+                    waiting.append((key, future))
+            if fetch:
+                found: Sequence[Any] = await self.load_fn(fetch)
+                values.update(zip(fetch, found, strict=True))
+            for key, pending in waiting:
+                values[key] = await pending
+        return [values[key] for key in keys]

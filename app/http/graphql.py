@@ -298,6 +298,7 @@ async def _run(
     token = _handover.set(_Handover(params.query, prepared.document, frozenset(documents.rules)))
     body: dict[str, Any] = {}
     admitted = False
+    executor = None
     with track_statements() as stats:
         try:
             # One deadline covers waiting for a turn and executing. Waiting happens here, before
@@ -306,16 +307,23 @@ async def _run(
             async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
                 lift_deadline_for_mutation(deadline, operation.operation)
-                result = await state.schema.execute(
-                    params.query,
-                    variable_values=params.variables,
-                    context_value=context,
-                    operation_name=params.operation_name,
-                    allowed_operation_types=_GET_ALLOWED
-                    if request.method == "GET"
-                    else _POST_ALLOWED,
-                    operation_extensions=params.extensions,
+                result = await state.engine.execute(
+                    document=prepared.document,
+                    operation=operation,
+                    variables=coerced,
+                    context=context,
+                    standard=lambda: state.schema.execute(
+                        params.query,
+                        variable_values=params.variables,
+                        context_value=context,
+                        operation_name=params.operation_name,
+                        allowed_operation_types=_GET_ALLOWED
+                        if request.method == "GET"
+                        else _POST_ALLOWED,
+                        operation_extensions=params.extensions,
+                    ),
                 )
+                executor = result.executor
         except TimeoutError:
             body["errors"] = [
                 error_entry(
@@ -344,6 +352,7 @@ async def _run(
                 "sqlStatements": stats.statements,
                 "sqlMs": round(stats.seconds * 1000, 3),
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+                "executor": executor,
             }
         }
     status = 200

@@ -14,6 +14,7 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
+from app.engine import Engine
 from app.http.documents import DocumentPreparer
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -57,11 +58,14 @@ class AppState:
     commit_hooks: list[AfterCommit] = field(default_factory=list)
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
+    # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
+    engine: Engine = field(init=False)
     # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
     operations: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
+        self.engine = Engine(self.schema, self.settings.graphql_executor)
         self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
 
     def context(

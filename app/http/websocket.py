@@ -52,7 +52,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
@@ -61,6 +60,7 @@ from app.auth.authenticator import CREDENTIAL_HEADERS
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
+from app.engine import Outcome
 from app.errors import ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
@@ -228,7 +228,7 @@ class Session:
         debug = self.state.settings.debug
         return Refused([format_error(e, self.request_id, debug) for e in errors])
 
-    def _payload(self, result: ExecutionResult) -> dict[str, Any]:
+    def _payload(self, result: Outcome) -> dict[str, Any]:
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
             debug = self.state.settings.debug
@@ -309,13 +309,19 @@ class Session:
                 admitted = True
                 lift_deadline_for_mutation(deadline, operation.operation)
                 with prepared_document_for(*handover):
-                    result = await state.schema.execute(
-                        request.query,
-                        variable_values=request.variables,
-                        context_value=context,
-                        operation_name=request.operation_name,
-                        allowed_operation_types=_QUERY_AND_MUTATION,
-                        operation_extensions=request.extensions,
+                    result = await state.engine.execute(
+                        document=prepared.document,
+                        operation=operation,
+                        variables=coerced,
+                        context=context,
+                        standard=lambda: state.schema.execute(
+                            request.query,
+                            variable_values=request.variables,
+                            context_value=context,
+                            operation_name=request.operation_name,
+                            allowed_operation_types=_QUERY_AND_MUTATION,
+                            operation_extensions=request.extensions,
+                        ),
                     )
         except TimeoutError:
             message = (
