@@ -3,7 +3,6 @@ it. app.main (the composition root) builds it and hands it everything it holds."
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -16,6 +15,8 @@ from app.db.engine import Database
 from app.domain.events import Event
 from app.engine import Engine
 from app.http.documents import DocumentPreparer
+from app.http.executors import EngineExecutor
+from app.http.pipeline import OperationPipeline
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
@@ -60,13 +61,20 @@ class AppState:
     documents: DocumentPreparer = field(init=False)
     # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
     engine: Engine = field(init=False)
-    # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
-    operations: asyncio.Semaphore = field(init=False)
+    # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
+    pipeline: OperationPipeline = field(init=False)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
         self.engine = Engine(self.schema, self.settings.graphql_executor)
-        self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
+        self.pipeline = OperationPipeline(
+            schema=self.schema,
+            documents=self.documents,
+            limits=self.settings.graphql,
+            context=self.context,
+            executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
+            debug=self.settings.debug,
+        )
 
     def context(
         self,

@@ -51,7 +51,7 @@ async def test_an_operation_over_the_limit_waits_for_a_turn_then_runs(
 ) -> None:
     async with api_factory(max_concurrent_operations=1) as api:
         semaphore = ObservedSemaphore(1)
-        api.state.operations = semaphore
+        api.state.pipeline.operations = semaphore
         execute = GatedExecute(api)
         monkeypatch.setattr(api.state.engine, "execute", execute)
 
@@ -84,12 +84,12 @@ async def test_waiting_past_the_execution_timeout_is_service_unavailable(
     async with api_factory(max_concurrent_operations=1, execution_timeout=0.05) as api:
         execute = GatedExecute(api)
         monkeypatch.setattr(api.state.engine, "execute", execute)
-        await api.state.operations.acquire()  # every turn is taken
+        await api.state.pipeline.operations.acquire()  # every turn is taken
         try:
             strict = await api.post({"query": PRODUCTS})
             legacy = await api.post({"query": PRODUCTS}, accept="application/json")
         finally:
-            api.state.operations.release()
+            api.state.pipeline.operations.release()
 
         execute.gate.set()
         after = await api.post({"query": PRODUCTS})
