@@ -20,9 +20,14 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from app.auth.principal import ANONYMOUS, Principal
 from app.auth.services import AuthServices
+from app.cache.invalidation import CacheInvalidation
+from app.cache.manager import CacheManager
+from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
@@ -32,11 +37,12 @@ from app.http.graphql import graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.rest.api import not_found, rest_endpoint
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.state import AppState, ContextFactory
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
-from app.messaging.broker import create_broker
+from app.messaging.broker import Broker, create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
@@ -60,11 +66,13 @@ def graphql_context(
     sign_ups: SignUps | None = None,
     api_key_environment: str = "live",
     repositories: RepositoryFactory = sql_repositories,
+    query_cache: QueryCache | None = None,
 ) -> Context:
-    """A GraphQL operation's context: fresh loaders over `db`, and units of work on it that call
-    `after_commit` with what they committed."""
+    """A GraphQL operation's context: fresh loaders over `db` (the catalogue's reads through
+    `query_cache` when given), and units of work on it that call `after_commit` with what they
+    committed."""
     return Context(
-        loaders=Loaders.create(db),
+        loaders=Loaders.create(db, query_cache),
         unit_of_work=SqlUnitOfWork.factory(
             db, after_commit=after_commit, repositories=repositories
         ),
@@ -77,7 +85,12 @@ def graphql_context(
     )
 
 
-def _contexts(db: Database, auth: AuthServices, after_commit: AfterCommit) -> ContextFactory:
+def _contexts(
+    db: Database,
+    auth: AuthServices,
+    after_commit: AfterCommit,
+    query_cache: QueryCache | None,
+) -> ContextFactory:
     sign_ups = SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address)
 
     def make(
@@ -96,6 +109,7 @@ def _contexts(db: Database, auth: AuthServices, after_commit: AfterCommit) -> Co
             client_address=client_address,
             sign_ups=sign_ups,
             api_key_environment=auth.settings.api_key_environment,
+            query_cache=query_cache,
         )
 
     return make
@@ -137,14 +151,31 @@ def create_app(
         bus = EventBus([logging_middleware])
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
-        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
+        broker_ref: list[Broker] = []
+        cache = CacheManager.create(
+            settings.cache,
+            settings.redis_url,
+            settings.auth.redis_prefix,
+            # Other processes' invalidations arrive through the broker; while it is cut off, L1
+            # serves nothing older than the propagation bound.
+            coherent=lambda: not broker_ref or broker_ref[0].delivering,
+        )
+        query_cache = QueryCache(cache) if cache.enabled else None
+        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db, query_cache))
         events = settings.events
+        invalidation = CacheInvalidation(cache)
+
+        def deliver(event: Event) -> None:
+            invalidation.delivered(event)
+            fanout.publish(event)
+
         broker = create_broker(
             settings.redis_url,
             settings.auth.redis_prefix,
-            fanout.publish,
+            deliver,
             maxlen=events.stream_maxlen,
         )
+        broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         state = AppState(
             settings=settings,
@@ -156,8 +187,12 @@ def create_app(
             broker=broker,
             relay=relay,
             commit_hooks=list(extras.commit_hooks),
+            cache=cache,
+            invalidation=invalidation,
+            query_cache=query_cache,
+            responses=ResponseCache(cache) if cache.enabled and settings.cache.responses else None,
         )
-        state.contexts = _contexts(db, auth, state.after_commit)
+        state.contexts = _contexts(db, auth, state.after_commit, query_cache)
         app.state.og = state
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
@@ -181,6 +216,8 @@ def create_app(
             await relay.stop()
             await broker.close()
             await running.__aexit__(None, None, None)
+            await invalidation.close()
+            await cache.close()
             await db.dispose()
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
@@ -191,6 +228,13 @@ def create_app(
             # The same path over WebSocket: subscriptions (and queries, mutations) for clients
             # speaking graphql-transport-ws or graphql-ws.
             WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
+            # The versioned REST API (app/http/rest): /api/v1/..., /api/v2/..., or /api/... with
+            # the `api-version` header; every method reaches it, so others get a 405 problem.
+            Route(
+                "/api/{path:path}",
+                rest_endpoint,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
@@ -204,7 +248,8 @@ def create_app(
             Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
-            Middleware(AuthMiddleware, paths=("/graphql",)),
+            Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,
+        exception_handlers={404: not_found},
     )

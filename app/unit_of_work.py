@@ -17,7 +17,8 @@ tests' in-memory fake runs them without one.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -37,7 +38,9 @@ from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, U
 from app.domain.orders import IdempotencyRecord
 from app.domain.products import StockMove
 
-AfterCommit = Callable[[list[Event]], None]
+# Runs after a commit, before the unit of work's block is left (so before a mutation answers);
+# it may be a coroutine function, which is awaited (the cache's invalidation is).
+AfterCommit = Callable[[list[Event]], Awaitable[None] | None]
 
 
 # --- what use cases may ask of each repository ------------------------------------------------
@@ -177,7 +180,9 @@ class UnitOfWork(abc.ABC):
         self._repositories = None
         await self._end(exc)
         if exc is None and self._after_commit is not None:
-            self._after_commit(list(self._recorded))
+            result = self._after_commit(list(self._recorded))
+            if inspect.isawaitable(result):
+                await result
 
     def _current(self) -> Repositories:
         if self._repositories is None:

@@ -3,6 +3,7 @@ it. app.main (the composition root) builds it and hands it everything it holds."
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -10,6 +11,10 @@ import strawberry
 
 from app.auth.principal import Principal
 from app.auth.services import AuthServices
+from app.cache.invalidation import CacheInvalidation
+from app.cache.manager import CacheManager
+from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
@@ -54,15 +59,24 @@ class AppState:
     relay: Relay | None = None
     # Builds each operation's Context (loaders, units of work): handed in by app.main.
     contexts: ContextFactory | None = None
-    # Called with each commit's events before the dispatcher and relay are woken (an app built
-    # for tests adds its fault injection here; `serve` adds nothing).
+    # Called with each commit's events before the cache is invalidated and the dispatcher and
+    # relay are woken (an app built for tests adds its fault injection here; `serve` adds
+    # nothing).
     commit_hooks: list[AfterCommit] = field(default_factory=list)
+    # The two-level cache; None where nothing caches (one-off tools).
+    cache: CacheManager | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
     # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
     engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
+    # The catalogue's query-result cache (None when caching is off) and what invalidates the
+    # cache after this process's commits.
+    query_cache: QueryCache | None = None
+    # Whole answers of public reads (CACHE_RESPONSES); None when off.
+    responses: ResponseCache | None = None
+    invalidation: CacheInvalidation | None = None
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
@@ -74,6 +88,7 @@ class AppState:
             context=self.context,
             executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
             debug=self.settings.debug,
+            responses=self.responses,
         )
 
     def context(
@@ -91,11 +106,24 @@ class AppState:
             principal=principal, request_id=request_id, client_address=client_address, listen=listen
         )
 
-    def after_commit(self, events: list[Event]) -> None:
-        """The unit of work's hook: wake whoever acts on the events that just committed."""
+    async def after_commit(self, events: list[Event]) -> None:
+        """The unit of work's hook: wake whoever acts on the events that just committed.
+
+        The cache's invalidation is awaited, so the mutation answers only once neither this
+        process nor L2 holds the old value; other processes invalidate when the events reach
+        them, before their subscribers see the events.
+        """
         for hook in self.commit_hooks:
-            hook(events)
-        if self.dispatcher is not None:
-            self.dispatcher.wake(events)
-        if self.relay is not None:
-            self.relay.wake(events)
+            result = hook(events)
+            if inspect.isawaitable(result):
+                await result
+        try:
+            if self.invalidation is not None:
+                await self.invalidation.after_commit(events)
+        finally:
+            # Woken after the cache's invalidation, so other processes' subscribers do not find
+            # the old value in L2; woken even if it was cancelled (they also poll).
+            if self.dispatcher is not None:
+                self.dispatcher.wake(events)
+            if self.relay is not None:
+                self.relay.wake(events)
