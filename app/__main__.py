@@ -1,4 +1,5 @@
-"""Operators' command line: `python -m app serve | migrate | seed | schema | <auth commands>`."""
+"""Operators' command line: `python -m app serve | migrate | seed | schema | register-documents |
+<auth commands>`."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def _serve(settings: Settings) -> int:
         logging.getLogger("app").warning("%s", notice)
 
     from app.db.migrate import migrate
+    from app.http.server import uvicorn_options
     from app.main import create_app
 
     migrate(DatabaseUrl.parse(settings.database_url))
@@ -41,6 +43,7 @@ def _serve(settings: Settings) -> int:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        **uvicorn_options(settings),
         # Client addresses (throttling keys) come from X-Forwarded-For only when it is sent by a
         # trusted proxy; otherwise the header is ignored, as anyone may send it.
         proxy_headers=settings.forwarded_allow_ips is not None,
@@ -132,6 +135,37 @@ def _schema(check: bool) -> int:
     return 0
 
 
+def _register_documents(settings: Settings, manifest: Path) -> int:
+    import json
+
+    from app.db.engine import Database
+    from app.db.migrate import migrate
+    from app.domain.documents import ManifestError, parse_manifest
+    from app.http.manifest import check_documents, register_documents
+    from resolvers.schema import schema
+
+    try:
+        documents = parse_manifest(json.loads(manifest.read_text(encoding="utf-8")))
+        check_documents(schema._schema, settings.graphql, documents)
+    except (OSError, ValueError) as error:  # ManifestError and JSONDecodeError are ValueErrors
+        what = "manifest" if isinstance(error, ManifestError) else "cannot read the manifest"
+        print(f"{what}: {error}", file=sys.stderr)
+        return 1
+    url = DatabaseUrl.parse(settings.database_url)
+    migrate(url)
+
+    async def run() -> int:
+        db = Database(url, settings)
+        try:
+            return await register_documents(db, documents)
+        finally:
+            await db.dispose()
+
+    added = asyncio.run(run())
+    print(f"registered {added} new trusted document(s) of {len(documents)} in {manifest.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -141,6 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("seed", help="load the demo data set into an empty database")
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
     schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    documents = commands.add_parser(
+        "register-documents",
+        help="register trusted documents from a manifest (Apollo's or Relay's format)",
+    )
+    documents.add_argument("manifest", type=Path, help="the manifest's JSON file")
     auth_cli.add_commands(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -158,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "seed":
             return _seed(settings)
+        if args.command == "register-documents":
+            return _register_documents(settings, args.manifest)
         if args.command in auth_cli.COMMANDS:
             return auth_cli.run(args, settings)
         return _schema(args.check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 import secrets
@@ -114,6 +115,8 @@ class AuthSettings:
     # too, and without this anyone could spend it freely.
     anonymous_rate_per_minute: int = 600
     anonymous_rate_burst: int = 120
+    # Active (unrevoked) API keys one user may hold.
+    max_api_keys_per_user: int = 20
     client_auth_failures_per_minute: int = 10
     redis_prefix: str = "ordergraph:"
     argon2_time_cost: int = 3
@@ -161,6 +164,10 @@ class GraphQLLimits:
     # Pairs of same-named fields at one place, which validation compares pairwise (see
     # app.http.documents.overlapping_pairs).
     max_overlapping_pairs: int = 1000
+    # Seconds a request body may take between two of its chunks (then 408), and seconds a
+    # request's headers may take in all (`serve` closes the connection).
+    body_read_timeout: float = 10.0
+    header_read_timeout: float = 10.0
     max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
     execution_timeout: float = 10.0
     # Operations executing at once in one process; the rest wait (within execution_timeout) for
@@ -169,6 +176,53 @@ class GraphQLLimits:
     max_concurrent_operations: int = 10
     introspection: bool = False
     document_cache_size: int = 512
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Static query cost (app.http.cost): the limit, and how lists and fields are weighed."""
+
+    # Operations whose requested cost is above this are refused before they run (0: no limit).
+    max_cost: int = 10_000
+    # Assumed length of a list with no slicing argument (an order's items, its history).
+    list_size: int = 10
+    # `Type.field` -> weight per value returned, replacing the default (1 object, 0 scalar).
+    field_weights: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Per-principal query-cost budgets (app.http.budgets): a leaky bucket of points."""
+
+    # Points a principal's bucket holds (0: no budgets; costs are still computed and reported).
+    maximum: int = 20_000
+    # Points restored per second.
+    restore_rate: float = 1_000.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.maximum > 0
+
+
+class PersistedQueryMode(enum.StrEnum):
+    OFF = "off"
+    APQ = "apq"
+    TRUSTED = "trusted"
+
+
+@dataclass(frozen=True)
+class PersistedQuerySettings:
+    """Persisted queries (app.http.persisted): automatic, or trusted documents only."""
+
+    mode: PersistedQueryMode = PersistedQueryMode.APQ
+    # Query texts kept in each process (least recently used dropped first).
+    max_entries: int = 10_000
+    # How long a registered text stays in Redis without being registered again.
+    ttl_seconds: int = 7 * 24 * 3600
+    # OAuth clients (third parties) that may send any document when the mode is `trusted`.
+    open_clients: frozenset[str] = frozenset()
+    # Cache-Control max-age of a GET answering a persisted query without credentials.
+    max_age: int = 300
 
 
 @dataclass(frozen=True)
@@ -185,6 +239,12 @@ class WebSocketSettings:
     max_operations: int = 100
     # Events waiting for one subscription before it counts as too slow and its socket is closed.
     max_queued_events: int = 100
+    # Sockets and subscriptions held at once in this process, per client address and per
+    # principal (a user or a client): every subscription costs work on each of its events.
+    max_sockets_per_address: int = 20
+    max_sockets_per_principal: int = 20
+    max_subscriptions_per_address: int = 200
+    max_subscriptions_per_principal: int = 200
 
 
 @dataclass(frozen=True)
@@ -282,6 +342,9 @@ class Settings:
     # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
     # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
     graphql_executor: str = "levels"
+    cost: CostSettings = field(default_factory=CostSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    persisted_queries: PersistedQuerySettings = field(default_factory=PersistedQuerySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -314,6 +377,8 @@ class Settings:
                 max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
                 max_selections=_int(env, "MAX_QUERY_SELECTIONS", 1000, minimum=1),
                 max_overlapping_pairs=_int(env, "MAX_QUERY_OVERLAPS", 1000),
+                body_read_timeout=_positive_float(env, "BODY_READ_TIMEOUT", 10.0),
+                header_read_timeout=_positive_float(env, "HEADER_READ_TIMEOUT", 10.0),
                 max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
                 execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
                 max_concurrent_operations=_int(
@@ -329,6 +394,14 @@ class Settings:
                 auth_recheck=_positive_float(env, "WS_AUTH_RECHECK_SECONDS", 5.0),
                 max_operations=_int(env, "WS_MAX_OPERATIONS", 100, minimum=1),
                 max_queued_events=_int(env, "WS_MAX_QUEUED_EVENTS", 100, minimum=1),
+                max_sockets_per_address=_int(env, "WS_MAX_SOCKETS_PER_ADDRESS", 20, minimum=1),
+                max_sockets_per_principal=_int(env, "WS_MAX_SOCKETS_PER_PRINCIPAL", 20, minimum=1),
+                max_subscriptions_per_address=_int(
+                    env, "WS_MAX_SUBSCRIPTIONS_PER_ADDRESS", 200, minimum=1
+                ),
+                max_subscriptions_per_principal=_int(
+                    env, "WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", 200, minimum=1
+                ),
             ),
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
@@ -345,6 +418,16 @@ class Settings:
             api_deprecated_versions=parse_deprecated_versions(env.get("API_DEPRECATED_VERSIONS")),
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000),
             graphql_executor=_executor(env),
+            cost=CostSettings(
+                max_cost=_int(env, "MAX_QUERY_COST", 10_000),
+                list_size=_int(env, "QUERY_COST_LIST_SIZE", 10, minimum=1),
+                field_weights=_field_weights(env.get("QUERY_COST_FIELD_WEIGHTS") or ""),
+            ),
+            budget=BudgetSettings(
+                maximum=_int(env, "QUERY_BUDGET", 20_000),
+                restore_rate=_positive_float(env, "QUERY_BUDGET_RESTORE_RATE", 1_000.0),
+            ),
+            persisted_queries=_persisted_queries(env),
         )
 
 
@@ -361,6 +444,40 @@ def _executor(env: Mapping[str, str]) -> str:
     if value not in EXECUTORS:
         raise ConfigError(f"GRAPHQL_EXECUTOR must be levels or standard, not {raw!r}")
     return value
+
+
+def _field_weights(raw: str) -> dict[str, int]:
+    """`Type.field=N,Type.field=N` (QUERY_COST_FIELD_WEIGHTS)."""
+    weights: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        type_name, _, field_name = name.strip().partition(".")
+        if not type_name or not field_name or not value.strip().isdigit():
+            raise ConfigError(
+                f"QUERY_COST_FIELD_WEIGHTS must be `Type.field=N`, comma-separated; not {item!r}"
+            )
+        weights[name.strip()] = int(value)
+    return weights
+
+
+def _persisted_queries(env: Mapping[str, str]) -> PersistedQuerySettings:
+    raw = (env.get("PERSISTED_QUERIES") or "apq").strip().lower()
+    try:
+        mode = PersistedQueryMode(raw)
+    except ValueError:
+        raise ConfigError(f"PERSISTED_QUERIES must be off, apq or trusted, not {raw!r}") from None
+    return PersistedQuerySettings(
+        mode=mode,
+        max_entries=_int(env, "PERSISTED_QUERIES_MAX_ENTRIES", 10_000, minimum=1),
+        ttl_seconds=_int(env, "PERSISTED_QUERIES_TTL_SECONDS", 7 * 24 * 3600, minimum=1),
+        open_clients=frozenset(
+            filter(
+                None,
+                (c.strip() for c in (env.get("PERSISTED_QUERIES_OPEN_CLIENTS") or "").split(",")),
+            )
+        ),
+        max_age=_int(env, "PERSISTED_QUERIES_MAX_AGE", 300),
+    )
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:
@@ -398,6 +515,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         rate_burst=_int(env, "RATE_LIMIT_BURST", 60, minimum=1),
         anonymous_rate_per_minute=_int(env, "ANONYMOUS_RATE_LIMIT_PER_MINUTE", 600, minimum=1),
         anonymous_rate_burst=_int(env, "ANONYMOUS_RATE_LIMIT_BURST", 120, minimum=1),
+        max_api_keys_per_user=_int(env, "MAX_API_KEYS_PER_USER", 20, minimum=1),
         client_auth_failures_per_minute=_int(env, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10, 1),
         redis_prefix=env.get("REDIS_PREFIX") or "ordergraph:",
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),

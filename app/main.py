@@ -27,6 +27,7 @@ from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
@@ -65,6 +66,7 @@ def graphql_context(
     client_address: str = "",
     sign_ups: SignUps | None = None,
     api_key_environment: str = "live",
+    max_api_keys_per_user: int = MAX_KEYS_PER_USER,
     repositories: RepositoryFactory = sql_repositories,
     query_cache: QueryCache | None = None,
 ) -> Context:
@@ -82,6 +84,7 @@ def graphql_context(
         client_address=client_address,
         sign_ups=sign_ups,
         api_key_environment=api_key_environment,
+        max_api_keys_per_user=max_api_keys_per_user,
     )
 
 
@@ -109,6 +112,7 @@ def _contexts(
             client_address=client_address,
             sign_ups=sign_ups,
             api_key_environment=auth.settings.api_key_environment,
+            max_api_keys_per_user=auth.settings.max_api_keys_per_user,
             query_cache=query_cache,
         )
 
@@ -209,6 +213,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await state.pipeline.close()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other
@@ -247,7 +252,11 @@ def create_app(
             # over https) and its request ID.
             Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.graphql.max_body_bytes,
+                read_timeout=settings.graphql.body_read_timeout,
+            ),
             Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,

@@ -14,6 +14,7 @@ from typing import Protocol
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.domain.events import Event
 from app.unit_of_work import UnitOfWorkFactory
 from app.usecases.accounts import SignUps
@@ -57,6 +58,7 @@ class Context:
     # Password hashing and the sign-up limit; None where no auth services run (schema tests).
     sign_ups: SignUps | None = None
     api_key_environment: str = "live"
+    max_api_keys_per_user: int = MAX_KEYS_PER_USER
 
 
 Info = strawberry.Info[Context, None]

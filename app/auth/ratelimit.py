@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -20,7 +22,20 @@ from redis.exceptions import RedisError
 log = logging.getLogger("app.auth.ratelimit")
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A bucket after `take`: whole seconds until enough tokens are back (0: taken), and what it
+    holds now."""
+
+    wait: int
+    available: float
+
+
 class RateLimiter(Protocol):
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        """Take `cost` tokens when the bucket holds them (a negative cost gives tokens back)."""
+        ...
+
     async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
         """Take `cost` tokens; 0 when allowed, else whole seconds until enough are back.
 
@@ -38,6 +53,12 @@ class RateLimiter(Protocol):
 
     async def close(self) -> None: ...
 
+    @property
+    def status(self) -> str:
+        """For /readyz: `ok` (shared in Redis), `degraded` (Redis down: this process's own
+        buckets meanwhile) or `local` (no Redis configured: per process by design)."""
+        ...
+
 
 def _retry_seconds(missing: float, per_second: float) -> int:
     return max(1, math.ceil(missing / per_second))
@@ -46,24 +67,33 @@ def _retry_seconds(missing: float, per_second: float) -> int:
 class MemoryRateLimiter:
     MAX_BUCKETS = 100_000
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._clock = clock
 
-    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
-        now = time.monotonic()
+    @property
+    def status(self) -> str:
+        return "local"
+
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        now = self._clock()
         per_second = per_minute / 60.0
         tokens, updated = self._buckets.get(key, (float(burst), now))
         tokens = min(float(burst), tokens + (now - updated) * per_second)
         need = max(cost, 1)
         if cost < 0:
-            self._buckets[key] = (min(float(burst), tokens - cost), now)
-            return 0
+            tokens = min(float(burst), tokens - cost)
+            self._buckets[key] = (tokens, now)
+            return Taken(0, tokens)
         if tokens >= need:
             self._buckets[key] = (tokens - cost, now)
             self._prune(now)
-            return 0
+            return Taken(0, tokens - cost)
         self._buckets[key] = (tokens, now)
-        return _retry_seconds(need - tokens, per_second)
+        return Taken(_retry_seconds(need - tokens, per_second), tokens)
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self.acquire(key, per_minute, burst, cost=-amount)
@@ -104,29 +134,57 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
-return wait
+return {wait, tostring(tokens)}
 """
 
 
 class RedisRateLimiter:
-    """Buckets under `<prefix>rl:<key>`; an unreachable Redis lets requests through (logged)."""
+    """Buckets under `<prefix>rl:<key>`, shared by every process.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    While Redis does not answer, each process enforces buckets of its own (in memory): a limit
+    then holds per process, so N processes allow up to N times the rate, rather than not at all.
+    Redis is tried again every `retry_seconds`; its outage and its return are logged once each.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, retry_seconds: float = 1.0) -> None:
         self._redis = redis
         self._prefix = prefix
         self._take = redis.register_script(_TAKE)
+        self._fallback = MemoryRateLimiter()
+        self._retry_seconds = retry_seconds
+        self._retry_at = 0.0
+        self._down = False
 
-    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+    @property
+    def status(self) -> str:
+        return "degraded" if self._down else "ok"
+
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        if self._down and time.monotonic() < self._retry_at:
+            return await self._fallback.take(key, per_minute, burst, cost)
         per_ms = per_minute / 60_000.0
         try:
-            wait_ms = int(
-                await self._take(keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost])
+            wait_ms, tokens = await self._take(
+                keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost]
             )
         except (RedisError, OSError) as error:
-            # Failing open keeps the API up when Redis is down; the outage is logged loudly.
-            log.warning("rate limiting skipped, Redis unavailable: %s", error)
-            return 0
-        return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
+            if not self._down:
+                log.warning(
+                    "Redis unavailable for rate limits (%s): each process enforces its own "
+                    "buckets until it is back",
+                    error,
+                )
+            self._down = True
+            self._retry_at = time.monotonic() + self._retry_seconds
+            return await self._fallback.take(key, per_minute, burst, cost)
+        if self._down:
+            log.info("Redis is back: rate limits are shared between processes again")
+            self._down = False
+        wait_ms = int(wait_ms)
+        return Taken(0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000)), float(tokens))
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self.acquire(key, per_minute, burst, cost=-amount)
@@ -137,5 +195,8 @@ class RedisRateLimiter:
 
 def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
     if redis_url:
-        return RedisRateLimiter(Redis.from_url(redis_url), prefix)
+        # Bounded waits: a Redis that stops answering must not hold requests, it must make
+        # the limiter fall back to this process's buckets.
+        client = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return RedisRateLimiter(client, prefix)
     return MemoryRateLimiter()

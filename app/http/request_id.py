@@ -7,14 +7,14 @@ otherwise generated.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
 
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http import encoding
 from app.http.errors import INTERNAL_MESSAGE, ErrorCode
 
 HEADER = "X-Request-ID"
@@ -68,12 +68,16 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left before its request was read: nobody is waiting for an answer,
+            # and nothing went wrong here.
+            log.info("client went away before its request was read (request %s)", request_id)
         except Exception:
             log.exception("unhandled error (request %s)", request_id)
             if started or scope["type"] != "http":
                 raise
             # Answered here, in the API's error shape, rather than by Starlette's plain-text 500.
-            body = json.dumps(
+            body = encoding.dumps(
                 {
                     "errors": [
                         {
@@ -85,7 +89,7 @@ class RequestIdMiddleware:
                         }
                     ]
                 }
-            ).encode()
+            )
             await send_with_id(
                 {
                     "type": "http.response.start",

@@ -19,9 +19,14 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.engine import Engine
+from app.http.budgets import Budgets
+from app.http.cost import CostAnalysis
+from app.http.document_store import create_document_store
 from app.http.documents import DocumentPreparer
 from app.http.executors import EngineExecutor
+from app.http.persisted import PersistedQueries, TrustedDocuments
 from app.http.pipeline import OperationPipeline
+from app.http.socket_limits import SocketLimits
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
@@ -71,6 +76,8 @@ class AppState:
     engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
+    # WebSockets and subscriptions held per client address and per principal.
+    socket_limits: SocketLimits = field(init=False)
     # The catalogue's query-result cache (None when caching is off) and what invalidates the
     # cache after this process's commits.
     query_cache: QueryCache | None = None
@@ -79,17 +86,35 @@ class AppState:
     invalidation: CacheInvalidation | None = None
 
     def __post_init__(self) -> None:
-        self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
-        self.engine = Engine(self.schema, self.settings.graphql_executor)
+        settings = self.settings
+        self.documents = DocumentPreparer(self.schema._schema, settings.graphql)
+        self.engine = Engine(self.schema, settings.graphql_executor)
+        persisted = settings.persisted_queries
         self.pipeline = OperationPipeline(
             schema=self.schema,
             documents=self.documents,
-            limits=self.settings.graphql,
+            limits=settings.graphql,
             context=self.context,
             executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
-            debug=self.settings.debug,
+            cost=CostAnalysis(self.schema._schema, settings.cost),
+            persisted=PersistedQueries(
+                persisted,
+                create_document_store(
+                    settings.redis_url,
+                    settings.auth.redis_prefix,
+                    persisted.max_entries,
+                    persisted.ttl_seconds,
+                ),
+                TrustedDocuments(self.db, persisted.max_entries),
+            ),
+            # The rate limiter's buckets (in memory, or Redis when configured) hold the budgets.
+            budgets=Budgets(self.auth.limiter, settings.budget)
+            if settings.budget.enabled
+            else None,
+            debug=settings.debug,
             responses=self.responses,
         )
+        self.socket_limits = SocketLimits(self.settings.websocket)
 
     def context(
         self,

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import api_keys, users
 from app.domain.auth import ApiKey
 from app.domain.models import Role
@@ -58,7 +60,7 @@ async def insert_key(conn: AsyncConnection, key: ApiKey, key_hash: str) -> None:
     )
 
 
-async def find_active_by_hash(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
+async def find_active_by_hash(conn: Connection, key_hash: str) -> KeyOwner | None:
     """One statement: the key and its owner's role and state, if the key is not revoked."""
     stmt = (
         select(api_keys, users.c.role, users.c.disabled_at.label("user_disabled_at"))
@@ -72,23 +74,33 @@ async def find_active_by_hash(conn: AsyncConnection, key_hash: str) -> KeyOwner 
     return KeyOwner(_key(row), Role(m["role"]), m["user_disabled_at"] is not None)
 
 
-async def list_for_user(conn: AsyncConnection, user_id: UUID) -> list[ApiKey]:
+async def count_active_for_user(conn: AsyncConnection, user_id: UUID) -> int:
+    """The user's unrevoked keys, with the user's row locked (PostgreSQL) until the transaction
+    ends, so two key creations for one user cannot both pass a cap on this count."""
+    await conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+    stmt = select(func.count()).where(
+        api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def list_for_user(conn: Connection, user_id: UUID) -> list[ApiKey]:
     rows = await conn.execute(
         select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
     )
     return [_key(row) for row in rows]
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
-    rows = await conn.execute(select(api_keys).where(api_keys.c.id.in_(ids)))
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
+    rows = await conn.execute(select(api_keys).where(one_of(api_keys.c.id, ids)))
     return {key.id: key for key in map(_key, rows)}
 
 
-async def by_user_ids(conn: AsyncConnection, user_ids: Sequence[UUID]) -> dict[UUID, list[ApiKey]]:
+async def by_user_ids(conn: Connection, user_ids: Sequence[UUID]) -> dict[UUID, list[ApiKey]]:
     """Each user's keys, revoked ones included, oldest first."""
     rows = await conn.execute(
         select(api_keys)
-        .where(api_keys.c.user_id.in_(user_ids))
+        .where(one_of(api_keys.c.user_id, user_ids))
         .order_by(api_keys.c.created_at, api_keys.c.id)
     )
     found: dict[UUID, list[ApiKey]] = {user_id: [] for user_id in user_ids}
@@ -102,6 +114,9 @@ class ApiKeyRepository:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+
+    async def count_active(self, user_id: UUID) -> int:
+        return await count_active_for_user(self._conn, user_id)
 
     async def add(self, key: ApiKey, key_hash: str) -> None:
         await insert_key(self._conn, key, key_hash)

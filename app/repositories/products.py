@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.cache import tags
 from app.cache.manager import FunctionCodec
 from app.cache.query import QueryCache
-from app.db.engine import Database
+from app.db.engine import Connection, Database
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -50,7 +50,7 @@ def _page(first: int, after: str | None) -> Select[Any]:
 _COUNT = select(func.count()).select_from(products)
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Product]:
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Product]:
     result = await conn.execute(_by_ids(ids))
     return {product.id: product for product in map(_product, result)}
 
@@ -59,13 +59,13 @@ def _to_page(rows: list[Product], first: int, after: str | None) -> Page[Product
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
-async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Product]:
+async def page(conn: Connection, first: int, after: str | None) -> Page[Product]:
     """Products by SKU (byte order on both databases)."""
     rows = [_product(row) for row in await conn.execute(_page(first, after))]
     return _to_page(rows, first, after)
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Connection) -> int:
     return int((await conn.execute(_COUNT)).scalar_one())
 
 
@@ -130,7 +130,7 @@ class CatalogueReads:
                 return await get_by_ids(conn, ids)
         stmt = _by_ids(sorted(ids))
 
-        async def run(conn: AsyncConnection) -> list[Product]:
+        async def run(conn: Connection) -> list[Product]:
             return [_product(row) for row in await conn.execute(stmt)]
 
         found = await self._cache.fetch(
@@ -144,7 +144,7 @@ class CatalogueReads:
                 return await page(conn, first, after)
         stmt = _page(first, after)
 
-        async def run(conn: AsyncConnection) -> list[Product]:
+        async def run(conn: Connection) -> list[Product]:
             return [_product(row) for row in await conn.execute(stmt)]
 
         rows = await self._cache.fetch(
@@ -192,21 +192,36 @@ class ProductRepository:
         )
         return (await self._conn.execute(stmt)).first() is not None
 
-    async def save(self, product: Product, expected_version: int) -> bool:
-        """Write the product's details if nobody changed it since `expected_version`."""
+    async def save(self, product: Product, expected: Product) -> int | None:
+        """Write the product's details if they are still `expected`'s; the new stream version,
+        or None when another catalogue edit changed them since they were read.
+
+        The check is on the details only: stock moves (orders, restocks) change the stock and
+        the stream version, never the details, so they cannot make a rename lose a race. The
+        version is taken in this statement (`version + 1`), as stock moves take theirs, so
+        every event of the product's stream still gets its own.
+        """
         stmt = (
             update(products)
-            .where(products.c.id == product.id, products.c.version == expected_version)
+            .where(
+                products.c.id == product.id,
+                products.c.name == expected.name,
+                products.c.description.is_not_distinct_from(expected.description),
+                products.c.price_amount == expected.price.minor_units,
+                products.c.currency == expected.price.currency,
+            )
             .values(
                 name=product.name,
                 description=product.description,
                 price_amount=product.price.minor_units,
                 currency=product.price.currency,
-                version=product.version,
+                version=products.c.version + 1,
                 updated_at=product.updated_at,
             )
+            .returning(products.c.version)
         )
-        return (await self._conn.execute(stmt)).rowcount == 1
+        version: int | None = (await self._conn.execute(stmt)).scalar_one_or_none()
+        return version
 
     async def move_stock(
         self, product_id: UUID, delta: int, now: datetime, *, ceiling: int | None = None
