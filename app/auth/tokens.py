@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +73,15 @@ class VerifiedToken:
 
 
 class AccessTokens:
-    def __init__(self, keys: SigningKey | KeyRing, settings: AuthSettings) -> None:
+    def __init__(
+        self,
+        keys: SigningKey | KeyRing,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        # The time tokens are minted at and checked against (exp, with the leeway).
+        self.clock = clock
         self.keys = (
             keys if isinstance(keys, KeyRing) else KeyRing(keys, settings.access_token_seconds)
         )
@@ -83,6 +92,7 @@ class AccessTokens:
         # Verified tokens, oldest first: token -> (claims, its key, last second it is valid).
         self._verified: dict[str, tuple[VerifiedToken, SigningKey, int]] = {}
         self._claims = JWTClaimsRegistry(
+            now=lambda: int(self.clock()),
             leeway=self._leeway,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
@@ -102,7 +112,7 @@ class AccessTokens:
         now: int | None = None,
         family_id: UUID | None = None,
     ) -> tuple[str, AccessTokenRecord]:
-        issued = int(time.time()) if now is None else now
+        issued = int(self.clock()) if now is None else now
         jti = secrets.token_urlsafe(24)
         claims = {
             "iss": self.issuer,
@@ -140,7 +150,7 @@ class AccessTokens:
         remembered = self._verified.get(token)
         if remembered is not None:
             verified, key, good_until = remembered
-            if time.time() <= good_until and self.keys.find(key.kid) is key:
+            if self.clock() <= good_until and self.keys.find(key.kid) is key:
                 return verified
             del self._verified[token]
         verified, key = self._verify(token)
