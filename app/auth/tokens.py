@@ -78,10 +78,11 @@ class AccessTokens:
         keys: SigningKey | KeyRing,
         settings: AuthSettings,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
-        # The time tokens are minted at and checked against (exp, with the leeway).
-        self.clock = clock
+        # The time tokens are minted at and checked against (exp, with the leeway). The default
+        # looks `time.time` up at each call, so a test that patches it moves this clock too.
+        self.clock = clock or (lambda: time.time())
         self.keys = (
             keys if isinstance(keys, KeyRing) else KeyRing(keys, settings.access_token_seconds)
         )
@@ -89,7 +90,8 @@ class AccessTokens:
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
         self._leeway = int(VERIFICATION_LEEWAY.total_seconds())
-        # Verified tokens, oldest first: token -> (claims, its key, last second it is valid).
+        # Verified tokens, oldest first: token -> (claims, its key, the moment it stops being
+        # valid: exp plus the leeway, as the claims check counts it).
         self._verified: dict[str, tuple[VerifiedToken, SigningKey, int]] = {}
         self._claims = JWTClaimsRegistry(
             now=lambda: int(self.clock()),
@@ -149,8 +151,8 @@ class AccessTokens:
         """
         remembered = self._verified.get(token)
         if remembered is not None:
-            verified, key, good_until = remembered
-            if self.clock() <= good_until and self.keys.find(key.kid) is key:
+            verified, key, refused_from = remembered
+            if self.clock() < refused_from and self.keys.find(key.kid) is key:
                 return verified
             del self._verified[token]
         verified, key = self._verify(token)
