@@ -49,6 +49,13 @@ def banner(settings: Settings, demo: dict[str, str]) -> str:
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
     base = f"http://{settings.host}:{settings.port}"
+    # The customer's key answers `me`; without the demo users only the client's token is there.
+    credential = demo.get("customer_key") or demo["token"]
+    query = (
+        "{ me { email } }"
+        if "customer_key" in demo
+        else "{ products(first: 3) { edges { node { name } } } }"
+    )
     graphiql = availability(settings) or f"{base}/graphql  (open it in a browser)"
     return f"""
 ordergraph is starting on {base}
@@ -61,14 +68,15 @@ ordergraph is starting on {base}
   Demo OAuth client  client_id {demo["client_id"]}  client_secret {demo["client_secret"]}
                      (POST {base}/oauth/token with grant_type=client_credentials)
   Bearer token       {demo["token"]}
+                     (the demo client's own: no user, so `me` is null for it)
   Sign-in flow       public client {demo.get("web_client_id", "-")}, redirect {DEMO_REDIRECT_URI}
                      open {base}/oauth/authorize?response_type=code&client_id=<id>
                        &redirect_uri=<uri>&code_challenge=<S256 of a verifier>
                        &code_challenge_method=S256&state=x
                      then POST {base}/oauth/token grant_type=authorization_code, code,
                        redirect_uri, client_id, code_verifier (README: "Signing users in")
-  Try it             curl -s {base}/graphql -H 'Authorization: Bearer <token or key>' \\
-                       -H 'Content-Type: application/json' -d '{{"query":"{{ me {{ email }} }}"}}'
+  Try it             curl -s {base}/graphql -H 'Authorization: Bearer {credential}' \\
+                       -H 'Content-Type: application/json' -d '{{"query":"{query}"}}'
 """
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -85,11 +86,14 @@ class PoolSettings:
 class AuthSettings:
     """Who signs tokens, for whom, and what requests and passwords cost.
 
-    The issuer and audience are configuration, never derived from the bind address, so every
-    process behind a load balancer mints and accepts the same tokens.
+    The issuer and audience are configuration, so every process behind a load balancer mints and
+    accepts the same tokens; only in development, when OAUTH_ISSUER is unset, is the issuer
+    derived from the bind address (HOST and PORT).
     """
 
     issuer: str = DEFAULT_ISSUER
+    # OAUTH_ISSUER was set; otherwise the issuer is derived from HOST and PORT (development).
+    issuer_configured: bool = False
     audience: str = "ordergraph"
     # PEM text of the RSA signing key; when unset the key is read from signing_key_file, which
     # development creates once so restarts keep issued tokens valid.
@@ -193,6 +197,23 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class CorsSettings:
+    """Which browser origins may call the API (HTTP and WebSocket). Empty: same origin only."""
+
+    # Exact origins (`scheme://host[:port]`), or ("*",) for any origin without credentials.
+    allowed_origins: tuple[str, ...] = ()
+    # Cookies and HTTP authentication on cross-origin requests; never with the wildcard. The API
+    # authenticates with the Authorization header, which needs no credentials mode.
+    allow_credentials: bool = False
+    # How long a browser may cache a preflight answer.
+    max_age: int = 600
+
+    @property
+    def any_origin(self) -> bool:
+        return self.allowed_origins == ("*",)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -213,6 +234,7 @@ class Settings:
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
+    cors: CorsSettings = field(default_factory=CorsSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -262,7 +284,45 @@ class Settings:
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
+            cors=_cors(env),
         )
+
+
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+def _origin(raw: str) -> str:
+    """As browsers send it in `Origin`: lower case, without the scheme's default port."""
+    origin = raw.lower()
+    for default in ("http://", ":80"), ("https://", ":443"):
+        if origin.startswith(default[0]) and origin.endswith(default[1]):
+            origin = origin.removesuffix(default[1])
+    return origin
+
+
+def _cors(env: Mapping[str, str]) -> CorsSettings:
+    raw = (env.get("CORS_ALLOWED_ORIGINS") or "").replace(",", " ").split()
+    origins = tuple(dict.fromkeys(_origin(o) for o in raw))
+    credentials = _bool(env, "CORS_ALLOW_CREDENTIALS", False)
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ConfigError("CORS_ALLOWED_ORIGINS is either * or a list of origins, not both")
+        if credentials:
+            raise ConfigError(
+                "CORS_ALLOW_CREDENTIALS cannot be true when CORS_ALLOWED_ORIGINS is *"
+            )
+    else:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ConfigError(
+                    f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path or trailing slash)"
+                )
+    return CorsSettings(
+        allowed_origins=origins,
+        allow_credentials=credentials,
+        max_age=_int(env, "CORS_MAX_AGE", 600),
+    )
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:
@@ -282,6 +342,18 @@ def _events(env: Mapping[str, str]) -> EventSettings:
     return events
 
 
+def development_issuer(env: Mapping[str, str]) -> str:
+    """Where this process itself answers (HOST and PORT), for when OAUTH_ISSUER is unset: tokens,
+    the metadata document and every discovered endpoint then name an address that works. Only
+    outside production, which requires OAUTH_ISSUER (the public URL, the same for every process)."""
+    host = (env.get("HOST") or "127.0.0.1").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"  # a wildcard bind is reachable on loopback
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{_int(env, 'PORT', 8000)}"
+
+
 def _auth(env: Mapping[str, str]) -> AuthSettings:
     refresh = _float(env, "REVOCATION_REFRESH_SECONDS", 5.0, minimum=0.1)
     if refresh > 5.0:
@@ -292,13 +364,17 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     app_env = (env.get("APP_ENV") or "development").strip().lower()
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
-    issuer = (env.get("OAUTH_ISSUER") or DEFAULT_ISSUER).rstrip("/")
-    scheme, _, rest = issuer.partition("://")
-    host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
-    if scheme != "https" and not (scheme == "http" and host in ("localhost", "127.0.0.1", "::1")):
-        raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
+    configured = (env.get("OAUTH_ISSUER") or "").strip().rstrip("/")
+    if configured:
+        scheme, _, rest = configured.partition("://")
+        host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
+        if scheme != "https" and not (
+            scheme == "http" and host in ("localhost", "127.0.0.1", "::1")
+        ):
+            raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
     return AuthSettings(
-        issuer=issuer,
+        issuer=configured or development_issuer(env),
+        issuer_configured=bool(configured),
         audience=env.get("OAUTH_AUDIENCE") or "ordergraph",
         signing_key_pem=env.get("OAUTH_SIGNING_KEY") or None,
         signing_key_file=Path(env.get("OAUTH_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE),
@@ -346,7 +422,7 @@ def production_problems(settings: Settings) -> list[str]:
         problems.append(f"OAUTH_SIGNING_KEY_FILE {auth.signing_key_file} does not exist")
     if not auth.session_secret or len(auth.session_secret) < 32:
         problems.append("SESSION_SECRET must be set to at least 32 random characters")
-    if auth.issuer == DEFAULT_ISSUER or not auth.issuer.startswith("https://"):
+    if not auth.issuer_configured or not auth.issuer.startswith("https://"):
         problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")
     if settings.events.fault_crash_after_commit or settings.events.test_event_probe:
         problems.append("OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are for tests only")

@@ -19,6 +19,7 @@ from app.db.urls import DatabaseUrl
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
+from app.http.cors import CorsMiddleware
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
@@ -114,7 +115,10 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             # The same path over WebSocket: subscriptions (and queries, mutations) for clients
             # speaking graphql-transport-ws or graphql-ws.
-            WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
+            WebSocketRoute(
+                "/graphql",
+                GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins),
+            ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
@@ -129,6 +133,13 @@ def create_app(
         middleware=[
             # Outermost first: every response, even a refusal or a crash, gets its request ID.
             Middleware(RequestIdMiddleware),
+            # Preflights are answered here, before limits and authentication. Without allowed
+            # origins nothing is added: browsers then refuse cross-origin calls themselves.
+            *(
+                [Middleware(CorsMiddleware, settings=settings.cors)]
+                if settings.cors.allowed_origins
+                else []
+            ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
             Middleware(AuthMiddleware, paths=("/graphql",)),
         ],

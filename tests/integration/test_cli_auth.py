@@ -31,7 +31,7 @@ def cli(
     return run
 
 
-def test_clients_users_keys_and_tokens(cli: Any) -> None:
+def test_clients_users_keys_and_tokens(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, client, _ = cli(
         "create-client", "--json", "--name", "bench", "--grant-types", "client_credentials",
         "--scopes", "orders:read,users:read",
@@ -64,6 +64,13 @@ def test_clients_users_keys_and_tokens(cli: Any) -> None:
     assert code == 0
     assert [k["id"] for k in listed["api_keys"]] == [key["id"]]
     assert key["key"] not in json.dumps(listed), "a key is shown once, never listed"
+
+    capsys.readouterr()
+    argv = ["issue-token", "--client-id", client["client_id"]]
+    assert main([*argv, "--client-secret", client["client_secret"]]) == 0
+    bare = capsys.readouterr().out
+    assert bare.count("\n") == 1, "one line: the token alone, for TOKEN=$(…)"
+    assert bare.strip().count(".") == 2, "a JWT"
 
     code, rotated, _ = cli("rotate-client-secret", "--json", client["client_id"])
     assert code == 0
