@@ -7,11 +7,14 @@ import asyncio
 import logging
 import os
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 from app.auth import cli as auth_cli
 from app.config import PROJECT_ROOT, ConfigError, Settings, production_problems
 from app.db.urls import DatabaseUrl
+from app.observability import logs
 
 
 def _serve(settings: Settings) -> int:
@@ -25,20 +28,56 @@ def _serve(settings: Settings) -> int:
         return 1
 
     from app.db.migrate import migrate
-    from app.main import create_app
+    from app.server import run
 
+    ops = settings.operations
     migrate(DatabaseUrl.parse(settings.database_url))
-    uvicorn.run(
-        create_app(settings),
+    if ops.workers > 1:
+        _share_metrics_between_workers()
+    if ops.metrics_port is not None:
+        from app.observability.metrics import serve_separately
+
+        serve_separately(ops.metrics_host, ops.metrics_port)
+    config = uvicorn.Config(
+        # Each worker builds its own application from the environment.
+        "app.main:create_app" if ops.workers > 1 else _app_for(settings),
+        factory=ops.workers > 1,
         host=settings.host,
         port=settings.port,
-        log_level="info",
+        workers=ops.workers,
+        # Logging is configured once (app.observability.logs); app.access replaces uvicorn's
+        # access lines with ones that carry the request ID, principal and operation.
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=ops.shutdown_grace_seconds,
         # Client addresses (throttling keys) come from X-Forwarded-For only when it is sent by a
         # trusted proxy; otherwise the header is ignored, as anyone may send it.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips or "",
     )
+    run(config)
     return 0
+
+
+def _app_for(settings: Settings) -> Any:
+    from app.main import create_app
+
+    return create_app(settings)
+
+
+def _share_metrics_between_workers() -> None:
+    """prometheus-client's multi-process mode: every worker writes its values under one
+    directory, read by whichever process answers a scrape. It must be set before a worker imports
+    prometheus_client; a directory left by an earlier run is emptied first (its files would be
+    counted again)."""
+    from app.observability.metrics import MULTIPROC_ENV
+
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory is None:
+        directory = tempfile.mkdtemp(prefix="ordergraph-metrics-")
+        os.environ[MULTIPROC_ENV] = directory
+    for stale in Path(directory).glob("*.db"):
+        stale.unlink()
 
 
 def banner(settings: Settings, demo: dict[str, str]) -> str:
@@ -149,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "dev":
             env.setdefault("INTROSPECTION", "true")  # development: GraphiQL's docs and completion
         settings = Settings.from_env(env)
+        logs.configure(settings.operations.log_format, settings.operations.log_level)
         DatabaseUrl.parse(settings.database_url)
         if args.command == "serve":
             return _serve(settings)

@@ -197,6 +197,25 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class OperationsSettings:
+    """How the process runs, stops, logs and is measured."""
+
+    # `serve` processes sharing HOST:PORT on this host.
+    workers: int = 1
+    # On SIGTERM, how long in-flight requests (and WebSockets closing) may take before they are
+    # cancelled.
+    shutdown_grace_seconds: int = 30
+    # `json` (one object per line) or `text`; text in development, json elsewhere by default.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # GET /metrics on the API's port for this bearer token; unset, no such route.
+    metrics_token: str | None = None
+    # A separate listener for /metrics (no token), on metrics_host; None: none.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
 class CorsSettings:
     """Which browser origins may call the API (HTTP and WebSocket). Empty: same origin only."""
 
@@ -235,6 +254,7 @@ class Settings:
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
     cors: CorsSettings = field(default_factory=CorsSettings)
+    operations: OperationsSettings = field(default_factory=OperationsSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -285,7 +305,31 @@ class Settings:
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
             cors=_cors(env),
+            operations=_operations(env),
         )
+
+
+def _operations(env: Mapping[str, str]) -> OperationsSettings:
+    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    log_format = (env.get("LOG_FORMAT") or ("text" if app_env == "development" else "json")).lower()
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {log_format!r}")
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    token = env.get("METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must have at least 16 characters")
+    port = _int(env, "METRICS_PORT", 0, minimum=0)
+    return OperationsSettings(
+        workers=_int(env, "WORKERS", 1, minimum=1),
+        shutdown_grace_seconds=_int(env, "SHUTDOWN_GRACE_SECONDS", 30),
+        log_format=log_format,
+        log_level=log_level,
+        metrics_token=token,
+        metrics_port=port or None,
+        metrics_host=env.get("METRICS_HOST") or "127.0.0.1",
+    )
 
 
 _ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")

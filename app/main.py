@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,10 @@ from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import PreparedDocument, graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
+from app.http.metrics import metrics_route
+from app.http.observe import ObserveMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.sockets import OpenSockets
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
@@ -34,6 +38,7 @@ from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
 from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
+from app.observability import metrics
 from app.state import AppState
 from loaders import Loaders
 from resolvers.schema import build_schema
@@ -82,6 +87,7 @@ def create_app(
             broker=broker,
             relay=relay,
             probe=probe,
+            sockets=sockets,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
@@ -107,8 +113,11 @@ def create_app(
             if probe is not None:
                 await probe.stop()
             await db.dispose()
+            metrics.process_exited(os.getpid())  # its live gauges leave the sums
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
+    sockets = OpenSockets()
+    operations = settings.operations
     return Starlette(
         debug=False,
         routes=[
@@ -117,13 +126,16 @@ def create_app(
             # speaking graphql-transport-ws or graphql-ws.
             WebSocketRoute(
                 "/graphql",
-                GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins),
+                sockets.middleware(
+                    GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins)
+                ),
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
+            *([metrics_route(operations.metrics_token)] if operations.metrics_token else []),
             *(
                 [Route("/_test/events", published_events, methods=["GET"])]
                 if settings.events.test_event_probe
@@ -133,6 +145,8 @@ def create_app(
         middleware=[
             # Outermost first: every response, even a refusal or a crash, gets its request ID.
             Middleware(RequestIdMiddleware),
+            # Durations for /metrics and the access line, with the request ID already known.
+            Middleware(ObserveMiddleware),
             # Preflights are answered here, before limits and authentication. Without allowed
             # origins nothing is added: browsers then refuse cross-origin calls themselves.
             *(

@@ -15,6 +15,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.http.documents import DocumentPreparer
+from app.http.sockets import OpenSockets
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout, Listener
@@ -42,6 +43,8 @@ class AppState:
     relay: Relay | None = None
     # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
     probe: EventProbe | None = None
+    # The open WebSockets: counted, and closed with 1001 when the process shuts down.
+    sockets: OpenSockets = field(default_factory=OpenSockets)
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
     # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).

@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.db.engine import Database
 from app.domain.auth import ApiKey
 from app.repositories import api_keys as repo
-from loaders.base import by_keys
+from loaders.base import BatchLoader, by_keys
 
 
 async def load_api_keys_by_id(db: Database, ids: Sequence[UUID]) -> list[ApiKey | None]:
@@ -23,11 +21,11 @@ async def load_api_keys_by_user_id(db: Database, ids: Sequence[UUID]) -> list[li
     return [keys or [] for keys in found]
 
 
-class ApiKeyByIdLoader(DataLoader[UUID, ApiKey | None]):
+class ApiKeyByIdLoader(BatchLoader[UUID, ApiKey | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_api_keys_by_id, db))
 
 
-class ApiKeysByUserIdLoader(DataLoader[UUID, list[ApiKey]]):
+class ApiKeysByUserIdLoader(BatchLoader[UUID, list[ApiKey]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_api_keys_by_user_id, db))

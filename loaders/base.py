@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection
+from strawberry.dataloader import DataLoader
 
 from app.db.engine import Database
+from app.observability import metrics
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -30,3 +32,22 @@ async def by_keys(
     async with db.read() as conn:
         found = await fetch(conn, unique)
     return in_key_order(keys, found)
+
+
+_batch_size_by_loader: dict[str, Callable[[float], None]] = {}
+
+
+class BatchLoader(DataLoader[K, V]):
+    """A DataLoader whose batch sizes go to /metrics (og_dataloader_batch_size{loader=<class>})."""
+
+    def __init__(self, load_fn: Callable[[list[K]], Awaitable[Sequence[V]]], **kw: Any) -> None:
+        name = type(self).__name__
+
+        async def measured(keys: list[K]) -> Sequence[V]:
+            observe = _batch_size_by_loader.get(name)
+            if observe is None:
+                observe = _batch_size_by_loader[name] = metrics.LOADER_BATCH.labels(name).observe
+            observe(len(keys))
+            return await load_fn(keys)
+
+        super().__init__(measured, **kw)

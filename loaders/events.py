@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as repo
+from loaders.base import BatchLoader
 
 
 async def load_streams(db: Database, stream_ids: Sequence[UUID]) -> list[list[Event]]:
@@ -20,7 +19,7 @@ async def load_streams(db: Database, stream_ids: Sequence[UUID]) -> list[list[Ev
     return [found.get(stream_id, []) for stream_id in stream_ids]
 
 
-class StreamEventsLoader(DataLoader[UUID, list[Event]]):
+class StreamEventsLoader(BatchLoader[UUID, list[Event]]):
     """A stream's events in version order, keyed by stream (aggregate) ID."""
 
     def __init__(self, db: Database) -> None:

@@ -8,14 +8,12 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.db.engine import Database
 from app.domain.models import Order, OrderItem
 from app.pagination import Page, TimeKey
 from app.repositories import orders as repo
 from app.repositories.orders import OrderFilter
-from loaders.base import by_keys
+from loaders.base import BatchLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +67,26 @@ async def load_orders_count(db: Database, keys: Sequence[OrderFilter]) -> list[i
         return [await repo.count(conn, key) for key in keys]
 
 
-class OrderByIdLoader(DataLoader[UUID, Order | None]):
+class OrderByIdLoader(BatchLoader[UUID, Order | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_by_id, db))
 
 
-class OrderItemsByOrderIdLoader(DataLoader[UUID, list[OrderItem]]):
+class OrderItemsByOrderIdLoader(BatchLoader[UUID, list[OrderItem]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_items_by_order_id, db))
 
 
-class OrdersByUserIdLoader(DataLoader[OrdersByUserKey, Page[Order]]):
+class OrdersByUserIdLoader(BatchLoader[OrdersByUserKey, Page[Order]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_by_user_id, db))
 
 
-class OrdersPageLoader(DataLoader[OrdersPageKey, Page[Order]]):
+class OrdersPageLoader(BatchLoader[OrdersPageKey, Page[Order]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_pages, db))
 
 
-class OrdersCountLoader(DataLoader[OrderFilter, int]):
+class OrdersCountLoader(BatchLoader[OrderFilter, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_count, db))

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.db.engine import Database
 from app.domain.models import Product
 from app.pagination import Page
 from app.repositories import products as repo
-from loaders.base import by_keys
+from loaders.base import BatchLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,16 +35,16 @@ async def load_products_count(db: Database, keys: Sequence[None]) -> list[int]:
     return [total for _ in keys]
 
 
-class ProductByIdLoader(DataLoader[UUID, Product | None]):
+class ProductByIdLoader(BatchLoader[UUID, Product | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_by_id, db))
 
 
-class ProductsPageLoader(DataLoader[ProductsPageKey, Page[Product]]):
+class ProductsPageLoader(BatchLoader[ProductsPageKey, Page[Product]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_pages, db))
 
 
-class ProductsCountLoader(DataLoader[None, int]):
+class ProductsCountLoader(BatchLoader[None, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_count, db))

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-from strawberry.dataloader import DataLoader
-
 from app.db.engine import Database
 from app.domain.models import Profile, User
 from app.pagination import Page, TimeKey
 from app.repositories import users as repo
-from loaders.base import by_keys
+from loaders.base import BatchLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,21 +39,21 @@ async def load_users_count(db: Database, keys: Sequence[None]) -> list[int]:
     return [total for _ in keys]
 
 
-class UserByIdLoader(DataLoader[UUID, User | None]):
+class UserByIdLoader(BatchLoader[UUID, User | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_by_id, db))
 
 
-class ProfileByUserIdLoader(DataLoader[UUID, Profile | None]):
+class ProfileByUserIdLoader(BatchLoader[UUID, Profile | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_profiles_by_user_id, db))
 
 
-class UsersPageLoader(DataLoader[UsersPageKey, Page[User]]):
+class UsersPageLoader(BatchLoader[UsersPageKey, Page[User]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_pages, db))
 
 
-class UsersCountLoader(DataLoader[None, int]):
+class UsersCountLoader(BatchLoader[None, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_count, db))

@@ -17,6 +17,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.observability import metrics
+
 log = logging.getLogger("app.auth.ratelimit")
 
 
@@ -135,7 +137,27 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
+class CountedRateLimiter:
+    """Counts refusals for /metrics (og_rate_limit_refusals_total), by the bucket's kind: the
+    key's first segment (`key`, `client`, `login`, `sign-ups`, `client-auth-failures`...)."""
+
+    def __init__(self, inner: RateLimiter) -> None:
+        self._inner = inner
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        wait = await self._inner.acquire(key, per_minute, burst, cost)
+        if wait and cost > 0:
+            metrics.RATE_LIMITED.labels(key.partition(":")[0]).inc()
+        return wait
+
+    async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
+        await self._inner.refund(key, per_minute, burst, amount)
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
     if redis_url:
-        return RedisRateLimiter(Redis.from_url(redis_url), prefix)
-    return MemoryRateLimiter()
+        return CountedRateLimiter(RedisRateLimiter(Redis.from_url(redis_url), prefix))
+    return CountedRateLimiter(MemoryRateLimiter())

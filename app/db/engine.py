@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from app.config import Settings
 from app.db.urls import DatabaseUrl
 from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
+from app.observability import metrics
 
 log = logging.getLogger("app.db")
 
@@ -119,6 +120,15 @@ class Database:
                 stats.seconds += elapsed
             if elapsed >= self._slow_seconds:
                 log.warning("slow statement (%.3f s): %s", elapsed, " ".join(statement.split()))
+
+        # Pool gauges for /metrics: connections checked out, and borrowers waiting (_borrow).
+        @event.listens_for(sync_engine.pool, "checkout")
+        def _checked_out(*args: Any) -> None:
+            metrics.POOL_IN_USE.inc()
+
+        @event.listens_for(sync_engine.pool, "checkin")
+        def _checked_in(*args: Any) -> None:
+            metrics.POOL_IN_USE.dec()
 
         if self.dialect == "sqlite":
             # SQLAlchemy's documented recipe for SQLite transactions: the driver's own
@@ -266,8 +276,12 @@ def _database_trouble(*, connecting: bool) -> Iterator[None]:
 async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A pooled connection, returned on exit, with the connect phase told apart from the rest."""
     connection = engine.connect()
-    with _database_trouble(connecting=True):
-        await connection.start()
+    metrics.POOL_WAITING.inc()
+    try:
+        with _database_trouble(connecting=True):
+            await connection.start()
+    finally:
+        metrics.POOL_WAITING.dec()
     with _database_trouble(connecting=False):
         try:
             yield connection

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
 from app.messaging.fanout import SubscriberOverflow
+from app.observability import metrics
 from app.state import AppState
 from resolvers.context import Context
 
@@ -285,6 +287,8 @@ class Session:
             return
         limits = state.settings.graphql
         admitted = False
+        name = operation.name.value if operation.name is not None else None
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
                 admitted = True
@@ -305,11 +309,18 @@ class Session:
                 if admitted
                 else "The server is too busy (MAX_CONCURRENT_OPERATIONS); retry later"
             )
+            metrics.observe_operation(
+                "websocket", name, "unavailable", time.perf_counter() - started, None
+            )
             yield Result(
                 {"data": None, "errors": [error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)]}
             )
             return
-        yield Result(self._payload(result))
+        payload = self._payload(result)
+        metrics.observe_operation(
+            "websocket", name, metrics.outcome_of(payload), time.perf_counter() - started, None
+        )
+        yield Result(payload)
 
     async def _subscription(
         self, request: OperationRequest, context: Context, handover: tuple[Any, Any, Any]
@@ -321,6 +332,16 @@ class Session:
             operation_name=request.operation_name,
             operation_extensions=request.extensions,
         )
+        metrics.SUBSCRIPTIONS.inc()
+        try:
+            async for frame in self._subscription_frames(stream, handover):
+                yield frame
+        finally:
+            metrics.SUBSCRIPTIONS.dec()
+
+    async def _subscription_frames(
+        self, stream: Any, handover: tuple[Any, Any, Any]
+    ) -> AsyncGenerator[Frame, None]:
         async with aclosing(stream):
             first = True
             while True:
