@@ -156,6 +156,22 @@ def _seed(settings: Settings) -> int:
     return 0
 
 
+def _purge(settings: Settings) -> int:
+    from app.db.engine import Database
+    from app.usecases.retention import purge
+
+    async def run() -> dict[str, int]:
+        db = Database(DatabaseUrl.parse(settings.database_url), settings)
+        try:
+            return await purge(db, settings.retention)
+        finally:
+            await db.dispose()
+
+    deleted = asyncio.run(run())
+    print(", ".join(f"{kind}: {count}" for kind, count in deleted.items()))
+    return 0
+
+
 def _schema(check: bool) -> int:
     from resolvers.schema import schema
 
@@ -178,17 +194,24 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("dev", help="migrate, seed an empty database and serve (make run)")
     commands.add_parser("migrate", help="apply pending migrations")
     commands.add_parser("seed", help="load the demo data set into an empty database")
+    commands.add_parser(
+        "purge", help="delete expired tokens and codes, old idempotency keys (and old events)"
+    )
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
     schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
     auth_cli.add_commands(commands)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         env = dict(os.environ)
         if args.command == "dev":
             env.setdefault("INTROSPECTION", "true")  # development: GraphiQL's docs and completion
         settings = Settings.from_env(env)
-        logs.configure(settings.operations.log_format, settings.operations.log_level)
+        if args.command in ("serve", "dev"):
+            logs.configure(settings.operations.log_format, settings.operations.log_level)
+        else:
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+            )
         DatabaseUrl.parse(settings.database_url)
         if args.command == "serve":
             return _serve(settings)
@@ -198,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             return _migrate(settings)
         if args.command == "seed":
             return _seed(settings)
+        if args.command == "purge":
+            return _purge(settings)
         if args.command in auth_cli.COMMANDS:
             return auth_cli.run(args, settings)
         return _schema(args.check)

@@ -197,6 +197,23 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long rows that have served their purpose are kept (app.usecases.retention)."""
+
+    # Access tokens, authorization codes and refresh tokens: kept this long past their expiry.
+    expired_grace_seconds: int = 24 * 3600
+    # Idempotency keys: a retry with the same key within this window gets the first answer.
+    idempotency_key_seconds: int = 24 * 3600
+    # Events published and handled this long ago (with their handler runs); 0 keeps them all
+    # (they are each order's history, `Order.events`).
+    event_seconds: int = 0
+    # The background job's period; 0 turns it off (`python -m app purge` from cron instead).
+    interval_seconds: int = 3600
+    batch: int = 1000
+    max_batches: int = 100
+
+
+@dataclass(frozen=True)
 class OperationsSettings:
     """How the process runs, stops, logs and is measured."""
 
@@ -255,6 +272,7 @@ class Settings:
     events: EventSettings = field(default_factory=EventSettings)
     cors: CorsSettings = field(default_factory=CorsSettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -306,6 +324,14 @@ class Settings:
             events=_events(env),
             cors=_cors(env),
             operations=_operations(env),
+            retention=RetentionSettings(
+                expired_grace_seconds=_int(env, "RETENTION_EXPIRED_SECONDS", 24 * 3600),
+                idempotency_key_seconds=_int(env, "RETENTION_IDEMPOTENCY_KEY_SECONDS", 24 * 3600),
+                event_seconds=_int(env, "RETENTION_EVENT_SECONDS", 0),
+                interval_seconds=_int(env, "RETENTION_INTERVAL_SECONDS", 3600),
+                batch=_int(env, "RETENTION_BATCH", 1000, minimum=1),
+                max_batches=_int(env, "RETENTION_MAX_BATCHES", 100, minimum=1),
+            ),
         )
 
 

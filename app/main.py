@@ -40,6 +40,7 @@ from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
 from app.observability import metrics
 from app.state import AppState
+from app.usecases.retention import RetentionJob
 from loaders import Loaders
 from resolvers.schema import build_schema
 
@@ -77,6 +78,9 @@ def create_app(
         )
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         probe = EventProbe(fanout) if events.test_event_probe else None
+        retention = (
+            RetentionJob(db, settings.retention) if settings.retention.interval_seconds else None
+        )
         app.state.og = AppState(
             settings=settings,
             db=db,
@@ -95,6 +99,8 @@ def create_app(
             probe.start()
         await broker.start()  # readers first: they must know where the stream ends
         await relay.start()  # then catch up on events committed but never published
+        if retention is not None:
+            await retention.start()
         # What startup built (modules, the schema, the engine) lives as long as the process;
         # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
         # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
@@ -104,6 +110,8 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            if retention is not None:
+                await retention.stop()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other

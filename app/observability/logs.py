@@ -19,7 +19,7 @@ from pythonjsonlogger.json import JsonFormatter
 REQUEST_ID: ContextVar[str | None] = ContextVar("log_request_id", default=None)
 FORMATS = ("json", "text")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+_TEXT = "%(asctime)s %(levelname)s %(name)s [%(request)s] %(message)s"
 _JSON_FIELDS = ("asctime", "levelname", "name", "request_id", "message")
 _RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
 _HANDLER_NAME = "ordergraph"
@@ -38,6 +38,7 @@ class _TextFormatter(logging.Formatter):
     """The text line, with an access record's fields appended as key=value."""
 
     def format(self, record: logging.LogRecord) -> str:
+        record.request = getattr(record, "request_id", None) or "-"
         line = super().format(record)
         fields = getattr(record, "fields", None)
         if fields:
@@ -71,7 +72,8 @@ def configure(log_format: str, level: str, stream: TextIO | None = None) -> None
     handler.addFilter(RequestContext())
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if old.get_name() == _HANDLER_NAME:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
