@@ -56,12 +56,6 @@ SQL_STATEMENTS = Histogram(
     ["transport"],
     buckets=_COUNTS,
 )
-SQL_ROUND_TRIPS = Histogram(
-    "og_graphql_sql_round_trips",
-    "Database round trips one GraphQL operation made (statements, BEGIN and COMMIT included).",
-    ["transport"],
-    buckets=_COUNTS,
-)
 LOADER_BATCH = Histogram(
     "og_dataloader_batch_size",
     "Keys one DataLoader batch asked the database for.",
