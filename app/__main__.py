@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from app.auth import cli as auth_cli
-from app.config import PROJECT_ROOT, ConfigError, Settings, production_problems
+from app.config import (
+    PROJECT_ROOT,
+    ConfigError,
+    Settings,
+    production_notices,
+    production_problems,
+)
 from app.db.urls import DatabaseUrl
 from app.observability import logs
 
@@ -26,6 +32,8 @@ def _serve(settings: Settings) -> int:
         for problem in problems:
             print(f"  - {problem}", file=sys.stderr)
         return 1
+    for notice in production_notices(settings):
+        logging.getLogger("app").warning("%s", notice)
 
     from app.db.migrate import migrate
     from app.server import run
@@ -158,10 +166,14 @@ def _seed(settings: Settings) -> int:
 
 def _purge(settings: Settings) -> int:
     from app.db.engine import Database
+    from app.db.migrate import migrate
     from app.usecases.retention import purge
 
+    url = DatabaseUrl.parse(settings.database_url)
+    migrate(url)
+
     async def run() -> dict[str, int]:
-        db = Database(DatabaseUrl.parse(settings.database_url), settings)
+        db = Database(url, settings)
         try:
             return await purge(db, settings.retention)
         finally:

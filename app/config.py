@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
+import zlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +22,10 @@ DEFAULT_ISSUER = "http://127.0.0.1:8000"
 # processes (set SESSION_SECRET wherever several processes serve the same users).
 _PROCESS_SESSION_SECRET = secrets.token_urlsafe(32)
 ENVIRONMENTS = ("development", "test", "staging", "production")
+# What a production secret (SESSION_SECRET) must at least look like: see secret_problem.
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_DISTINCT = 10
+MIN_SECRET_BITS = 100
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -106,6 +113,10 @@ class AuthSettings:
     revocation_refresh_seconds: float = 5.0
     rate_per_minute: int = 600
     rate_burst: int = 60
+    # Requests without credentials, per client address: validation and anonymous reads cost CPU
+    # too, and without this anyone could spend it freely.
+    anonymous_rate_per_minute: int = 600
+    anonymous_rate_burst: int = 120
     client_auth_failures_per_minute: int = 10
     redis_prefix: str = "ordergraph:"
     argon2_time_cost: int = 3
@@ -143,10 +154,16 @@ class GraphQLLimits:
 
     max_body_bytes: int = 1_048_576
     max_query_length: int = 32_768
-    max_tokens: int = 5_000
+    max_tokens: int = 2_000
     max_depth: int = 12
     max_aliases: int = 30
     max_root_fields: int = 20
+    # Fields in the whole document, fragments expanded: bounds validation's work (see
+    # app.http.documents.document_selections).
+    max_selections: int = 1000
+    # Pairs of same-named fields at one place, which validation compares pairwise (see
+    # app.http.documents.overlapping_pairs).
+    max_overlapping_pairs: int = 1000
     max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
     execution_timeout: float = 10.0
     # Operations executing at once in one process; the rest wait (within execution_timeout) for
@@ -270,6 +287,8 @@ class Settings:
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
+    # Strict-Transport-Security max-age on responses served over https (0: not sent).
+    hsts_seconds: int = 31_536_000
     cors: CorsSettings = field(default_factory=CorsSettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
@@ -293,15 +312,18 @@ class Settings:
             ),
             slow_statement_seconds=_float(env, "DB_SLOW_STATEMENT_SECONDS", 1.0),
             statement_timeout_ms=_int(env, "DB_STATEMENT_TIMEOUT_MS", 5000),
-            graphiql=_bool(env, "GRAPHIQL", True),
+            # GraphiQL needs introspection, which production keeps off: off there by default.
+            graphiql=_bool(env, "GRAPHIQL", _app_env(env) != "production"),
             auth=_auth(env),
             graphql=GraphQLLimits(
                 max_body_bytes=_int(env, "MAX_BODY_BYTES", 1_048_576, minimum=1024),
                 max_query_length=_int(env, "MAX_QUERY_LENGTH", 32_768, minimum=1),
-                max_tokens=_int(env, "MAX_QUERY_TOKENS", 5_000, minimum=1),
+                max_tokens=_int(env, "MAX_QUERY_TOKENS", 2_000, minimum=1),
                 max_depth=_int(env, "MAX_QUERY_DEPTH", 12, minimum=1),
                 max_aliases=_int(env, "MAX_QUERY_ALIASES", 30),
                 max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
+                max_selections=_int(env, "MAX_QUERY_SELECTIONS", 1000, minimum=1),
+                max_overlapping_pairs=_int(env, "MAX_QUERY_OVERLAPS", 1000),
                 max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
                 execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
                 max_concurrent_operations=_int(
@@ -322,6 +344,7 @@ class Settings:
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
+            hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000),
             cors=_cors(env),
             operations=_operations(env),
             retention=RetentionSettings(
@@ -336,7 +359,7 @@ class Settings:
 
 
 def _operations(env: Mapping[str, str]) -> OperationsSettings:
-    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    app_env = _app_env(env)
     log_format = (env.get("LOG_FORMAT") or ("text" if app_env == "development" else "json")).lower()
     if log_format not in ("json", "text"):
         raise ConfigError(f"LOG_FORMAT must be json or text, not {log_format!r}")
@@ -395,6 +418,10 @@ def _cors(env: Mapping[str, str]) -> CorsSettings:
     )
 
 
+def _app_env(env: Mapping[str, str]) -> str:
+    return (env.get("APP_ENV") or "development").strip().lower()
+
+
 def _events(env: Mapping[str, str]) -> EventSettings:
     events = EventSettings(
         stream_maxlen=_int(env, "EVENTS_STREAM_MAXLEN", 100_000, minimum=100),
@@ -403,7 +430,7 @@ def _events(env: Mapping[str, str]) -> EventSettings:
         fault_crash_after_commit=_int(env, "OG_FAULT_CRASH_AFTER_COMMIT", 0),
         test_event_probe=_bool(env, "OG_TEST_EVENT_PROBE", False),
     )
-    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    app_env = _app_env(env)
     if app_env == "production" and (events.fault_crash_after_commit or events.test_event_probe):
         raise ConfigError(
             "OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are test-only switches "
@@ -431,7 +458,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     environment = env.get("API_KEY_ENVIRONMENT") or "live"
     if environment not in ("live", "test"):
         raise ConfigError(f"API_KEY_ENVIRONMENT must be live or test, not {environment!r}")
-    app_env = (env.get("APP_ENV") or "development").strip().lower()
+    app_env = _app_env(env)
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
     configured = (env.get("OAUTH_ISSUER") or "").strip().rstrip("/")
@@ -453,6 +480,8 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         revocation_refresh_seconds=refresh,
         rate_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", 600, minimum=1),
         rate_burst=_int(env, "RATE_LIMIT_BURST", 60, minimum=1),
+        anonymous_rate_per_minute=_int(env, "ANONYMOUS_RATE_LIMIT_PER_MINUTE", 600, minimum=1),
+        anonymous_rate_burst=_int(env, "ANONYMOUS_RATE_LIMIT_BURST", 120, minimum=1),
         client_auth_failures_per_minute=_int(env, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10, 1),
         redis_prefix=env.get("REDIS_PREFIX") or "ordergraph:",
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),
@@ -471,29 +500,94 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     )
 
 
+def secret_problem(secret: str | None) -> str | None:
+    """Why `secret` is too weak to sign anything (None when it will do).
+
+    Length alone passes 32 spaces or one repeated character, so the estimate is the secret's own
+    character statistics: its length times its per-character Shannon entropy (a random
+    32-character hex string estimates ~110 bits, `secrets.token_urlsafe(32)` ~190, `aaaa…` 0),
+    and a repeated pattern such as `0123456789` four times, which that estimate misses, shows by
+    compressing well.
+    """
+    if not secret:
+        return "is not set"
+    if secret != secret.strip():
+        return "starts or ends with whitespace"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    counts = Counter(secret)
+    if len(counts) < MIN_SECRET_DISTINCT:
+        return f"uses fewer than {MIN_SECRET_DISTINCT} different characters"
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    if bits < MIN_SECRET_BITS:
+        return f"looks like about {bits:.0f} bits of randomness, below {MIN_SECRET_BITS}"
+    if len(zlib.compress(secret.encode("utf-8"), 9)) < len(secret) * 3 // 4:
+        return "repeats itself (it compresses well, which random text does not)"
+    return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two spellings name one file (`./var/x`, `var/../var/x`, a symlink, a hard link)."""
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return a.resolve() == b.resolve()
+
+
 def production_problems(settings: Settings) -> list[str]:
     """Why this configuration must not serve production traffic (empty when it may).
 
     Development defaults are convenient but local: a signing key generated into var/, a session
-    secret generated per process, an issuer on loopback. In production they would expose the key
-    to whoever reads the disk, end every sign-in on a restart and split sessions between
-    processes, or hand out tokens other deployments cannot verify.
+    secret generated per process, an issuer on loopback, debugging output. In production they would
+    expose the key to whoever reads the disk, end every sign-in on a restart and split sessions
+    between processes, hand out tokens other deployments cannot verify, or show SQL and internal
+    messages to anyone.
     """
     auth = settings.auth
     if auth.environment != "production":
         return []
     problems = []
-    if not auth.signing_key_pem and Path(auth.signing_key_file) == DEFAULT_SIGNING_KEY_FILE:
+    key_file = Path(auth.signing_key_file)
+    if not auth.signing_key_pem and _same_file(key_file, DEFAULT_SIGNING_KEY_FILE):
         problems.append(
             "OAUTH_SIGNING_KEY (PEM) or OAUTH_SIGNING_KEY_FILE must be set: the generated "
             "development key is not for production"
         )
-    elif not auth.signing_key_pem and not Path(auth.signing_key_file).is_file():
+    elif not auth.signing_key_pem and not key_file.is_file():
         problems.append(f"OAUTH_SIGNING_KEY_FILE {auth.signing_key_file} does not exist")
-    if not auth.session_secret or len(auth.session_secret) < 32:
-        problems.append("SESSION_SECRET must be set to at least 32 random characters")
+    weak = secret_problem(auth.session_secret)
+    if weak is not None:
+        problems.append(
+            f"SESSION_SECRET {weak}: set it to at least {MIN_SECRET_LENGTH} random characters "
+            '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
+        )
     if not auth.issuer_configured or not auth.issuer.startswith("https://"):
         problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")
+    if settings.debug:
+        problems.append(
+            "DEBUG must be off in production: it shows SQL, timings and internal messages to "
+            "every caller"
+        )
     if settings.events.fault_crash_after_commit or settings.events.test_event_probe:
         problems.append("OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are for tests only")
     return problems
+
+
+def production_notices(settings: Settings) -> list[str]:
+    """Choices production allows but the log must show at start-up.
+
+    Introspection follows DEBUG by default, which production refuses, so there it is on only when
+    INTROSPECTION=true was set: an explicit choice, and a logged one.
+    """
+    if settings.auth.environment != "production":
+        return []
+    notices = []
+    if settings.graphql.introspection:
+        notices.append(
+            "INTROSPECTION=true in production: anyone may read the whole schema (__schema, __type)"
+        )
+    if settings.graphiql:
+        notices.append("GRAPHIQL=true in production: the IDE page is served at GET /graphql")
+    return notices

@@ -28,6 +28,7 @@ from app.http.limits import BodyLimitMiddleware
 from app.http.metrics import metrics_route
 from app.http.observe import ObserveMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.sockets import OpenSockets
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
@@ -151,7 +152,9 @@ def create_app(
             ),
         ],
         middleware=[
-            # Outermost first: every response, even a refusal or a crash, gets its request ID.
+            # Outermost first: every response, even a refusal or a crash, gets nosniff (and HSTS
+            # over https) and its request ID.
+            Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
             # Durations for /metrics and the access line, with the request ID already known.
             Middleware(ObserveMiddleware),

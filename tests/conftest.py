@@ -17,9 +17,10 @@ from tests.auth_support import AuthApp, running_app
 from tests.oauth_flow import Flow
 from tests.services import PostgresServer
 
-# Session-long databases keep few idle connections (a run makes dozens of databases and the
-# server allows 100 connections in all) and, like the default pool, open at most 15 at once.
-TEST_POOL = PoolSettings(size=2, max_overflow=13, timeout=10.0)
+# Session-long databases keep one idle connection (a run makes dozens of databases, several runs
+# may share the server, and it allows 100 connections by default) and, like the default pool,
+# open at most 15 at once.
+TEST_POOL = PoolSettings(size=1, max_overflow=14, timeout=10.0)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 

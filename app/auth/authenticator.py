@@ -26,6 +26,9 @@ from app.db.engine import Database
 from app.domain.auth import secret_hash
 from app.repositories import api_keys as key_repo
 
+# The headers that carry a credential; each may appear once per request.
+CREDENTIAL_HEADERS = ("authorization", "x-api-key")
+
 
 class Authenticator:
     def __init__(
@@ -45,9 +48,21 @@ class Authenticator:
         self._limiter = limiter
         self._usage = usage
 
-    async def authenticate(self, headers: Mapping[str, str]) -> Principal:
-        """The principal the headers prove; raises InvalidCredentials or TooManyRequests."""
-        return await self._identify(headers, charge=True)
+    async def authenticate(self, headers: Mapping[str, str], address: str = "") -> Principal:
+        """The principal the headers prove; raises InvalidCredentials or TooManyRequests.
+
+        Every request is charged to a token bucket: the credential's, or without one the client
+        address's (`address`), so anonymous callers cannot spend the server's CPU freely either.
+        """
+        principal = await self._identify(headers, charge=True)
+        if principal.is_anonymous:
+            settings = self._settings
+            await self._limit(
+                f"anon:{address}",
+                settings.anonymous_rate_per_minute,
+                settings.anonymous_rate_burst,
+            )
+        return principal
 
     async def recheck(self, headers: Mapping[str, str]) -> Principal:
         """The principal the headers still prove, neither rate-limited nor counted as a use.
@@ -58,9 +73,17 @@ class Authenticator:
         return await self._identify(headers, charge=False)
 
     async def _identify(self, headers: Mapping[str, str], *, charge: bool) -> Principal:
-        lowered = {key.lower(): value for key, value in headers.items()}
-        authorization = lowered.get("authorization", "").strip()
-        api_key = lowered.get("x-api-key", "").strip()
+        found: dict[str, str] = {}
+        for key, value in headers.items():
+            name = key.lower()
+            if name not in CREDENTIAL_HEADERS:
+                continue
+            if name in found:
+                # Which one would count is up to each proxy and framework: refuse, never guess.
+                raise InvalidCredentials(f"send one {name} header, not several", "invalid_request")
+            found[name] = value
+        authorization = found.get("authorization", "").strip()
+        api_key = found.get("x-api-key", "").strip()
         if not authorization and not api_key:
             return ANONYMOUS
         if authorization and api_key:
@@ -113,8 +136,8 @@ class Authenticator:
         kind = PrincipalKind.ADMIN if ADMIN in scopes else PrincipalKind.CUSTOMER
         return Principal(kind, user_id=record.user_id, scopes=scopes)
 
-    async def _limit(self, bucket: str, per_minute: int) -> None:
-        burst = min(self._settings.rate_burst, per_minute)
+    async def _limit(self, bucket: str, per_minute: int, burst: int | None = None) -> None:
+        burst = min(self._settings.rate_burst if burst is None else burst, per_minute)
         wait = await self._limiter.acquire(bucket, per_minute, burst)
         if wait:
             raise TooManyRequests(wait)

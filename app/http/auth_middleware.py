@@ -11,13 +11,13 @@ import json
 import logging
 from collections.abc import Sequence
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
+from app.errors import ServiceUnavailable
 from app.http.request_id import HEADER, request_id_from
 
 log = logging.getLogger("app.http.auth")
@@ -47,14 +47,18 @@ class AuthMiddleware:
         headers = Headers(scope=scope)
         request_id = request_id_from(headers.get(HEADER))
         authenticator = scope["app"].state.og.auth.authenticator
+        client = scope.get("client")
         try:
-            principal = await authenticator.authenticate(headers)
+            principal = await authenticator.authenticate(headers, client[0] if client else "")
         except InvalidCredentials as error:
+            # RFC 6750: a malformed request (two credentials, a repeated header, another
+            # scheme) is 400; a credential that does not prove anything is 401.
+            malformed = error.error == "invalid_request"
             await _reply(
                 send,
-                401,
+                400 if malformed else 401,
                 error.message,
-                "UNAUTHENTICATED",
+                "BAD_USER_INPUT" if malformed else "UNAUTHENTICATED",
                 request_id,
                 [("www-authenticate", _www_authenticate(error))],
             )
@@ -70,8 +74,10 @@ class AuthMiddleware:
                 {"retryAfter": error.retry_after},
             )
             return
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("authentication unavailable (request %s): %s", request_id, error)
+        except ServiceUnavailable as error:
+            # The engine has translated database trouble already (app.db.engine); anything
+            # else raised here is a bug, which the request-ID middleware answers with a 500.
+            log.warning("authentication unavailable (request %s): %s", request_id, error.message)
             await _reply(
                 send,
                 503,

@@ -8,8 +8,10 @@ cost grows with the document, and the limits exist to bound that cost.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +55,17 @@ def too_complex(message: str, nodes: Any = None) -> GraphQLError:
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """What a selection set costs: its deepest path of fields, the aliases anywhere in it, and
-    the fields at its own level (fragments expanded), which for an operation are its root fields."""
+    """What a selection set costs: its deepest path of fields, the aliases anywhere in it, the
+    fields at its own level (fragments expanded), which for an operation are its root fields, and
+    its fields at every level (fragments expanded), which is what validation's work grows with."""
 
     depth: int
     aliases: int
     fields: int
+    selections: int = 0
+
+
+_EMPTY = Shape(0, 0, 0, 0)
 
 
 class _Measure:
@@ -77,13 +84,13 @@ class _Measure:
         self._active: set[str] = set()
 
     def selection_set(self, node: SelectionSetNode) -> Shape:
-        depth = aliases = fields = 0
+        depth = aliases = fields = selections = 0
         for selection in node.selections:
             if isinstance(selection, FieldNode):
                 inner = (
                     self.selection_set(selection.selection_set)
                     if selection.selection_set
-                    else Shape(0, 0, 0)
+                    else _EMPTY
                 )
                 # Introspection is answered from memory, and its standard query (which tools
                 # such as GraphiQL send) nests `ofType` deeper than any sane limit on data.
@@ -91,6 +98,7 @@ class _Measure:
                 depth = max(depth, 1 + (0 if introspection else inner.depth))
                 aliases += inner.aliases + (1 if selection.alias else 0)
                 fields += 1
+                selections += 1 + inner.selections
                 continue
             if isinstance(selection, InlineFragmentNode):
                 inner = self.selection_set(selection.selection_set)
@@ -101,7 +109,8 @@ class _Measure:
             depth = max(depth, inner.depth)
             aliases += inner.aliases
             fields += inner.fields
-        return Shape(depth, aliases, fields)
+            selections += inner.selections
+        return Shape(depth, aliases, fields, selections)
 
     def fragment(self, name: str) -> Shape:
         done = self._done.get(name)
@@ -109,7 +118,7 @@ class _Measure:
             return done
         definition = self._fragments.get(name)
         if definition is None or name in self._active:
-            return Shape(0, 0, 0)
+            return _EMPTY
         self._active.add(name)
         shape = self.selection_set(definition.selection_set)
         self._active.discard(name)
@@ -127,7 +136,84 @@ def measure(document: DocumentNode) -> dict[OperationDefinitionNode, Shape]:
     }
 
 
+def document_selections(document: DocumentNode) -> int:
+    """The fields validation walks: every operation's and every fragment definition's (used or
+    not: each is validated on its own), with the fragments they spread expanded."""
+    measure = _Measure(document)
+    total = 0
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            total += measure.selection_set(definition.selection_set).selections
+        elif isinstance(definition, FragmentDefinitionNode):
+            total += measure.fragment(definition.name.value).selections
+    return total
+
+
+class _Overlaps:
+    """Counts the fields that share a place: the same response names from the root, fragments
+    expanded. Call only on a document within the selection limit: the walk expands fragments."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self._fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self._active: set[str] = set()
+        self.counts: dict[tuple[int, tuple[str, ...]], int] = {}
+
+    def walk(self, root: int, node: SelectionSetNode, path: tuple[str, ...]) -> None:
+        for selection in node.selections:
+            if isinstance(selection, FieldNode):
+                place = (*path, (selection.alias or selection.name).value)
+                key = (root, place)
+                self.counts[key] = self.counts.get(key, 0) + 1
+                if selection.selection_set:
+                    self.walk(root, selection.selection_set, place)
+            elif isinstance(selection, InlineFragmentNode):
+                self.walk(root, selection.selection_set, path)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                definition = self._fragments.get(name)
+                if definition is not None and name not in self._active:
+                    self._active.add(name)
+                    self.walk(root, definition.selection_set, path)
+                    self._active.discard(name)
+
+
+def overlapping_pairs(document: DocumentNode) -> int:
+    """The pairs of fields validation must compare to know they can be merged.
+
+    OverlappingFieldsCanBeMerged compares every two fields with one response name in a selection
+    set (fragments expanded), and for each such pair their sub-selections, cross-wise: so exactly
+    the fields at one place (the same response names from the root) are compared pairwise. A
+    document repeating one field a few hundred times stays short but costs that rule seconds;
+    counting those pairs first is linear, and bounds the rule's work.
+    """
+    overlaps = _Overlaps(document)
+    for root, definition in enumerate(document.definitions):
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            overlaps.walk(root, definition.selection_set, ())
+    return sum(n * (n - 1) // 2 for n in overlaps.counts.values())
+
+
 def _limit_errors(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQLError]:
+    # These two come first and alone: they bound the work of everything after them.
+    selections = document_selections(document)
+    if selections > limits.max_selections:
+        return [
+            too_complex(
+                f"The document selects {selections} fields, fragments expanded; the limit "
+                f"(MAX_QUERY_SELECTIONS) is {limits.max_selections}"
+            )
+        ]
+    pairs = overlapping_pairs(document)
+    if pairs > limits.max_overlapping_pairs:
+        return [
+            too_complex(
+                f"The document repeats fields at the same place {pairs} times over (pairs of "
+                "same-named fields to merge, fragments expanded); the limit "
+                f"(MAX_QUERY_OVERLAPS) is {limits.max_overlapping_pairs}"
+            )
+        ]
     errors: list[GraphQLError] = []
     for operation, shape in measure(document).items():
         name = f"Operation {operation.name.value!r}" if operation.name else "The operation"
@@ -203,13 +289,37 @@ class DocumentPreparer:
             rules.append(NoSchemaIntrospectionCustomRule)
         self.rules: tuple[type[ASTValidationRule], ...] = tuple(rules)
         self._cache: OrderedDict[str, Prepared] = OrderedDict()
+        self._executor: ThreadPoolExecutor | None = None
 
     def prepare(self, query: str) -> Prepared:
+        """On the caller's thread: for tools and tests; the server uses `prepare_off_loop`."""
+        cached = self._cached(query)
+        if cached is not None:
+            return cached
+        return self._keep(query, self._prepare(query))
+
+    async def prepare_off_loop(self, query: str) -> Prepared:
+        """A cached outcome at once; a new text is parsed and validated on this preparer's own
+        thread, so the event loop keeps answering (health checks, other requests) meanwhile.
+
+        One thread: documents arriving together are validated one after another, so validation
+        can never hold more than that thread's share of the CPU, whoever sends them.
+        """
+        cached = self._cached(query)
+        if cached is not None:
+            return cached
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="graphql-validation")
+        loop = asyncio.get_running_loop()
+        return self._keep(query, await loop.run_in_executor(self._executor, self._prepare, query))
+
+    def _cached(self, query: str) -> Prepared | None:
         cached = self._cache.get(query)
         if cached is not None:
             self._cache.move_to_end(query)
-            return cached
-        prepared = self._prepare(query)
+        return cached
+
+    def _keep(self, query: str, prepared: Prepared) -> Prepared:
         if self._limits.document_cache_size:
             self._cache[query] = prepared
             if len(self._cache) > self._limits.document_cache_size:

@@ -246,7 +246,7 @@ async def _run(
 ) -> Outcome:
     settings = state.settings
     documents = state.documents
-    prepared = documents.prepare(params.query)
+    prepared = await documents.prepare_off_loop(params.query)
 
     def refused(errors: tuple[GraphQLError, ...] | list[GraphQLError]) -> Outcome:
         return _refused([format_error(e, request_id, settings.debug) for e in errors], media_type)

@@ -34,7 +34,6 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError, OperationType, get_variable_values
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -59,9 +58,11 @@ from strawberry.types.execution import PreExecutionError
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+from app.auth.authenticator import CREDENTIAL_HEADERS
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
+from app.errors import ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
 from app.http.request_id import request_id_of
@@ -79,8 +80,8 @@ FORBIDDEN = 4403
 DUPLICATE_ID = 4409
 TOO_MANY_INIT = 4429
 TRY_AGAIN_LATER = 1013
+INTERNAL_ERROR = 1011
 
-_CREDENTIAL_NAMES = ("authorization", "x-api-key")
 _QUERY_AND_MUTATION = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
 
 
@@ -143,12 +144,14 @@ def _operation_request(payload: Mapping[str, Any]) -> OperationRequest:
 
 
 def _credentials(params: Mapping[str, object]) -> dict[str, str]:
-    """The credential headers of a connection_init payload (names case-insensitive)."""
+    """The credential headers of a connection_init payload (names case-insensitive, each once)."""
     found: dict[str, str] = {}
     for key, value in params.items():
-        if key.lower() in _CREDENTIAL_NAMES:
+        if key.lower() in CREDENTIAL_HEADERS:
             if not isinstance(value, str):
                 raise ConnectionRejectionError({"message": f"`{key}` must be a string"})
+            if key.lower() in found:
+                raise ConnectionRejectionError({"message": f"send one {key.lower()}, not several"})
             found[key.lower()] = value
     return found
 
@@ -180,20 +183,30 @@ class Session:
         """connection_init: the payload's credentials, through the HTTP authenticator."""
         credentials = _credentials(self.connection_params or {})
         try:
-            self.principal = await self.state.auth.authenticator.authenticate(credentials)
+            self.principal = await self.state.auth.authenticator.authenticate(
+                credentials, self.client_address
+            )
         except InvalidCredentials as error:
             raise ConnectionRejectionError(
                 {"message": error.message, "extensions": {"code": ErrorCode.UNAUTHENTICATED}}
             ) from None
         except TooManyRequests as error:
             raise _TryLater(f"Rate limited; retry after {error.retry_after} s") from None
-        except (SQLAlchemyError, OSError) as error:
-            log.warning("authentication unavailable (socket %s): %s", self.request_id, error)
+        except ServiceUnavailable as error:
+            log.warning(
+                "authentication unavailable (socket %s): %s", self.request_id, error.message
+            )
             raise _TryLater("Authentication is temporarily unavailable") from None
         self.credentials = credentials
 
     async def watch_credentials(self, close: Callable[[int, str], Awaitable[None]]) -> None:
-        """Close the socket once its credential no longer authenticates."""
+        """Close the socket once its credential no longer authenticates.
+
+        This task is what ends a socket whose credential was revoked, so it must never end
+        quietly: an outage is waited out (the next round decides; refusing would drop every
+        socket whenever the database blinks), and anything unexpected closes the socket (1011)
+        rather than leaving it open unchecked.
+        """
         if not self.credentials:
             return  # anonymous: nothing can expire
         authenticator = self.state.auth.authenticator
@@ -204,10 +217,14 @@ class Session:
             except InvalidCredentials:
                 await close(FORBIDDEN, "Credentials expired or revoked")
                 return
-            except (SQLAlchemyError, OSError) as error:
-                # Cannot tell now; the next round decides. Refusing would drop every socket
-                # whenever the database blinks.
-                log.warning("credential recheck failed (socket %s): %s", self.request_id, error)
+            except ServiceUnavailable as error:
+                log.warning(
+                    "credential recheck deferred (socket %s): %s", self.request_id, error.message
+                )
+            except Exception:
+                log.exception("credential recheck failed (socket %s)", self.request_id)
+                await close(INTERNAL_ERROR, "Internal error")
+                return
 
     def _refused(self, errors: list[GraphQLError] | tuple[GraphQLError, ...]) -> Refused:
         debug = self.state.settings.debug
@@ -223,29 +240,31 @@ class Session:
     async def run(self, request: OperationRequest) -> AsyncGenerator[Frame, None]:
         """One operation's frames: a refusal, one result, or a subscription's results."""
         state = self.state
-        if self.credentials:
-            # Charged like an HTTP request, so a socket is no way around the rate limit.
-            try:
-                self.principal = await state.auth.authenticator.authenticate(self.credentials)
-            except InvalidCredentials:
-                raise CloseSocket(FORBIDDEN, "Credentials expired or revoked") from None
-            except TooManyRequests as error:
-                yield Refused(
-                    [error_entry(str(error), ErrorCode.RATE_LIMITED, retryAfter=error.retry_after)]
-                )
-                return
-            except (SQLAlchemyError, OSError):
-                yield Refused(
-                    [
-                        error_entry(
-                            "Authentication is temporarily unavailable",
-                            ErrorCode.SERVICE_UNAVAILABLE,
-                        )
-                    ]
-                )
-                return
+        # Charged like an HTTP request (the credential's bucket, or the address's without one),
+        # so a socket is no way around the rate limit.
+        try:
+            self.principal = await state.auth.authenticator.authenticate(
+                self.credentials, self.client_address
+            )
+        except InvalidCredentials:
+            raise CloseSocket(FORBIDDEN, "Credentials expired or revoked") from None
+        except TooManyRequests as error:
+            yield Refused(
+                [error_entry(str(error), ErrorCode.RATE_LIMITED, retryAfter=error.retry_after)]
+            )
+            return
+        except ServiceUnavailable:
+            yield Refused(
+                [
+                    error_entry(
+                        "Authentication is temporarily unavailable",
+                        ErrorCode.SERVICE_UNAVAILABLE,
+                    )
+                ]
+            )
+            return
         documents = state.documents
-        prepared = documents.prepare(request.query)
+        prepared = await documents.prepare_off_loop(request.query)
         if prepared.document is None:
             yield self._refused(prepared.errors)
             return

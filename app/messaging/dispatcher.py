@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 from app.db.engine import Database
 from app.domain.events import Event
+from app.errors import ServiceUnavailable
 from app.messaging.bus import EventBus, Subscription
 from app.messaging.loop import WakeableLoop
 from app.repositories import events as store
@@ -73,7 +74,13 @@ class Dispatcher(WakeableLoop):
     async def round(self) -> None:
         try:
             await self.drain()
-        except Exception:  # the database may be away for a while; keep trying
+        except ServiceUnavailable as error:  # the database is away; the next round retries
+            log.warning(
+                "dispatching events deferred: %s; retrying in %.1f s",
+                error.message,
+                self._poll_interval,
+            )
+        except Exception:  # a bug: loud, but the loop keeps going
             log.exception("dispatching events failed; retrying in %.1f s", self._poll_interval)
 
     async def drain(self) -> int:

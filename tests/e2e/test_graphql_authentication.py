@@ -8,7 +8,7 @@ from collections.abc import Mapping
 
 from app.auth import admin
 from app.seed import DEMO_CUSTOMER_EMAIL
-from tests.auth_support import AuthApp
+from tests.auth_support import AuthApp, running_app
 
 ME = "{ me { email } }"
 MY_ORDERS = "{ orders(first: 50) { totalCount edges { node { user { email } } } } }"
@@ -118,8 +118,65 @@ async def test_both_credentials_at_once_are_refused(auth_app: AuthApp) -> None:
     response = await auth_app.graphql(
         ME, {"Authorization": "Bearer x.y.z", "X-API-Key": "sk_live_" + "A" * 43}
     )
-    assert response.status_code == 401
+    assert response.status_code == 400
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_repeated_credential_header_is_refused_not_the_last_one_believed(
+    auth_app: AuthApp,
+) -> None:
+    """The review sent a customer's key and then an admin's: the request ran as the admin."""
+    customer_email, admin_email = "twice-customer@example.com", "twice-admin@example.com"
+    await _user(auth_app, customer_email)
+    await admin.create_user(
+        auth_app.db,
+        auth_app.services.passwords,
+        email=admin_email,
+        password="Sturdy-pass-1",
+        admin=True,
+    )
+    _, customer = await admin.create_api_key(
+        auth_app.db, email=customer_email, name="c", scopes="orders:read"
+    )
+    _, boss = await admin.create_api_key(auth_app.db, email=admin_email, name="a", scopes="admin")
+
+    for name, values in (
+        ("Authorization", (f"Bearer {customer}", f"Bearer {boss}")),
+        ("X-API-Key", (customer, boss)),
+    ):
+        response = await auth_app.http.post(
+            "/graphql",
+            json={"query": ME},
+            headers=[(name, values[0]), (name, values[1])],
+        )
+        assert response.status_code == 400, name
+        assert 'error="invalid_request"' in response.headers["www-authenticate"]
+        assert "data" not in response.json()
+
+
+async def test_anonymous_callers_are_rate_limited_per_address(auth_app: AuthApp) -> None:
+    products = "{ products(first: 1) { totalCount } }"
+    burst = 3
+    async with (
+        running_app(
+            auth_app.db.url, anonymous_rate_per_minute=burst, anonymous_rate_burst=burst
+        ) as app,
+        app.peer("203.0.113.7") as greedy,
+        app.peer("203.0.113.8") as other,
+    ):
+        statuses = [
+            (await greedy.post("/graphql", json={"query": products})).status_code
+            for _ in range(burst)
+        ]
+        refused = await greedy.post("/graphql", json={"query": products})
+        neighbour = await other.post("/graphql", json={"query": products})
+
+    assert statuses == [200] * burst
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert neighbour.status_code == 200, "each address has its own bucket"
 
 
 async def test_api_key_usage_is_recorded_off_the_request_path(auth_app: AuthApp) -> None:

@@ -167,6 +167,11 @@ async def test_two_processes_behind_nginx(make_db: MakeDb, tmp_path: Path) -> No
         # The load below is one key's; the rate limit is not what this test is about.
         "RATE_LIMIT_PER_MINUTE": "100000",
         "RATE_LIMIT_BURST": "10000",
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "100000",
+        "ANONYMOUS_RATE_LIMIT_BURST": "10000",
+        # The shared PostgreSQL serves many test runs: a few connections per process suffice.
+        "DB_POOL_SIZE": "4",
+        "DB_POOL_MAX_OVERFLOW": "2",
     }
     try:
         with ExitStack() as stack:

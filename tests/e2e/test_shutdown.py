@@ -59,7 +59,14 @@ async def _subscribe(ws_url: str, product: str) -> int:
 
 async def test_sigterm_under_load_drops_nothing(make_db: MakeDb, tmp_path: Path) -> None:
     db = await make_db("sqlite", "shutdown", SIZE)
-    env = {"DATABASE_URL": str(db.url), "SHUTDOWN_GRACE_SECONDS": "20", "LOG_FORMAT": "json"}
+    env = {
+        "DATABASE_URL": str(db.url),
+        "SHUTDOWN_GRACE_SECONDS": "20",
+        "LOG_FORMAT": "json",
+        # The load is anonymous, from one address: its rate limit is not what is tested here.
+        "ANONYMOUS_RATE_LIMIT_PER_MINUTE": "1000000",
+        "ANONYMOUS_RATE_LIMIT_BURST": "100000",
+    }
     with live_server(env, tmp_path / "serve.log", command="serve") as server:
         assert server.process is not None
         async with httpx.AsyncClient() as client:
@@ -108,6 +115,7 @@ async def test_workers_share_one_port_and_one_metrics_page(make_db: MakeDb, tmp_
         "WORKERS": "2",
         "METRICS_PORT": str(metrics_port),
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
+        "ANONYMOUS_RATE_LIMIT_BURST": "1000",
     }
     requests = 40
     with live_server(env, tmp_path / "serve.log", command="serve") as server:

@@ -70,7 +70,10 @@ def test_create_client_for_the_code_flow_needs_a_redirect_uri(tmp_path: Path) ->
     [
         ({}, ["OAUTH_SIGNING_KEY", "SESSION_SECRET", "OAUTH_ISSUER"]),
         (
-            {"SESSION_SECRET": "s" * 40, "OAUTH_ISSUER": "https://api.example.com"},
+            {
+                "SESSION_SECRET": "kJ3n-Qx8vLr2Tz9wPb5YhM1cUe7aDs4Gf6Ho0Ni",
+                "OAUTH_ISSUER": "https://api.example.com",
+            },
             ["OAUTH_SIGNING_KEY"],
         ),
     ],
@@ -98,7 +101,7 @@ def test_production_with_real_settings_has_no_problems(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
             "APP_ENV": "production",
-            "SESSION_SECRET": "s" * 40,
+            "SESSION_SECRET": "kJ3n-Qx8vLr2Tz9wPb5YhM1cUe7aDs4Gf6Ho0Ni",
             "OAUTH_ISSUER": "https://api.example.com",
             "OAUTH_SIGNING_KEY_FILE": str(key),
         }

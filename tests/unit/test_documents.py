@@ -32,7 +32,7 @@ def test_shape_counts_depth_aliases_and_root_fields_through_fragments() -> None:
     [shape] = measure(document).values()
 
     # users > edges > node > orders > totalCount
-    assert shape == Shape(depth=5, aliases=3, fields=3)
+    assert shape == Shape(depth=5, aliases=3, fields=3, selections=11)
 
 
 def test_fragments_spread_many_times_are_measured_once_each() -> None:
@@ -44,7 +44,7 @@ def test_fragments_spread_many_times_are_measured_once_each() -> None:
 
     [shape] = measure(document).values()
 
-    assert shape == Shape(depth=1, aliases=2**40, fields=2**40)
+    assert shape == Shape(depth=1, aliases=2**40, fields=2**40, selections=2**40)
 
 
 def test_fragment_cycles_and_unknown_fragments_fail_validation_not_the_server() -> None:
