@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.config import RetentionSettings
 from app.db.engine import Database
+from app.errors import ServiceUnavailable
 from app.messaging.loop import WakeableLoop
 from app.repositories import retention as repo
 from app.usecases.runner import utcnow
@@ -75,8 +76,13 @@ class RetentionJob(WakeableLoop):
         if not self._started:  # the wake-up every loop gets at start
             self._started = True
             return
+        if self._stopping:  # the wake-up that asks it to stop
+            return
         try:
             deleted = await purge(self._db, self._settings)
+        except ServiceUnavailable:
+            log.warning("retention: the database is unavailable; retrying next period")
+            return
         except Exception:
             log.exception("retention: purging failed; retrying in %.0f s", self._poll_interval)
             return

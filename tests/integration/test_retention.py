@@ -165,3 +165,12 @@ def test_the_purge_command(
     out = capsys.readouterr().out
     assert "access_tokens: 0" in out
     assert "idempotency_keys: 0" in out
+
+
+async def test_stopping_the_job_runs_no_purge(make_db: MakeDb) -> None:
+    db = await make_db("sqlite", "retention_stop", SIZE)
+    await _populate(db, datetime.now(UTC))
+    job = RetentionJob(db, RetentionSettings(interval_seconds=3600, expired_grace_seconds=0))
+    await job.start()
+    await job.stop()
+    assert await _count(db, tables.access_tokens) == 3, "nothing purged at start or stop"
