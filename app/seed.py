@@ -167,7 +167,7 @@ async def seed(
     db: Database, size: SeedSize = DEMO, *, seed: int = 2026, progress: bool = False
 ) -> bool:
     """Load the data set into an empty database; leave a database with any data alone."""
-    async with db.transaction() as conn:
+    async with db.write() as conn:
         if not await bulk.is_empty(conn):
             return False
         data = generate(size, seed)

@@ -1,97 +1,183 @@
-"""The unit of work: one transaction, its connection, the repositories bound to it, and the
-events the work raised, which commit with the state change or not at all.
+"""The unit of work: one transaction, the repositories bound to it, and the events the work
+raised, which commit with the state change or not at all.
 
-    async with UnitOfWork(db) as uow:
+    async with uow_factory() as uow:
         product = (await uow.products.get_many([pid]))[pid]
         ...
         await uow.record(event)
 
-Leaving the block normally commits; any exception rolls everything back. A unit of work opened
-while another is active on the same database (a use case calling another) joins the outer
-transaction: only the outermost block commits, and a failure inside the inner one dooms the
-whole, even if the outer code catches the exception.
+Leaving the block normally commits; any exception rolls everything back. After a commit the
+after-commit hook gets the recorded events (the dispatcher and relay wake on it).
+
+Use cases see only `UnitOfWork` and the repository protocols below: `SqlUnitOfWork` runs them
+on the database, and the tests' in-memory fake runs them without one. Which repositories a
+`SqlUnitOfWork` binds to its connection is injected (`repositories=`), so a test can wrap one
+without patching a class for the whole process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import abc
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Database
+from app.domain.auth import (
+    AccessTokenRecord,
+    ApiKey,
+    AuthorizationCode,
+    OAuthClient,
+    RefreshToken,
+    StoredSigningKey,
+)
 from app.domain.events import Event
+from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, User
 from app.repositories.api_keys import ApiKeyRepository
+from app.repositories.clients import ClientRepository
 from app.repositories.events import EventRepository
-from app.repositories.idempotency import IdempotencyRepository
+from app.repositories.grants import GrantRepository
+from app.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
 from app.repositories.orders import OrderRepository
-from app.repositories.products import ProductRepository
+from app.repositories.products import ProductRepository, StockMove
+from app.repositories.signing_keys import SigningKeyRepository
 from app.repositories.users import ProfileRepository, UserRepository
 
 AfterCommit = Callable[[list[Event]], None]
 
 
-class TransactionDoomed(Exception):
-    """An inner unit of work failed, so the outer one cannot commit."""
+# --- what use cases may ask of each repository ------------------------------------------------
 
 
-@dataclass
-class _Transaction:
-    db: Database
-    conn: AsyncConnection
-    products: ProductRepository
-    orders: OrderRepository
-    profiles: ProfileRepository
-    users: UserRepository
-    api_keys: ApiKeyRepository
-    idempotency: IdempotencyRepository
-    events: EventRepository
-    recorded: list[Event] = field(default_factory=list)
-    after_commit: list[AfterCommit] = field(default_factory=list)
-    doomed: bool = False
+class Products(Protocol):
+    async def get_many(self, ids: Sequence[UUID]) -> dict[UUID, Product]: ...
+    async def add(self, product: Product) -> bool: ...
+    async def save(self, product: Product, expected_version: int) -> bool: ...
+    async def move_stock(
+        self, product_id: UUID, delta: int, now: datetime, *, ceiling: int | None = None
+    ) -> StockMove | None: ...
 
 
-_active: ContextVar[_Transaction | None] = ContextVar("unit_of_work", default=None)
+class Orders(Protocol):
+    async def get(self, order_id: UUID) -> Order | None: ...
+    async def items(self, order_id: UUID) -> list[OrderItem]: ...
+    async def add(self, order: Order, items: Sequence[OrderItem]) -> None: ...
+    async def change_status(self, order: Order, expected: OrderStatus) -> bool: ...
 
 
-class UnitOfWork:
-    def __init__(self, db: Database, *, after_commit: AfterCommit | None = None) -> None:
-        self._db = db
+class Profiles(Protocol):
+    async def get_user(self, user_id: UUID) -> User | None: ...
+    async def get(self, user_id: UUID) -> Profile | None: ...
+    async def save(self, profile: Profile, now: datetime) -> None: ...
+
+
+class Users(Protocol):
+    async def add(self, user: User, profile: Profile) -> bool: ...
+    async def get_by_email(self, email: str) -> User | None: ...
+    async def disable(self, user_id: UUID, now: datetime) -> bool: ...
+
+
+class ApiKeys(Protocol):
+    async def add(self, key: ApiKey, key_hash: str) -> None: ...
+    async def get(self, key_id: UUID) -> ApiKey | None: ...
+    async def list_for_user(self, user_id: UUID) -> list[ApiKey]: ...
+    async def revoke(self, key_id: UUID, now: datetime) -> bool: ...
+
+
+class Idempotency(Protocol):
+    async def claim(
+        self, user_id: UUID, key: str, fingerprint: str, order_id: UUID, now: datetime
+    ) -> IdempotencyRecord | None: ...
+
+
+class Events(Protocol):
+    async def append(self, event: Event) -> int: ...
+    async def last_version(self, stream_id: UUID) -> int: ...
+
+
+class Clients(Protocol):
+    async def add(self, client: OAuthClient) -> None: ...
+    async def get_by_name(self, name: str) -> OAuthClient | None: ...
+    async def all(self) -> list[OAuthClient]: ...
+    async def revoke(self, client_id: str, now: datetime) -> bool: ...
+    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool: ...
+    async def add_tokens(self, records: Sequence[AccessTokenRecord]) -> None: ...
+    async def revoke_tokens(
+        self,
+        now: datetime,
+        *,
+        jti: str | None = None,
+        client_id: str | None = None,
+        user_id: UUID | None = None,
+        family_id: UUID | None = None,
+    ) -> int: ...
+
+
+class Grants(Protocol):
+    async def add_code(self, code: AuthorizationCode) -> None: ...
+    async def consume_code(self, code_hash: str, family_id: UUID, now: datetime) -> bool: ...
+    async def add_refresh_token(self, token: RefreshToken) -> None: ...
+    async def rotate_refresh_token(self, token_hash: str, now: datetime) -> bool: ...
+    async def revoke_refresh_tokens(
+        self,
+        now: datetime,
+        *,
+        family_id: UUID | None = None,
+        user_id: UUID | None = None,
+        client_id: str | None = None,
+    ) -> int: ...
+
+
+class SigningKeys(Protocol):
+    async def all(self) -> list[StoredSigningKey]: ...
+    async def add(self, key: StoredSigningKey) -> None: ...
+    async def delete(self, kids: Sequence[str]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Repositories:
+    products: Products
+    orders: Orders
+    profiles: Profiles
+    users: Users
+    api_keys: ApiKeys
+    idempotency: Idempotency
+    events: Events
+    clients: Clients
+    grants: Grants
+    signing_keys: SigningKeys
+
+
+# --- the unit of work -------------------------------------------------------------------------
+
+
+class UnitOfWork(abc.ABC):
+    """One all-or-nothing piece of work; entered once."""
+
+    def __init__(self, *, after_commit: AfterCommit | None = None) -> None:
         self._after_commit = after_commit
-        self._tx: _Transaction | None = None
-        self._owner = False
-        self._cm: AbstractAsyncContextManager[AsyncConnection] | None = None
-        self._token: Token[_Transaction | None] | None = None
-        self.joined_outer = False
+        self._repositories: Repositories | None = None
+        self._recorded: list[Event] = []
 
-    async def __aenter__(self) -> UnitOfWork:
-        if self._tx is not None:
-            raise RuntimeError("a UnitOfWork object is entered once at a time")
-        outer = _active.get()
-        if outer is not None and outer.db is self._db:
-            self._tx, self._owner = outer, False
-            self.joined_outer = True
-        else:
-            self._cm = self._db.write()
-            conn = await self._cm.__aenter__()
-            self._tx = _Transaction(
-                db=self._db,
-                conn=conn,
-                products=ProductRepository(conn),
-                orders=OrderRepository(conn),
-                profiles=ProfileRepository(conn),
-                users=UserRepository(conn),
-                api_keys=ApiKeyRepository(conn),
-                idempotency=IdempotencyRepository(conn),
-                events=EventRepository(conn),
-            )
-            self._owner = True
-            self._token = _active.set(self._tx)
-        if self._after_commit is not None:
-            self._tx.after_commit.append(self._after_commit)
+    @abc.abstractmethod
+    async def _begin(self) -> Repositories:
+        """Start the transaction and bind the repositories to it."""
+
+    @abc.abstractmethod
+    async def _end(self, error: BaseException | None) -> None:
+        """Commit when `error` is None, else roll back (letting `error` propagate)."""
+
+    async def __aenter__(self) -> Self:
+        if self._repositories is not None:
+            raise RuntimeError("a unit of work is entered once at a time")
+        self._recorded = []
+        self._repositories = await self._begin()
         return self
 
     async def __aexit__(
@@ -100,69 +186,126 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tx, self._tx = self._tx, None
-        assert tx is not None
-        if not self._owner:
-            if exc is not None:
-                tx.doomed = True
-            return
-        assert self._cm is not None
-        assert self._token is not None
-        _active.reset(self._token)
-        cm, self._cm = self._cm, None
-        if exc is None and tx.doomed:
-            exc = TransactionDoomed("an inner unit of work failed; everything was rolled back")
-            await cm.__aexit__(type(exc), exc, None)
-            raise exc
-        await cm.__aexit__(exc_type, exc, tb)  # commits, or rolls back and lets exc propagate
-        if exc is None:
-            for callback in tx.after_commit:
-                callback(list(tx.recorded))
+        self._repositories = None
+        await self._end(exc)
+        if exc is None and self._after_commit is not None:
+            self._after_commit(list(self._recorded))
 
-    def _current(self) -> _Transaction:
-        if self._tx is None:
+    def _current(self) -> Repositories:
+        if self._repositories is None:
             raise RuntimeError("use the unit of work inside `async with uow:`")
-        return self._tx
+        return self._repositories
 
     @property
-    def connection(self) -> AsyncConnection:
-        return self._current().conn
-
-    @property
-    def products(self) -> ProductRepository:
+    def products(self) -> Products:
         return self._current().products
 
     @property
-    def orders(self) -> OrderRepository:
+    def orders(self) -> Orders:
         return self._current().orders
 
     @property
-    def profiles(self) -> ProfileRepository:
+    def profiles(self) -> Profiles:
         return self._current().profiles
 
     @property
-    def users(self) -> UserRepository:
+    def users(self) -> Users:
         return self._current().users
 
     @property
-    def api_keys(self) -> ApiKeyRepository:
+    def api_keys(self) -> ApiKeys:
         return self._current().api_keys
 
     @property
-    def idempotency(self) -> IdempotencyRepository:
+    def idempotency(self) -> Idempotency:
         return self._current().idempotency
 
     @property
-    def events(self) -> EventRepository:
+    def events(self) -> Events:
         return self._current().events
+
+    @property
+    def clients(self) -> Clients:
+        return self._current().clients
+
+    @property
+    def grants(self) -> Grants:
+        return self._current().grants
+
+    @property
+    def signing_keys(self) -> SigningKeys:
+        return self._current().signing_keys
 
     async def record(self, *events: Event) -> None:
         """Append the events to the store now, in this transaction, so a taken stream version
         fails the work here rather than at commit."""
-        tx = self._current()
+        store = self._current().events
         for event in events:
-            await tx.events.append(event)
-            tx.recorded.append(event)
+            await store.append(event)
+            self._recorded.append(event)
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+RepositoryFactory = Callable[[AsyncConnection], Repositories]
+
+
+def sql_repositories(conn: AsyncConnection) -> Repositories:
+    return Repositories(
+        products=ProductRepository(conn),
+        orders=OrderRepository(conn),
+        profiles=ProfileRepository(conn),
+        users=UserRepository(conn),
+        api_keys=ApiKeyRepository(conn),
+        idempotency=IdempotencyRepository(conn),
+        events=EventRepository(conn),
+        clients=ClientRepository(conn),
+        grants=GrantRepository(conn),
+        signing_keys=SigningKeyRepository(conn),
+    )
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work in one write transaction of the database (`Database.write`)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        after_commit: AfterCommit | None = None,
+        repositories: RepositoryFactory = sql_repositories,
+    ) -> None:
+        super().__init__(after_commit=after_commit)
+        self._db = db
+        self._make_repositories = repositories
+        self._cm: AbstractAsyncContextManager[AsyncConnection] | None = None
+        self._conn: AsyncConnection | None = None
+
+    @classmethod
+    def factory(
+        cls,
+        db: Database,
+        *,
+        after_commit: AfterCommit | None = None,
+        repositories: RepositoryFactory = sql_repositories,
+    ) -> UnitOfWorkFactory:
+        return lambda: cls(db, after_commit=after_commit, repositories=repositories)
+
+    async def _begin(self) -> Repositories:
+        self._cm = self._db.write()
+        self._conn = await self._cm.__aenter__()
+        return self._make_repositories(self._conn)
+
+    async def _end(self, error: BaseException | None) -> None:
+        cm, self._cm, self._conn = self._cm, None, None
+        assert cm is not None
+        if error is None:
+            await cm.__aexit__(None, None, None)
+        else:
+            await cm.__aexit__(type(error), error, error.__traceback__)
+
+    @property
+    def connection(self) -> AsyncConnection:
+        """The work's connection, for tests that need to run raw SQL inside it."""
+        if self._conn is None:
+            raise RuntimeError("use the unit of work inside `async with uow:`")
+        return self._conn

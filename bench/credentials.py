@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from app.auth import admin
 from app.auth.scopes import parse_scopes, scope_string
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.domain.auth import ClientType
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 
 CLIENT_NAME = "ordergraph-bench"
 SCOPES = frozenset({"products:read", "orders:read", "users:read"})
@@ -35,19 +36,22 @@ class ClientCredentials:
 
 
 async def _ensure_client(db: Database) -> ClientCredentials:
-    existing = await admin.find_client_by_name(db, CLIENT_NAME)
+    existing = await admin.find_client_by_name(SqlUnitOfWork.factory(db), CLIENT_NAME)
     if (
         existing is not None
         and existing.client_type is ClientType.CONFIDENTIAL
         and existing.scopes == SCOPES
         and GRANT_TYPE in existing.grant_types
     ):
-        secret = await admin.rotate_client_secret(db, existing.client_id)
+        secret = await admin.rotate_client_secret(SqlUnitOfWork.factory(db), existing.client_id)
         return ClientCredentials(existing.client_id, secret)
     if existing is not None:  # made by an older bench with other scopes: replace it
-        await admin.revoke_client(db, existing.client_id)
+        await admin.revoke_client(SqlUnitOfWork.factory(db), existing.client_id)
     made = await admin.create_client(
-        db, name=CLIENT_NAME, grant_types=GRANT_TYPE, scopes=",".join(sorted(SCOPES))
+        SqlUnitOfWork.factory(db),
+        name=CLIENT_NAME,
+        grant_types=GRANT_TYPE,
+        scopes=",".join(sorted(SCOPES)),
     )
     assert made.secret is not None  # a confidential client always gets one
     return ClientCredentials(made.client.client_id, made.secret)
@@ -66,7 +70,7 @@ def bench_client(database_url: str) -> ClientCredentials:
 
     try:
         return asyncio.run(run())
-    except admin.AdminError as error:
+    except admin.OperatorError as error:
         raise CredentialsError(f"could not set up the bench's OAuth client: {error}") from None
 
 

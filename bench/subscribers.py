@@ -35,13 +35,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from app.auth import admin
 from app.auth.passwords import Passwords
 from app.auth.scopes import ALL_SCOPES
 from app.config import PROJECT_ROOT, Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port
 
 GROUPS = (1, 100, 1000)
@@ -92,14 +93,17 @@ async def _admin_key(database_url: str) -> str:
     db = Database(DatabaseUrl.parse(database_url), settings)
     try:
         await admin.create_user(
-            db,
+            SqlUnitOfWork.factory(db),
             Passwords(settings.auth),
             email=ADMIN_EMAIL,
             password="Bench-" + uuid.uuid4().hex,
             admin=True,
         )
         _, plaintext = await admin.create_api_key(
-            db, email=ADMIN_EMAIL, name="bench", scopes=",".join(sorted(ALL_SCOPES))
+            SqlUnitOfWork.factory(db),
+            email=ADMIN_EMAIL,
+            name="bench",
+            scopes=",".join(sorted(ALL_SCOPES)),
         )
         return plaintext
     finally:

@@ -14,7 +14,7 @@ import strawberry
 from app.auth.principal import ANONYMOUS, Principal
 from app.db.engine import Database, StatementStats
 from app.messaging.fanout import Listener
-from app.unit_of_work import AfterCommit, UnitOfWork, UnitOfWorkFactory
+from app.unit_of_work import AfterCommit, SqlUnitOfWork, UnitOfWorkFactory
 from app.usecases.accounts import SignUps
 from loaders import Loaders
 
@@ -52,7 +52,7 @@ class Context:
     ) -> Context:
         return cls(
             loaders=Loaders.create(db),
-            unit_of_work=lambda: UnitOfWork(db, after_commit=after_commit),
+            unit_of_work=lambda: SqlUnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,
             listen=listen,

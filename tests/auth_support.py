@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 
-from app.auth.admin import NewClient, create_client
 from app.auth.keys import generate
 from app.auth.services import AuthServices
 from app.config import AuthSettings, Settings
@@ -20,6 +19,8 @@ from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.email import EmailSender
 from app.main import create_app
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases.operators import NewClient, create_client
 from tests.services import RUN_ID
 
 ISSUER = "https://api.ordergraph.test"
@@ -71,7 +72,10 @@ class AuthApp:
         self, scopes: str = "products:read,orders:read,users:read", name: str = "test"
     ) -> NewClient:
         return await create_client(
-            self.db, name=name, grant_types="client_credentials", scopes=scopes
+            SqlUnitOfWork.factory(self.db),
+            name=name,
+            grant_types="client_credentials",
+            scopes=scopes,
         )
 
     async def token_response(

@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 
-from app.auth import admin
 from app.db import tables
 from app.db.engine import Database
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.messaging.fanout import Listener
-from app.unit_of_work import UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from resolvers.global_id import to_global_id
 from tests.services import RUN_ID, unavailable
 
@@ -179,7 +179,7 @@ async def record_stock_changes(db: Database, streams: int, per_stream: int) -> l
                 {"stock": version},
                 datetime.now(UTC),
             )
-            async with UnitOfWork(db) as uow:
+            async with SqlUnitOfWork(db) as uow:
                 sequence = await uow.events.append(event)
             stored.append(_with_sequence(event, sequence))
     return stored
@@ -245,7 +245,10 @@ async def customer_key(db: Database) -> tuple[str, str]:
         ).scalar_one()
     assert email is not None
     _, key = await admin.create_api_key(
-        db, email=email, name="events", scopes="orders:write,orders:read,products:read"
+        SqlUnitOfWork.factory(db),
+        email=email,
+        name="events",
+        scopes="orders:write,orders:read,products:read",
     )
     return key, to_global_id("Product", product)
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from app.auth.principal import Principal, PrincipalKind
 from app.db.engine import Database, StatementStats, track_statements
+from app.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -42,10 +43,13 @@ async def execute(
     variables: dict[str, Any] | None = None,
     *,
     principal: Principal = TEST_ADMIN,
+    repositories: RepositoryFactory = sql_repositories,
 ) -> Result:
+    """`repositories` binds the mutations' repositories: a test may wrap one to inject a fault."""
     from app.http.errors import format_error
 
     context = Context.create(db, principal=principal, request_id="test")
+    context.unit_of_work = SqlUnitOfWork.factory(db, repositories=repositories)
     with track_statements() as stats:
         result = await schema.execute(query, variable_values=variables, context_value=context)
     errors = [format_error(e, "test", debug=True) for e in result.errors or []]

@@ -13,9 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from sqlalchemy import func, select
 
-from app.auth.admin import NewClient, create_client, create_user
 from app.db.tables import access_tokens, authorization_codes, refresh_tokens
 from app.domain.models import User
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases.operators import NewClient, create_client, create_user
 from tests.auth_support import AuthApp, basic
 
 PASSWORD = "Correct-Horse-9"
@@ -54,7 +55,7 @@ def query_of(location: str) -> dict[str, str]:
 
 async def user(app: AuthApp, *, admin: bool = False) -> User:
     return await create_user(
-        app.db,
+        SqlUnitOfWork.factory(app.db),
         app.services.passwords,
         email=f"u-{uuid.uuid4().hex[:10]}@example.test",
         password=PASSWORD,
@@ -69,7 +70,7 @@ async def code_client(
     scopes: str = "products:read,orders:read,users:read,admin",
 ) -> NewClient:
     return await create_client(
-        app.db,
+        SqlUnitOfWork.factory(app.db),
         name="Shop app",
         grant_types="authorization_code,refresh_token",
         scopes=scopes,

@@ -12,8 +12,6 @@ import json
 import sys
 from typing import Any
 
-from app.auth import admin
-from app.auth.admin import AdminError
 from app.auth.oauth_server import FormRequest
 from app.auth.services import AuthServices
 from app.config import Settings
@@ -21,6 +19,9 @@ from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
 from app.domain.auth import ApiKey, OAuthClient
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators
+from app.usecases.operators import OperatorError
 
 COMMANDS = frozenset(
     {
@@ -115,9 +116,10 @@ def _key_json(key: ApiKey) -> dict[str, Any]:
 
 async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -> dict[str, Any]:
     name = args.command
+    uow = SqlUnitOfWork.factory(db)
     if name == "create-client":
-        made = await admin.create_client(
-            db,
+        made = await operators.create_client(
+            uow,
             name=args.name,
             grant_types=args.grant_types,
             scopes=args.scopes,
@@ -129,19 +131,23 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
             result["client_secret"] = made.secret
         return result
     if name == "list-clients":
-        return {"clients": [_client_json(c) for c in await admin.list_clients(db)]}
+        return {"clients": [_client_json(c) for c in await operators.list_clients(uow)]}
     if name == "revoke-client":
-        await admin.revoke_client(db, args.client_id)
+        await operators.revoke_client(uow, args.client_id)
         return {"client_id": args.client_id, "revoked": True}
     if name == "rotate-client-secret":
-        secret = await admin.rotate_client_secret(db, args.client_id)
+        secret = await operators.rotate_client_secret(uow, args.client_id)
         return {"client_id": args.client_id, "client_secret": secret}
     if name == "disable-user":
-        tokens, keys = await admin.disable_user(db, args.email)
-        return {"email": args.email.strip().lower(), "tokens_revoked": tokens, "keys_revoked": keys}
+        disabled = await operators.disable_user(uow, args.email)
+        return {
+            "email": args.email.strip().lower(),
+            "tokens_revoked": disabled.tokens,
+            "keys_revoked": disabled.keys,
+        }
     if name == "create-api-key":
-        key, plaintext = await admin.create_api_key(
-            db,
+        key, plaintext = await operators.create_api_key(
+            uow,
             email=args.email,
             name=args.name,
             scopes=args.scopes,
@@ -150,9 +156,9 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
         )
         return {"id": str(key.id), "key": plaintext}
     if name == "list-api-keys":
-        return {"api_keys": [_key_json(k) for k in await admin.list_api_keys(db, args.email)]}
+        return {"api_keys": [_key_json(k) for k in await operators.list_api_keys(uow, args.email)]}
     if name == "revoke-api-key":
-        await admin.revoke_api_key(db, args.key_id)
+        await operators.revoke_api_key(uow, args.key_id)
         return {"id": args.key_id, "revoked": True}
     services = AuthServices.create(settings, db)
     try:
@@ -160,8 +166,8 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
             delay = args.activate_in
             if delay is None:
                 delay = 3 * settings.auth.revocation_refresh_seconds
-            rotation = await admin.rotate_signing_key(
-                db,
+            rotation = await operators.rotate_signing_key(
+                uow,
                 services.signing_key,
                 sealer=services.keys.sealer,
                 token_lifetime_seconds=settings.auth.access_token_seconds,
@@ -173,8 +179,8 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
                 "dropped": rotation.dropped,
             }
         if name == "create-user":
-            user = await admin.create_user(
-                db, services.passwords, email=args.email, password=args.password, admin=args.admin
+            user = await operators.create_user(
+                uow, services.passwords, email=args.email, password=args.password, admin=args.admin
             )
             return {"id": str(user.id), "email": user.email}
         return await issue_token(services, args.client_id, args.client_secret, args.scope)
@@ -194,7 +200,7 @@ async def issue_token(
         FormRequest("POST", f"{services.settings.issuer}/oauth/token", {}, form)
     )
     if response.status != 200:
-        raise AdminError(
+        raise OperatorError(
             f"{response.body.get('error')}: {response.body.get('error_description', '')}".strip()
         )
     return dict(response.body)
@@ -211,10 +217,12 @@ async def _demo(settings: Settings, db: Database) -> dict[str, str]:
     plus fresh API keys for the demo admin and customer (the previous demo keys are revoked)."""
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL
 
-    existing = await admin.find_client_by_name(db, DEMO_CLIENT_NAME)
+    uow = SqlUnitOfWork.factory(db)
+
+    existing = await operators.find_client_by_name(uow, DEMO_CLIENT_NAME)
     if existing is None:
-        made = await admin.create_client(
-            db,
+        made = await operators.create_client(
+            uow,
             name=DEMO_CLIENT_NAME,
             grant_types="client_credentials",
             scopes="products:read,orders:read,users:read",
@@ -222,7 +230,7 @@ async def _demo(settings: Settings, db: Database) -> dict[str, str]:
         client_id, secret = made.client.client_id, made.secret or ""
     else:
         client_id = existing.client_id
-        secret = await admin.rotate_client_secret(db, client_id)
+        secret = await operators.rotate_client_secret(uow, client_id)
     services = AuthServices.create(settings, db)
     try:
         token = await issue_token(services, client_id, secret, None)
@@ -231,11 +239,11 @@ async def _demo(settings: Settings, db: Database) -> dict[str, str]:
     result = {"client_id": client_id, "client_secret": secret, "token": token["access_token"]}
     # A public client for trying the authorization-code flow by hand (redirects to a loopback
     # URL nothing listens on: the code is read from the browser's address bar).
-    web = await admin.find_client_by_name(db, DEMO_APP_NAME)
+    web = await operators.find_client_by_name(uow, DEMO_APP_NAME)
     if web is None:
         web = (
-            await admin.create_client(
-                db,
+            await operators.create_client(
+                uow,
                 name=DEMO_APP_NAME,
                 grant_types="authorization_code,refresh_token",
                 scopes="products:read,orders:read,orders:write,users:read,admin",
@@ -246,14 +254,14 @@ async def _demo(settings: Settings, db: Database) -> dict[str, str]:
     result["web_client_id"] = web.client_id
     for label, email in (("admin_key", DEMO_ADMIN_EMAIL), ("customer_key", DEMO_CUSTOMER_EMAIL)):
         try:
-            for old in await admin.list_api_keys(db, email):
+            for old in await operators.list_api_keys(uow, email):
                 if old.name == DEMO_KEY_NAME and old.revoked_at is None:
-                    await admin.revoke_api_key(db, str(old.id))
+                    await operators.revoke_api_key(uow, str(old.id))
             scopes = "admin" if label == "admin_key" else "products:read,orders:read"
-            _, plaintext = await admin.create_api_key(
-                db, email=email, name=DEMO_KEY_NAME, scopes=scopes, environment="test"
+            _, plaintext = await operators.create_api_key(
+                uow, email=email, name=DEMO_KEY_NAME, scopes=scopes, environment="test"
             )
-        except AdminError:
+        except OperatorError:
             continue  # the demo users are not there (a database seeded by hand)
         result[label] = plaintext
     return result
@@ -285,7 +293,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         result = asyncio.run(main())
-    except AdminError as error:
+    except OperatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     if args.command == "issue-token" and not args.json:

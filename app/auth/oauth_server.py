@@ -82,6 +82,8 @@ from app.domain.models import User
 from app.repositories import clients as client_repo
 from app.repositories import grants as grant_repo
 from app.repositories import users as user_repo
+from app.unit_of_work import UnitOfWorkFactory
+from app.usecases import grants
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -504,12 +506,14 @@ class OAuthServer:
         self,
         *,
         db: Database,
+        uow: UnitOfWorkFactory,
         settings: AuthSettings,
         tokens: AccessTokens,
         revoked: RevokedTokens,
         limiter: RateLimiter,
     ) -> None:
         self._db = db
+        self._uow = uow
         self._settings = settings
         self._tokens = tokens
         self._revoked = revoked
@@ -589,22 +593,19 @@ class OAuthServer:
         return await self._limiter.acquire(f"client-auth-failures:{digest}", per_minute, per_minute)
 
     async def _commit(self, prefetched: _Prefetched) -> None:
-        now = datetime.now(UTC)
-        async with self._db.transaction() as conn:
-            if prefetched.consume_code is not None:
-                assert prefetched.family_id is not None
-                if not await grant_repo.consume_code(
-                    conn, prefetched.consume_code, prefetched.family_id, now
-                ):
-                    raise _Replayed
-            rotate = prefetched.rotate_refresh
-            if rotate is not None and not await grant_repo.rotate_refresh_token(conn, rotate, now):
-                raise _Replayed
-            await client_repo.insert_tokens(conn, prefetched.issued)
-            for refresh in prefetched.new_refresh:
-                await grant_repo.insert_refresh_token(conn, refresh)
-            for jti in prefetched.revoked:
-                await client_repo.revoke_tokens_where(conn, now, jti=jti)
+        stored = await grants.store_tokens(
+            self._uow,
+            grants.TokenWrites(
+                issued=prefetched.issued,
+                new_refresh=prefetched.new_refresh,
+                revoked_jtis=prefetched.revoked,
+                consume_code=prefetched.consume_code,
+                family_id=prefetched.family_id,
+                rotate_refresh=prefetched.rotate_refresh,
+            ),
+        )
+        if not stored:
+            raise _Replayed
 
     async def _family_of(self, prefetched: _Prefetched) -> UUID | None:
         """The family that won the race for a code (the refresh token's family is known)."""
@@ -620,10 +621,7 @@ class OAuthServer:
         """Revoke every access and refresh token descending from one code exchange."""
         if family_id is None:
             return
-        now = datetime.now(UTC)
-        async with self._db.transaction() as conn:
-            await client_repo.revoke_tokens_where(conn, now, family_id=family_id)
-            await grant_repo.revoke_refresh_tokens_where(conn, now, family_id=family_id)
+        await grants.revoke_family(self._uow, family_id)
         await self._revoked.refresh(self._db)  # refused here at once, elsewhere within seconds
 
     async def issue_code(
@@ -649,8 +647,7 @@ class OAuthServer:
             issued_at=now,
             expires_at=now + timedelta(seconds=self._settings.authorization_code_seconds),
         )
-        async with self._db.transaction() as conn:
-            await grant_repo.insert_code(conn, record)
+        await grants.issue_code(self._uow, record)
         return code
 
     async def _prefetch(

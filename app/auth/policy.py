@@ -9,11 +9,13 @@ to authenticate (UNAUTHENTICATED). Products are public.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from uuid import UUID
 
 from app.auth.principal import Principal, PrincipalKind
-from app.auth.scopes import ADMIN, ORDERS_READ, USERS_READ
-from app.domain.models import Order
+from app.auth.scopes import ADMIN, ORDERS_READ, ROLE_SCOPES, USERS_READ
+from app.domain.auth import ApiKey
+from app.domain.models import Order, User
 from app.errors import Forbidden, NotFound, Unauthenticated
 
 
@@ -106,3 +108,35 @@ def require_order_owner_or_admin(principal: Principal, order: Order, scope: str)
     if may_read_order(principal, order):
         raise Forbidden("only the order's owner or an admin can do this")
     raise NotFound("No order has this ID")
+
+
+def require_scopes_held(principal: Principal, scopes: Collection[str]) -> None:
+    """A credential never mints one wider than itself (a key, a token)."""
+    beyond = sorted(s for s in scopes if not has_scope(principal, s))
+    if beyond:
+        raise Forbidden(f"this credential does not hold {', '.join(beyond)}")
+
+
+def require_key_owner_may_hold(owner: User | None, scopes: Collection[str]) -> User:
+    """An API key's owner is an enabled user whose role allows every scope of the key."""
+    if owner is None or owner.is_disabled:
+        raise Forbidden("a disabled or deleted user cannot get keys")
+    over_role = sorted(set(scopes) - ROLE_SCOPES[owner.role])
+    if over_role:
+        raise Forbidden(f"a {owner.role.value} may not hold {', '.join(over_role)}")
+    return owner
+
+
+def is_operator(principal: Principal) -> bool:
+    """The command line's principal: an admin that is nobody's account."""
+    return is_admin(principal) and principal.user_id is None
+
+
+def require_operator(principal: Principal) -> None:
+    if not is_operator(principal):
+        raise Forbidden("only an operator can do this")
+
+
+def may_manage_key(principal: Principal, key: ApiKey) -> bool:
+    """Its owner, or an operator."""
+    return principal.user_id == key.user_id or is_operator(principal)

@@ -27,3 +27,6 @@ class Principal:
 
 
 ANONYMOUS = Principal(PrincipalKind.ANONYMOUS, scopes=frozenset({"products:read"}))
+
+OPERATOR = Principal(PrincipalKind.ADMIN, scopes=frozenset({"admin"}))
+"""Whoever runs `python -m app`'s commands on the server: an admin with no account."""

@@ -67,7 +67,7 @@ class KeyUsage:
         if not pending:
             return
         try:
-            async with db.transaction() as conn:
+            async with db.write() as conn:
                 await key_repo.record_usage(conn, pending)
         except Exception:
             # Put the counts back so an outage delays the bookkeeping instead of losing it.

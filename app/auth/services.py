@@ -17,6 +17,7 @@ from app.auth.revocation import KeyUsage, RevokedTokens, refresh_forever, refres
 from app.auth.tokens import AccessTokens
 from app.config import AuthSettings, Settings
 from app.db.engine import Database
+from app.unit_of_work import SqlUnitOfWork
 
 log = logging.getLogger("app.auth")
 
@@ -67,7 +68,12 @@ class AuthServices:
                 usage=usage,
             ),
             oauth=OAuthServer(
-                db=db, settings=auth, tokens=tokens, revoked=revoked, limiter=limiter
+                db=db,
+                uow=SqlUnitOfWork.factory(db),
+                settings=auth,
+                tokens=tokens,
+                revoked=revoked,
+                limiter=limiter,
             ),
             logins=Logins(db, passwords, limiter, auth),
         )

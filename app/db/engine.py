@@ -78,12 +78,6 @@ class Database:
             yield connection
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A connection in a transaction committed on success; trouble raises ServiceUnavailable."""
-        async with _borrow(self.engine) as connection, connection.begin():
-            yield connection
-
-    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A connection in a write transaction: committed if the block ends, else rolled back.
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from app.domain.auth import ApiKey
-from app.domain.errors import Code, Problem, check
+from app.domain.errors import Code, DomainError, Problem, check
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.domain.models import InvalidUser, check_password, display_name_for, normalize_email
 
@@ -103,6 +104,15 @@ def check_key_request(
     return text, frozenset(wanted)
 
 
+def check_key_rate(rate_per_minute: int | None) -> int | None:
+    """A key's own rate limit: None (the global one) or at least one request a minute."""
+    if rate_per_minute is not None and rate_per_minute < 1:
+        raise DomainError.of(
+            Code.BAD_USER_INPUT, "The rate must be at least 1 request a minute", "ratePerMinute"
+        )
+    return rate_per_minute
+
+
 def _key_event(type_: EventType, key: ApiKey, version: int, now: datetime) -> Event:
     # Never the secret or its hash: events are read by handlers and shown in histories.
     payload = {
@@ -122,3 +132,8 @@ def api_key_revoked(key: ApiKey, now: datetime) -> Event:
     """Version 2: a key is created once and revoked at most once, so a second, racing revocation
     meets the taken version (and finds the key already revoked when it starts again)."""
     return _key_event(EventType.API_KEY_REVOKED, key, 2, now)
+
+
+def user_disabled(user_id: UUID, version: int, now: datetime) -> Event:
+    """An operator disabled the account (its keys' revocations are events of their own)."""
+    return new_event(EventType.USER_DISABLED, StreamType.USER, user_id, version, {}, now)

@@ -19,6 +19,7 @@ from uuid import UUID
 class EventType(enum.StrEnum):
     USER_REGISTERED = "UserRegistered"
     PROFILE_UPDATED = "ProfileUpdated"
+    USER_DISABLED = "UserDisabled"
     ORDER_CREATED = "OrderCreated"
     ORDER_CANCELLED = "OrderCancelled"
     ORDER_FULFILLED = "OrderFulfilled"

@@ -109,6 +109,9 @@ class ApiKeyRepository:
     async def get(self, key_id: UUID) -> ApiKey | None:
         return (await get_by_ids(self._conn, [key_id])).get(key_id)
 
+    async def list_for_user(self, user_id: UUID) -> list[ApiKey]:
+        return await list_for_user(self._conn, user_id)
+
     async def revoke(self, key_id: UUID, now: datetime) -> bool:
         """False when the key was already revoked (or is gone)."""
         return await revoke(self._conn, key_id, now)
@@ -121,15 +124,6 @@ async def revoke(conn: AsyncConnection, key_id: UUID, now: datetime) -> bool:
         .values(revoked_at=now)
     )
     return result.rowcount > 0
-
-
-async def revoke_for_user(conn: AsyncConnection, user_id: UUID, now: datetime) -> int:
-    result = await conn.execute(
-        update(api_keys)
-        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    return int(result.rowcount)
 
 
 async def record_usage(conn: AsyncConnection, usage: Mapping[UUID, tuple[int, datetime]]) -> None:

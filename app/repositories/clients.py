@@ -182,3 +182,41 @@ async def revoked_unexpired_jtis(conn: AsyncConnection, now: datetime) -> set[st
         )
     )
     return {row[0] for row in rows}
+
+
+class ClientRepository:
+    """OAuth clients and their access tokens inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, client: OAuthClient) -> None:
+        await insert_client(self._conn, client)
+
+    async def get_by_name(self, name: str) -> OAuthClient | None:
+        return await get_by_name(self._conn, name)
+
+    async def all(self) -> list[OAuthClient]:
+        return await list_clients(self._conn)
+
+    async def revoke(self, client_id: str, now: datetime) -> bool:
+        return await revoke_client(self._conn, client_id, now)
+
+    async def set_secret_hash(self, client_id: str, secret_hash: str, now: datetime) -> bool:
+        return await set_secret_hash(self._conn, client_id, secret_hash, now)
+
+    async def add_tokens(self, records: Sequence[AccessTokenRecord]) -> None:
+        await insert_tokens(self._conn, records)
+
+    async def revoke_tokens(
+        self,
+        now: datetime,
+        *,
+        jti: str | None = None,
+        client_id: str | None = None,
+        user_id: UUID | None = None,
+        family_id: UUID | None = None,
+    ) -> int:
+        return await revoke_tokens_where(
+            self._conn, now, jti=jti, client_id=client_id, user_id=user_id, family_id=family_id
+        )

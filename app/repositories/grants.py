@@ -151,3 +151,34 @@ async def revoke_refresh_tokens_where(
         .values(revoked_at=now)
     )
     return int(result.rowcount)
+
+
+class GrantRepository:
+    """Authorization codes and refresh tokens inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add_code(self, code: AuthorizationCode) -> None:
+        await insert_code(self._conn, code)
+
+    async def consume_code(self, code_hash: str, family_id: UUID, now: datetime) -> bool:
+        return await consume_code(self._conn, code_hash, family_id, now)
+
+    async def add_refresh_token(self, token: RefreshToken) -> None:
+        await insert_refresh_token(self._conn, token)
+
+    async def rotate_refresh_token(self, token_hash: str, now: datetime) -> bool:
+        return await rotate_refresh_token(self._conn, token_hash, now)
+
+    async def revoke_refresh_tokens(
+        self,
+        now: datetime,
+        *,
+        family_id: UUID | None = None,
+        user_id: UUID | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        return await revoke_refresh_tokens_where(
+            self._conn, now, family_id=family_id, user_id=user_id, client_id=client_id
+        )

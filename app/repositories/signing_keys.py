@@ -40,3 +40,19 @@ async def delete_keys(conn: AsyncConnection, kids: Sequence[str]) -> int:
         return 0
     result = await conn.execute(delete(signing_keys).where(signing_keys.c.kid.in_(kids)))
     return int(result.rowcount)
+
+
+class SigningKeyRepository:
+    """Stored signing keys inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def all(self) -> list[StoredSigningKey]:
+        return await list_keys(self._conn)
+
+    async def add(self, key: StoredSigningKey) -> None:
+        await insert_key(self._conn, key)
+
+    async def delete(self, kids: Sequence[str]) -> int:
+        return await delete_keys(self._conn, kids)

@@ -141,6 +141,13 @@ class UserRepository:
         )
         return True
 
+    async def get_by_email(self, email: str) -> User | None:
+        return await get_by_email(self._conn, email)
+
+    async def disable(self, user_id: UUID, now: datetime) -> bool:
+        """False when the user was already disabled (or is gone)."""
+        return await disable(self._conn, user_id, now)
+
 
 class ProfileRepository:
     """Users' profiles inside a unit of work."""

@@ -11,10 +11,11 @@ from app.auth import api_keys, policy
 from app.auth.passwords import Passwords
 from app.auth.principal import Principal
 from app.auth.ratelimit import RateLimiter
-from app.auth.scopes import ALL_SCOPES, ROLE_SCOPES
+from app.auth.scopes import ALL_SCOPES
 from app.domain.accounts import (
     api_key_created,
     api_key_revoked,
+    check_key_rate,
     check_key_request,
     check_registration,
 )
@@ -22,7 +23,7 @@ from app.domain.auth import ApiKey
 from app.domain.errors import Code, DomainError
 from app.domain.events import user_registered
 from app.domain.models import Profile, Role, User
-from app.errors import Forbidden, NotFound, RateLimited
+from app.errors import NotFound, RateLimited
 from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from app.usecases.runner import Outcome, run, utcnow
 
@@ -94,6 +95,9 @@ async def register_user(
 class CreateApiKey:
     name: str
     scopes: tuple[str, ...]
+    # Operators only: the key's owner (else the signed-in user) and its own rate limit.
+    owner_email: str | None = None
+    rate_per_minute: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,34 +109,42 @@ class NewApiKey:
 async def create_api_key(
     uow_factory: UnitOfWorkFactory, principal: Principal, command: CreateApiKey, environment: str
 ) -> Outcome[NewApiKey]:
-    """A key for the signed-in user, holding no scope beyond what the caller holds now and the
-    owner's role allows: a key never widens the credential that created it."""
-    user_id = policy.require_signed_in(principal)
+    """A key for the signed-in user (or, for an operator, for the user named by email).
+
+    It holds no scope beyond what the caller holds now and the owner's role allows: a key never
+    widens the credential that created it.
+    """
+    self_service = command.owner_email is None and command.rate_per_minute is None
+    signed_in = policy.require_signed_in(principal) if self_service else None
+    if not self_service:
+        policy.require_operator(principal)
     try:
         name, scopes = check_key_request(command.name, command.scopes, ALL_SCOPES)
+        rate = check_key_rate(command.rate_per_minute)
     except DomainError as error:
         return Outcome(problems=error.problems)
-    beyond = sorted(s for s in scopes if not policy.has_scope(principal, s))
-    if beyond:
-        raise Forbidden(f"this credential does not hold {', '.join(beyond)}")
+    policy.require_scopes_held(principal, scopes)
 
     async def work(uow: UnitOfWork) -> NewApiKey:
-        owner = await uow.profiles.get_user(user_id)
-        if owner is None or owner.is_disabled:
-            raise Forbidden("the signed-in user cannot create keys")
-        over_role = sorted(scopes - ROLE_SCOPES[owner.role])
-        if over_role:
-            raise Forbidden(f"a {owner.role.value} may not hold {', '.join(over_role)}")
+        if signed_in is not None:
+            owner = await uow.profiles.get_user(signed_in)
+        else:
+            assert command.owner_email is not None
+            email = command.owner_email.strip().lower()
+            owner = await uow.users.get_by_email(email)
+            if owner is None:
+                raise NotFound(f"No user has the email {email}")
+        owner = policy.require_key_owner_may_hold(owner, scopes)
         material = api_keys.generate(environment)
         now = utcnow()
         key = ApiKey(
             id=uuid.uuid4(),
-            user_id=user_id,
+            user_id=owner.id,
             name=name,
             last_four=material.last_four,
             environment=environment,
             scopes=scopes,
-            rate_per_minute=None,
+            rate_per_minute=rate,
             use_count=0,
             created_at=now,
         )
@@ -146,23 +158,27 @@ async def create_api_key(
 async def revoke_api_key(
     uow_factory: UnitOfWorkFactory, principal: Principal, key_id: UUID
 ) -> Outcome[ApiKey]:
-    """Revoke one of the caller's keys. Another user's key looks like a missing one.
+    """Revoke one of the caller's keys (an operator: anyone's). Another user's key looks like a
+    missing one.
 
     Every request with an API key looks the key up in the database, so it is refused from the
     next request on, in every process. Revoking a revoked key again changes nothing."""
-    user_id = policy.require_signed_in(principal)
+    policy.require_authenticated(principal)
 
     async def work(uow: UnitOfWork) -> ApiKey:
         key = await uow.api_keys.get(key_id)
-        if key is None or key.user_id != user_id:
+        if key is None or not policy.may_manage_key(principal, key):
             raise NotFound("No API key has this ID")
-        if key.revoked_at is not None:
-            return key
-        now = utcnow()
-        if not await uow.api_keys.revoke(key.id, now):
-            # Revoked since the read: the revocation that won recorded the event.
-            return await uow.api_keys.get(key.id) or key
-        await uow.record(api_key_revoked(key, now))
-        return dataclasses.replace(key, revoked_at=now)
+        # Revoked before, or since the read: the revocation that won recorded the event.
+        return await revoke_key(uow, key) or await uow.api_keys.get(key.id) or key
 
     return await run(uow_factory, work)
+
+
+async def revoke_key(uow: UnitOfWork, key: ApiKey) -> ApiKey | None:
+    """Revoke the key and record `ApiKeyRevoked`; None if it was revoked already."""
+    now = utcnow()
+    if key.revoked_at is not None or not await uow.api_keys.revoke(key.id, now):
+        return None
+    await uow.record(api_key_revoked(key, now))
+    return dataclasses.replace(key, revoked_at=now)

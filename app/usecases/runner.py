@@ -41,8 +41,7 @@ async def run(
     """Run `work` in a fresh unit of work; on a retryable error, start again from a fresh read.
 
     Rule violations come back as problems. Retries back off with jitter so racing writers do not
-    collide again in step. Work that joined an outer unit of work is never retried here: only the
-    outermost transaction can be started again.
+    collide again in step.
     """
     for attempt in range(1, attempts + 1):
         uow = uow_factory()
@@ -52,13 +51,12 @@ async def run(
         except DomainError as error:
             return Outcome(problems=error.problems)
         except Retryable as error:
-            if uow.joined_outer or attempt == attempts:
-                if attempt == attempts:
-                    log.warning(
-                        "gave up after %d attempts: %s",
-                        attempts,
-                        getattr(error, "detail", error.message),
-                    )
+            if attempt == attempts:
+                log.warning(
+                    "gave up after %d attempts: %s",
+                    attempts,
+                    getattr(error, "detail", error.message),
+                )
                 raise
             log.info(
                 "retrying after %s (attempt %d of %d): %s",

@@ -16,9 +16,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.auth import admin
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from tests.auth_support import running_app
 from tests.conftest import MakeDb
 from tests.e2e.ws_support import TRANSPORT_WS, WAIT, ready_socket, serving, socket
@@ -66,9 +67,14 @@ async def test_a_sql_bug_while_authenticating_stays_an_internal_error(
 async def _customer_key(db: Database, email: str) -> tuple[str, str]:
     async with running_app(db.url) as app:
         await admin.create_user(
-            app.db, app.services.passwords, email=email, password="Sturdy-pass-1"
+            SqlUnitOfWork.factory(app.db),
+            app.services.passwords,
+            email=email,
+            password="Sturdy-pass-1",
         )
-    record, key = await admin.create_api_key(db, email=email, name="ws", scopes="orders:read")
+    record, key = await admin.create_api_key(
+        SqlUnitOfWork.factory(db), email=email, name="ws", scopes="orders:read"
+    )
     return str(record.id), key
 
 
@@ -98,7 +104,7 @@ async def test_websockets_ride_out_an_outage_and_still_close_when_the_key_is_rev
             await _wait_for(caplog, "credential recheck deferred", rounds=3)
         finally:
             postgres_server.allow_connections(db.url, True)
-        await admin.revoke_api_key(db, key_id)
+        await admin.revoke_api_key(SqlUnitOfWork.factory(db), key_id)
         assert await watched.close_code() == 4403
     _no_unhandled_errors(caplog)
 

@@ -6,8 +6,9 @@ import base64
 import json
 from collections.abc import Mapping
 
-from app.auth import admin
 from app.seed import DEMO_CUSTOMER_EMAIL
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from tests.auth_support import AuthApp, running_app
 
 ME = "{ me { email } }"
@@ -15,7 +16,9 @@ MY_ORDERS = "{ orders(first: 50) { totalCount edges { node { user { email } } } 
 
 
 async def _user(app: AuthApp, email: str) -> None:
-    await admin.create_user(app.db, app.services.passwords, email=email, password="Sturdy-pass-1")
+    await admin.create_user(
+        SqlUnitOfWork.factory(app.db), app.services.passwords, email=email, password="Sturdy-pass-1"
+    )
 
 
 async def test_anonymous_reads_products_and_me_is_null(auth_app: AuthApp) -> None:
@@ -49,7 +52,7 @@ async def test_an_api_key_in_either_header_is_its_owner(auth_app: AuthApp) -> No
     email = "key-owner@example.com"
     await _user(auth_app, email)
     _, key = await admin.create_api_key(
-        auth_app.db, email=email, name="laptop", scopes="orders:read"
+        SqlUnitOfWork.factory(auth_app.db), email=email, name="laptop", scopes="orders:read"
     )
 
     for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
@@ -60,7 +63,10 @@ async def test_an_api_key_in_either_header_is_its_owner(auth_app: AuthApp) -> No
 
 async def test_a_customer_key_lists_only_its_owners_orders(auth_app: AuthApp) -> None:
     _, key = await admin.create_api_key(
-        auth_app.db, email=DEMO_CUSTOMER_EMAIL, name="mine", scopes="orders:read"
+        SqlUnitOfWork.factory(auth_app.db),
+        email=DEMO_CUSTOMER_EMAIL,
+        name="mine",
+        scopes="orders:read",
     )
     response = await auth_app.graphql(MY_ORDERS, {"X-API-Key": key})
     body = response.json()
@@ -73,11 +79,11 @@ async def test_a_revoked_api_key_is_401(auth_app: AuthApp) -> None:
     email = "revoked-key@example.com"
     await _user(auth_app, email)
     record, key = await admin.create_api_key(
-        auth_app.db, email=email, name="old", scopes="orders:read"
+        SqlUnitOfWork.factory(auth_app.db), email=email, name="old", scopes="orders:read"
     )
     assert (await auth_app.graphql(ME, {"X-API-Key": key})).status_code == 200
 
-    await admin.revoke_api_key(auth_app.db, str(record.id))
+    await admin.revoke_api_key(SqlUnitOfWork.factory(auth_app.db), str(record.id))
 
     response = await auth_app.graphql(ME, {"X-API-Key": key})
     assert response.status_code == 401
@@ -87,9 +93,11 @@ async def test_a_revoked_api_key_is_401(auth_app: AuthApp) -> None:
 async def test_a_disabled_users_key_is_401(auth_app: AuthApp) -> None:
     email = "soon-disabled@example.com"
     await _user(auth_app, email)
-    _, key = await admin.create_api_key(auth_app.db, email=email, name="k", scopes="orders:read")
+    _, key = await admin.create_api_key(
+        SqlUnitOfWork.factory(auth_app.db), email=email, name="k", scopes="orders:read"
+    )
 
-    _, keys = await admin.disable_user(auth_app.db, email)
+    keys = (await admin.disable_user(SqlUnitOfWork.factory(auth_app.db), email)).keys
 
     assert keys == 1
     response = await auth_app.graphql(ME, {"X-API-Key": key})
@@ -100,7 +108,11 @@ async def test_a_rate_limited_api_key_is_429_with_retry_after(auth_app: AuthApp)
     email = "busy@example.com"
     await _user(auth_app, email)
     _, key = await admin.create_api_key(
-        auth_app.db, email=email, name="tiny", scopes="orders:read", rate_per_minute=2
+        SqlUnitOfWork.factory(auth_app.db),
+        email=email,
+        name="tiny",
+        scopes="orders:read",
+        rate_per_minute=2,
     )
     statuses = [(await auth_app.graphql(ME, {"X-API-Key": key})).status_code for _ in range(2)]
     assert statuses == [200, 200]
@@ -130,16 +142,18 @@ async def test_a_repeated_credential_header_is_refused_not_the_last_one_believed
     customer_email, admin_email = "twice-customer@example.com", "twice-admin@example.com"
     await _user(auth_app, customer_email)
     await admin.create_user(
-        auth_app.db,
+        SqlUnitOfWork.factory(auth_app.db),
         auth_app.services.passwords,
         email=admin_email,
         password="Sturdy-pass-1",
         admin=True,
     )
     _, customer = await admin.create_api_key(
-        auth_app.db, email=customer_email, name="c", scopes="orders:read"
+        SqlUnitOfWork.factory(auth_app.db), email=customer_email, name="c", scopes="orders:read"
     )
-    _, boss = await admin.create_api_key(auth_app.db, email=admin_email, name="a", scopes="admin")
+    _, boss = await admin.create_api_key(
+        SqlUnitOfWork.factory(auth_app.db), email=admin_email, name="a", scopes="admin"
+    )
 
     for name, values in (
         ("Authorization", (f"Bearer {customer}", f"Bearer {boss}")),
@@ -182,15 +196,17 @@ async def test_anonymous_callers_are_rate_limited_per_address(auth_app: AuthApp)
 async def test_api_key_usage_is_recorded_off_the_request_path(auth_app: AuthApp) -> None:
     email = "counted@example.com"
     await _user(auth_app, email)
-    _, key = await admin.create_api_key(auth_app.db, email=email, name="c", scopes="orders:read")
+    _, key = await admin.create_api_key(
+        SqlUnitOfWork.factory(auth_app.db), email=email, name="c", scopes="orders:read"
+    )
     for _ in range(3):
         assert (await auth_app.graphql(ME, {"X-API-Key": key})).status_code == 200
-    listed = await admin.list_api_keys(auth_app.db, email)
+    listed = await admin.list_api_keys(SqlUnitOfWork.factory(auth_app.db), email)
     assert listed[0].use_count == 0, "nothing written while serving"
 
     await auth_app.services.usage.flush(auth_app.db)  # what the background loop does
 
-    listed = await admin.list_api_keys(auth_app.db, email)
+    listed = await admin.list_api_keys(SqlUnitOfWork.factory(auth_app.db), email)
     assert listed[0].use_count == 3
     assert listed[0].last_used_at is not None
 

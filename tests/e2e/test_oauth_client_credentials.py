@@ -9,6 +9,7 @@ from joserfc import jwt
 from sqlalchemy import func, select
 
 from app.db.tables import access_tokens
+from app.unit_of_work import SqlUnitOfWork
 from tests.auth_support import AUDIENCE, ISSUER, AuthApp, basic
 
 
@@ -77,10 +78,10 @@ async def test_invalid_client_unknown_client_with_post(auth_app: AuthApp) -> Non
 
 
 async def test_invalid_client_revoked_client(auth_app: AuthApp) -> None:
-    from app.auth.admin import revoke_client
+    from app.usecases.operators import revoke_client
 
     client = await auth_app.client()
-    await revoke_client(auth_app.db, client.client.client_id)
+    await revoke_client(SqlUnitOfWork.factory(auth_app.db), client.client.client_id)
 
     response = await auth_app.token_response(client)
 

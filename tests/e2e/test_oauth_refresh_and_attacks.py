@@ -5,7 +5,8 @@ Each attack gets its documented error and changes nothing (row counts, no sessio
 
 from __future__ import annotations
 
-from app.auth.admin import disable_user
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases.operators import disable_user
 from tests.auth_support import AuthApp, running_app
 from tests.oauth_flow import Flow, code_client, hidden_fields, me, pkce, query_of, rows, user
 
@@ -169,7 +170,7 @@ async def test_invalid_scope_escalation_at_consent(flow: Flow) -> None:
 
 async def test_a_disabled_user_cannot_sign_in(flow: Flow) -> None:
     customer = await user(flow.app)
-    await disable_user(flow.app.db, customer.email)
+    await disable_user(SqlUnitOfWork.factory(flow.app.db), customer.email)
 
     response = await flow.sign_in(customer.email)
 
@@ -183,7 +184,7 @@ async def test_disabling_a_user_ends_their_tokens(flow: Flow) -> None:
     issued = (await flow.exchange(await flow.code(customer.email))).json()
     assert (await me(flow.app, issued["access_token"])).status_code == 200
 
-    await disable_user(flow.app.db, customer.email)
+    await disable_user(SqlUnitOfWork.factory(flow.app.db), customer.email)
     # What every process's background loop does within REVOCATION_REFRESH_SECONDS.
     await flow.app.services.revoked.refresh(flow.app.db)
 

@@ -13,8 +13,9 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from app.auth.admin import create_api_key, create_user, disable_user
 from app.db.engine import Database
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases.operators import create_api_key, create_user, disable_user
 from resolvers.global_id import from_global_id
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
@@ -156,9 +157,14 @@ async def test_api_key_in_connection_init_authenticates(server: Server) -> None:
     state = server.state
     email = f"ws-{uuid4().hex[:8]}@example.com"
     user = await create_user(
-        state.db, state.auth.passwords, email=email, password="Pw-123456789-xyz"
+        SqlUnitOfWork.factory(state.db),
+        state.auth.passwords,
+        email=email,
+        password="Pw-123456789-xyz",
     )
-    _, key = await create_api_key(state.db, email=email, name="ws", scopes="orders:read")
+    _, key = await create_api_key(
+        SqlUnitOfWork.factory(state.db), email=email, name="ws", scopes="orders:read"
+    )
     async with ready_socket(server, authorization=f"Bearer {key}") as client:
         await client.start("me", "{ me { id } }")
         me = await client.result("me")
@@ -405,10 +411,17 @@ async def test_a_revoked_token_closes_the_socket(server: Server, protocol: str) 
 async def test_disabling_the_user_closes_their_api_key_socket(server: Server) -> None:
     state = server.state
     email = f"ws-{uuid4().hex[:8]}@example.com"
-    await create_user(state.db, state.auth.passwords, email=email, password="Pw-123456789-xyz")
-    _, key = await create_api_key(state.db, email=email, name="ws", scopes="orders:read")
+    await create_user(
+        SqlUnitOfWork.factory(state.db),
+        state.auth.passwords,
+        email=email,
+        password="Pw-123456789-xyz",
+    )
+    _, key = await create_api_key(
+        SqlUnitOfWork.factory(state.db), email=email, name="ws", scopes="orders:read"
+    )
     async with ready_socket(server, authorization=f"Bearer {key}") as client:
-        await disable_user(state.db, email)
+        await disable_user(SqlUnitOfWork.factory(state.db), email)
         assert await client.close_code() == 4403
 
 

@@ -14,7 +14,7 @@ from app.db.engine import Database
 from app.domain.models import Product
 from app.domain.products import PriceInput
 from app.seed import SeedSize
-from app.unit_of_work import UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
 from app.usecases.products import CreateProduct, create_product
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN
@@ -42,7 +42,7 @@ async def add_product(
     db: Database, stock: int, price: str = "10.00", currency: str = "USD"
 ) -> Product:
     outcome = await create_product(
-        lambda: UnitOfWork(db),
+        lambda: SqlUnitOfWork(db),
         TEST_ADMIN,
         CreateProduct(
             sku=f"T-{uuid.uuid4().hex[:10]}",

@@ -102,13 +102,13 @@ async def test_a_locked_sqlite_database_answers_busy(make_url: MakeUrl, open_db:
     try:
         other.execute("BEGIN IMMEDIATE")  # holds the write lock
         with pytest.raises(ServiceUnavailable) as raised:
-            async with db.transaction() as conn:
+            async with db.write() as conn:
                 await conn.execute(text("CREATE TABLE lock_probe (x INTEGER)"))
         assert raised.value.message == BUSY_MESSAGE
     finally:
         other.close()
 
-    async with db.transaction() as conn:  # the lock is gone, and so is the trouble
+    async with db.write() as conn:  # the lock is gone, and so is the trouble
         await conn.execute(text("CREATE TABLE lock_probe (x INTEGER)"))
 
 

@@ -18,7 +18,7 @@ from app.email import Email, InMemoryEmailSender
 from app.messaging import handlers
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
-from app.unit_of_work import UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
 from resolvers.context import Context
 from resolvers.global_id import from_global_id, to_global_id
 from resolvers.schema import schema
@@ -176,7 +176,7 @@ async def test_a_welcome_email_follows_a_registration(backend: str, make_db: Mak
     bus = EventBus()
     handlers.register(bus, shop.db, sender)
     user_id = uuid.uuid4()
-    async with UnitOfWork(shop.db) as uow:
+    async with SqlUnitOfWork(shop.db) as uow:
         await uow.record(user_registered(user_id, "new@example.com", "Newcomer", datetime.now(UTC)))
     await Dispatcher(shop.db, bus).drain()
     assert [(m.to, m.subject) for m in sender.sent] == [
@@ -227,7 +227,7 @@ async def test_a_lease_covers_one_event_so_a_long_queue_is_not_handled_twice(
     )
     await second.drain()  # the seeded users' events, out of the way
     ids = []
-    async with UnitOfWork(shop.db) as uow:
+    async with SqlUnitOfWork(shop.db) as uow:
         for n in range(3):
             event = user_registered(uuid.uuid4(), f"lease{n}@example.com", "Lee", clock())
             await uow.record(event)

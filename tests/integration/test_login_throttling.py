@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from app.auth.admin import create_user
 from app.auth.login import Logins, Outcome
 from app.auth.passwords import Passwords, PasswordsBusy
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases.operators import create_user
 from tests.auth_support import AuthApp, auth_settings
 
 PASSWORD = "Correct-Horse-9"
@@ -17,7 +18,10 @@ async def test_concurrent_wrong_guesses_are_checked_only_within_the_bucket(
     auth_app: AuthApp,
 ) -> None:
     await create_user(
-        auth_app.db, auth_app.services.passwords, email="race@example.test", password=PASSWORD
+        SqlUnitOfWork.factory(auth_app.db),
+        auth_app.services.passwords,
+        email="race@example.test",
+        password=PASSWORD,
     )
     logins = auth_app.services.logins
     per_account = auth_app.services.settings.login_failures_per_account
@@ -35,7 +39,10 @@ async def test_concurrent_wrong_guesses_are_checked_only_within_the_bucket(
 
 async def test_a_successful_sign_in_costs_nothing(auth_app: AuthApp) -> None:
     await create_user(
-        auth_app.db, auth_app.services.passwords, email="ok@example.test", password=PASSWORD
+        SqlUnitOfWork.factory(auth_app.db),
+        auth_app.services.passwords,
+        email="ok@example.test",
+        password=PASSWORD,
     )
     logins = auth_app.services.logins
     per_account = auth_app.services.settings.login_failures_per_account
@@ -78,7 +85,10 @@ async def test_a_sign_in_refused_by_a_full_queue_is_throttled_and_not_charged(
     auth_app: AuthApp,
 ) -> None:
     await create_user(
-        auth_app.db, auth_app.services.passwords, email="busy@example.test", password=PASSWORD
+        SqlUnitOfWork.factory(auth_app.db),
+        auth_app.services.passwords,
+        email="busy@example.test",
+        password=PASSWORD,
     )
     settings = auth_app.services.settings
     busy = Logins(auth_app.db, _FullQueue(settings), auth_app.services.limiter, settings)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
-from app.repositories.events import EventRepository
-from app.repositories.orders import OrderRepository
-from app.repositories.products import ProductRepository
+from app.unit_of_work import Repositories, RepositoryFactory, sql_repositories
 from resolvers.global_id import from_global_id, to_global_id
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN, Result, execute
@@ -38,10 +38,34 @@ def line(product: Product, quantity: int) -> dict[str, Any]:
 
 
 async def order(
-    db: Database, principal: Principal, *lines: dict[str, Any], key: str | None = None
+    db: Database,
+    principal: Principal,
+    *lines: dict[str, Any],
+    key: str | None = None,
+    repositories: RepositoryFactory = sql_repositories,
 ) -> Result:
     variables = {"input": {"items": list(lines), "idempotencyKey": key}}
-    return await execute(db, CREATE, variables, principal=principal)
+    return await execute(db, CREATE, variables, principal=principal, repositories=repositories)
+
+
+def replacing(**wrappers: Callable[[Any], Any]) -> RepositoryFactory:
+    """The SQL repositories with some wrapped, for the unit of work of one operation."""
+
+    def repositories(conn: AsyncConnection) -> Repositories:
+        sql = sql_repositories(conn)
+        return dataclasses.replace(
+            sql, **{name: wrap(getattr(sql, name)) for name, wrap in wrappers.items()}
+        )
+
+    return repositories
+
+
+class _Wrapper:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
 
 
 async def events_of(db: Database, type_: str) -> list[dict[str, Any]]:
@@ -98,7 +122,7 @@ async def test_a_short_line_places_nothing(backend: str, make_db: MakeDb) -> Non
 
 
 async def test_a_line_short_at_decrement_time_undoes_the_lines_before_it(
-    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+    backend: str, make_db: MakeDb
 ) -> None:
     """The read said there was enough (another order took it since): the database decides."""
     shop = await new_shop(make_db, backend, "short_at_update")
@@ -106,14 +130,21 @@ async def test_a_line_short_at_decrement_time_undoes_the_lines_before_it(
     first, second = sorted([a, b], key=lambda p: p.id)
     if second.stock != 1:  # make the product taken second in ID order the scarce one
         first, second = second, first
-    real_get_many = ProductRepository.get_many
 
-    async def stale_get_many(self: ProductRepository, ids: Any) -> dict[Any, Product]:
-        found = await real_get_many(self, ids)
-        return {k: Product(**{**_fields(v), "stock": 100}) for k, v in found.items()}
+    class StaleReads(_Wrapper):
+        async def get_many(self, ids: Any) -> dict[Any, Product]:
+            found = await self.inner.get_many(ids)
+            return {k: Product(**{**_fields(v), "stock": 100}) for k, v in found.items()}
 
-    monkeypatch.setattr(ProductRepository, "get_many", stale_get_many)
-    result = (await order(shop.db, shop.customers[0], line(second, 2), line(first, 2))).ok()
+    result = (
+        await order(
+            shop.db,
+            shop.customers[0],
+            line(second, 2),
+            line(first, 2),
+            repositories=replacing(products=StaleReads),
+        )
+    ).ok()
     errors = result["createOrder"]["errors"]
     assert [(e["code"], e["field"]) for e in errors] == [
         ("INSUFFICIENT_STOCK", ["items", "0", "quantity"])
@@ -128,17 +159,17 @@ def _fields(product: Product) -> dict[str, Any]:
     return {name: getattr(product, name) for name in Product.__dataclass_fields__}
 
 
-async def test_a_failure_before_commit_leaves_no_trace(
-    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_failure_before_commit_leaves_no_trace(backend: str, make_db: MakeDb) -> None:
     shop = await new_shop(make_db, backend, "injected")
     product = await add_product(shop.db, stock=5)
 
-    async def broken_add(self: OrderRepository, *args: Any) -> None:
-        raise RuntimeError("injected failure before commit")
+    class BrokenAdd(_Wrapper):
+        async def add(self, *args: Any) -> None:
+            raise RuntimeError("injected failure before commit")
 
-    monkeypatch.setattr(OrderRepository, "add", broken_add)
-    result = await order(shop.db, shop.customers[0], line(product, 2))
+    result = await order(
+        shop.db, shop.customers[0], line(product, 2), repositories=replacing(orders=BrokenAdd)
+    )
     assert result.codes == ["INTERNAL_SERVER_ERROR"]
     assert await stock_of(shop.db, product.id) == 5
     assert await count_rows(shop.db, "orders") == 0
@@ -328,18 +359,23 @@ async def test_order_changes_reveal_nothing_to_principals_who_may_not_read_the_o
 
 
 async def test_a_lost_race_after_every_retry_is_service_unavailable_without_internals(
-    backend: str, make_db: MakeDb, monkeypatch: pytest.MonkeyPatch
+    backend: str, make_db: MakeDb
 ) -> None:
     shop = await new_shop(make_db, backend, "lost_race")
     product = await add_product(shop.db, stock=5)
     placed = (await order(shop.db, shop.customers[0], line(product, 1))).ok()["createOrder"]
     order_id = from_global_id(placed["order"]["id"])[1]
 
-    async def stale(self: EventRepository, stream_id: Any) -> int:
-        return 0  # every attempt reads a stale version: its event's version is always taken
+    class StaleVersions(_Wrapper):
+        async def last_version(self, stream_id: Any) -> int:
+            return 0  # every attempt reads a stale version: its event's version is always taken
 
-    monkeypatch.setattr(EventRepository, "last_version", stale)
-    result = await execute(shop.db, FULFILL, {"id": placed["order"]["id"]})
+    result = await execute(
+        shop.db,
+        FULFILL,
+        {"id": placed["order"]["id"]},
+        repositories=replacing(events=StaleVersions),
+    )
     assert result.codes == ["SERVICE_UNAVAILABLE"]
     message = result.errors[0]["message"]
     assert message == "The request lost a race with another change; retry"

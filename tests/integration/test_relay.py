@@ -13,7 +13,7 @@ from app.messaging.broker import InProcessBroker
 from app.messaging.fanout import Fanout
 from app.messaging.relay import Relay
 from app.repositories import events as store
-from app.unit_of_work import UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
 from tests.conftest import MakeDb
 from tests.events_support import new_stock_event, record_stock_changes, stored_events, take
 
@@ -53,9 +53,8 @@ async def test_rolled_back_work_publishes_nothing(backend: str, make_db: MakeDb)
         pass
 
     async def doomed() -> None:
-        async with UnitOfWork(db) as uow:
-            await uow.record(new_stock_event())
-            await record_stock_changes(db, streams=1, per_stream=1)  # joins this work
+        async with SqlUnitOfWork(db) as uow:
+            await uow.record(new_stock_event(), new_stock_event())
             raise Abort
 
     with pytest.raises(Abort):
@@ -81,7 +80,7 @@ async def test_the_commit_hook_wakes_a_running_relay(backend: str, make_db: Make
             woken.append(events)
             relay.wake(events)
 
-        async with UnitOfWork(db, after_commit=after_commit) as uow:
+        async with SqlUnitOfWork(db, after_commit=after_commit) as uow:
             await uow.record(new_stock_event())
         [event] = await take(listener, 1)
         assert [[e.id for e in events] for events in woken] == [[event.id]]

@@ -28,12 +28,12 @@ async def test_a_revoked_token_stays_refused_through_the_expiry_leeway(auth_app:
         scope="orders:read",
         now=expired_a_moment_ago,
     )
-    async with auth_app.db.transaction() as conn:
+    async with auth_app.db.write() as conn:
         await client_repo.insert_tokens(conn, [record])
     bearer = {"Authorization": f"Bearer {token}"}
     assert (await auth_app.graphql(ME, bearer)).status_code == 200, "still within the leeway"
 
-    async with auth_app.db.transaction() as conn:
+    async with auth_app.db.write() as conn:
         revoked = await client_repo.revoke_tokens_where(conn, datetime.now(UTC), jti=record.jti)
     await auth_app.services.revoked.refresh(auth_app.db)
 

@@ -8,7 +8,6 @@ from uuid import UUID
 import pytest
 from sqlalchemy import text
 
-from app.auth import admin
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ROLE_SCOPES
 from app.auth.services import AuthServices
@@ -16,6 +15,8 @@ from app.config import Settings
 from app.db.engine import Database, track_statements
 from app.domain.models import Role
 from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators as admin
 from tests.auth_support import auth_settings
 from tests.conftest import MakeDb
 from tests.graphql import execute
@@ -104,12 +105,15 @@ async def test_authenticated_nested_query_adds_at_most_one_statement(
     try:
         if credential == "api_key":
             _, key = await admin.create_api_key(
-                db, email=DEMO_ADMIN_EMAIL, name="b", scopes="admin"
+                SqlUnitOfWork.factory(db), email=DEMO_ADMIN_EMAIL, name="b", scopes="admin"
             )
             headers = {"X-API-Key": key}
         else:
             made = await admin.create_client(
-                db, name="bench", grant_types="client_credentials", scopes="orders:read,users:read"
+                SqlUnitOfWork.factory(db),
+                name="bench",
+                grant_types="client_credentials",
+                scopes="orders:read,users:read",
             )
             token, _ = services.tokens.mint(
                 client_id=made.client.client_id, user_id=None, scope="orders:read users:read"

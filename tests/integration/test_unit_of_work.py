@@ -1,4 +1,4 @@
-"""The unit of work on both databases: all or nothing, nesting, versions, lock waits."""
+"""The unit of work on both databases: all or nothing, versions, lock waits."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import EventType, StreamType, new_event
 from app.errors import ConcurrencyConflict, DatabaseBusy
-from app.unit_of_work import TransactionDoomed, UnitOfWork
+from app.unit_of_work import SqlUnitOfWork
 from tests.conftest import MakeDb
 from tests.integration.helpers import add_product, count_rows, new_shop, stock_of
 
@@ -31,7 +31,7 @@ async def test_state_and_events_commit_together(backend: str, make_db: MakeDb) -
     shop = await new_shop(make_db, backend, "uow_commit")
     product = await add_product(shop.db, stock=5)
     seen: list[list[Any]] = []
-    async with UnitOfWork(shop.db, after_commit=seen.append) as uow:
+    async with SqlUnitOfWork(shop.db, after_commit=seen.append) as uow:
         await uow.products.move_stock(product.id, -2, NOW)
         await uow.record(_event(product.id, 2))
     assert await stock_of(shop.db, product.id) == 3
@@ -45,7 +45,7 @@ async def test_any_exception_rolls_back_state_and_events(backend: str, make_db: 
     seen: list[list[Any]] = []
 
     async def failing_work() -> None:
-        async with UnitOfWork(shop.db, after_commit=seen.append) as uow:
+        async with SqlUnitOfWork(shop.db, after_commit=seen.append) as uow:
             await uow.products.move_stock(product.id, -2, NOW)
             await uow.record(_event(product.id, 2))
             raise RuntimeError("injected before commit")
@@ -57,43 +57,17 @@ async def test_any_exception_rolls_back_state_and_events(backend: str, make_db: 
     assert seen == []
 
 
-async def test_nested_units_share_one_transaction(backend: str, make_db: MakeDb) -> None:
-    shop = await new_shop(make_db, backend, "uow_nested")
-    product = await add_product(shop.db, stock=5)
-    async with UnitOfWork(shop.db) as outer:
-        async with UnitOfWork(shop.db) as inner:
-            assert inner.joined_outer
-            assert inner.connection is outer.connection
-            await inner.products.move_stock(product.id, -1, NOW)
-        await outer.products.move_stock(product.id, -1, NOW)
-    assert await stock_of(shop.db, product.id) == 3
-
-    async def swallowing_work() -> None:
-        async with UnitOfWork(shop.db) as outer:
-            await outer.products.move_stock(product.id, -1, NOW)
-            try:
-                async with UnitOfWork(shop.db) as inner:
-                    await inner.products.move_stock(product.id, -1, NOW)
-                    raise ValueError("inner failure")
-            except ValueError:
-                pass  # swallowing it must not let the half-done work commit
-
-    with pytest.raises(TransactionDoomed):
-        await swallowing_work()
-    assert await stock_of(shop.db, product.id) == 3
-
-
 async def test_a_taken_stream_version_is_a_concurrency_conflict(
     backend: str, make_db: MakeDb
 ) -> None:
     shop = await new_shop(make_db, backend, "uow_versions")
     stream = uuid.uuid4()
-    async with UnitOfWork(shop.db) as uow:
+    async with SqlUnitOfWork(shop.db) as uow:
         await uow.record(_event(stream, 1))
         assert await uow.events.last_version(stream) == 1
 
     async def stale_work() -> None:
-        async with UnitOfWork(shop.db) as uow:
+        async with SqlUnitOfWork(shop.db) as uow:
             await uow.record(_event(stream, 2))
             await uow.record(_event(stream, 1))
 
@@ -107,23 +81,36 @@ async def test_sqlite_writers_queue_instead_of_failing(make_db: MakeDb) -> None:
     product = await add_product(shop.db, stock=100)
     first_inside = asyncio.Event()
     release = asyncio.Event()
+    begins: list[object] = []
+    second_begins = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    @event.listens_for(shop.db.engine.sync_engine, "before_cursor_execute")
+    def _count_begins(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement == "BEGIN IMMEDIATE":  # sent next; a second writer waits in it
+            begins.append(conn)
+            if len(begins) == 2:
+                loop.call_soon_threadsafe(second_begins.set)
 
     async def slow_writer() -> None:
-        async with UnitOfWork(shop.db) as uow:
+        async with SqlUnitOfWork(shop.db) as uow:
             await uow.products.move_stock(product.id, -1, NOW)
             first_inside.set()
             await release.wait()
 
     async def second_writer() -> None:
         await first_inside.wait()
-        async with UnitOfWork(shop.db) as uow:
+        async with SqlUnitOfWork(shop.db) as uow:
             await uow.products.move_stock(product.id, -1, NOW)
 
     slow = asyncio.create_task(slow_writer())
     second = asyncio.create_task(second_writer())
     await first_inside.wait()
-    await asyncio.sleep(0.05)  # let the second writer reach BEGIN IMMEDIATE and wait there
-    assert not second.done()
+    async with asyncio.timeout(10):
+        await second_begins.wait()  # the second writer has reached BEGIN IMMEDIATE
+    await asyncio.sleep(0.05)  # time it would need to get through, were it not waiting
+    assert not second.done(), "the second writer waits for the first one's lock"
+    assert await stock_of(shop.db, product.id) == 100, "nothing is committed yet"
     release.set()
     await asyncio.gather(slow, second)
     assert await stock_of(shop.db, product.id) == 98
@@ -140,9 +127,9 @@ async def test_sqlite_lock_timeout_is_a_retryable_error(make_db: MakeDb) -> None
         cursor.close()
 
     try:
-        async with UnitOfWork(shop.db):
+        async with SqlUnitOfWork(shop.db):
             with pytest.raises(DatabaseBusy) as error:
-                async with UnitOfWork(impatient):
+                async with SqlUnitOfWork(impatient):
                     pass
         assert error.value.code == "SERVICE_UNAVAILABLE"
     finally:
@@ -170,7 +157,7 @@ async def test_sqlite_cancelled_mid_statement_returns_its_connection_and_lock(
     cancelled_stream, later_stream = uuid.uuid4(), uuid.uuid4()
 
     async def work() -> None:
-        async with UnitOfWork(db) as uow:
+        async with SqlUnitOfWork(db) as uow:
             await uow.record(_event(cancelled_stream))
             await uow.connection.exec_driver_sql("SELECT og_block()")
 
@@ -189,7 +176,7 @@ async def test_sqlite_cancelled_mid_statement_returns_its_connection_and_lock(
             other.execute("ROLLBACK")
         finally:
             other.close()
-        async with UnitOfWork(db) as uow:
+        async with SqlUnitOfWork(db) as uow:
             await uow.record(_event(later_stream))
         assert await count_rows(db, "events", stream_id=later_stream) == 1
         assert await count_rows(db, "events", stream_id=cancelled_stream) == 0
