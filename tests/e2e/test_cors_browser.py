@@ -16,9 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from app.auth import admin
 from app.config import PROJECT_ROOT
 from app.seed import SeedSize
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
 from tests.e2e.live_server import live_server
@@ -75,8 +76,11 @@ async def test_an_app_on_an_allowed_origin_uses_fetch_and_websocket(
     node = _require_browser_tools()
     db = await make_db("sqlite", "cors_e2e", SIZE)
     key, _ = await customer_key(db)
-    made = await admin.create_client(
-        db, name="spa-backend", grant_types="client_credentials", scopes="products:read"
+    made = await operators.create_client(
+        SqlUnitOfWork.factory(db),
+        name="spa-backend",
+        grant_types="client_credentials",
+        scopes="products:read",
     )
     client = (made.client.client_id, made.secret or "")
     with _page_server() as page_port:

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from app.__main__ import main
-from app.auth import admin
 from app.config import RetentionSettings
 from app.db import tables
 from app.db.engine import Database
 from app.seed import SeedSize
+from app.unit_of_work import SqlUnitOfWork
+from app.usecases import operators
 from app.usecases.retention import RetentionJob, purge
 from tests.conftest import MakeDb
 from tests.events_support import record_stock_changes, wait_for
@@ -33,8 +34,11 @@ async def _count(db: Database, table: tables.Table) -> int:  # type: ignore[name
 
 async def _populate(db: Database, now: datetime = NOW) -> None:
     """Per kind: one row long expired (or old), one expired just now, one still valid."""
-    made = await admin.create_client(
-        db, name=f"c-{uuid.uuid4().hex[:6]}", grant_types="client_credentials", scopes="users:read"
+    made = await operators.create_client(
+        SqlUnitOfWork.factory(db),
+        name=f"c-{uuid.uuid4().hex[:6]}",
+        grant_types="client_credentials",
+        scopes="users:read",
     )
     client = made.client.client_id
     async with db.read() as conn:
