@@ -292,6 +292,9 @@ class Settings:
     cors: CorsSettings = field(default_factory=CorsSettings)
     operations: OperationsSettings = field(default_factory=OperationsSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
+    # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
+    graphql_executor: str = "levels"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -355,6 +358,7 @@ class Settings:
                 batch=_int(env, "RETENTION_BATCH", 1000, minimum=1),
                 max_batches=_int(env, "RETENTION_MAX_BATCHES", 100, minimum=1),
             ),
+            graphql_executor=_executor(env),
         )
 
 
@@ -420,6 +424,17 @@ def _cors(env: Mapping[str, str]) -> CorsSettings:
 
 def _app_env(env: Mapping[str, str]) -> str:
     return (env.get("APP_ENV") or "development").strip().lower()
+
+
+EXECUTORS = ("levels", "standard")
+
+
+def _executor(env: Mapping[str, str]) -> str:
+    raw = env.get("GRAPHQL_EXECUTOR")
+    value = (raw or "levels").strip().lower()
+    if value not in EXECUTORS:
+        raise ConfigError(f"GRAPHQL_EXECUTOR must be levels or standard, not {raw!r}")
+    return value
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:

@@ -21,8 +21,9 @@ from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.cors import CorsMiddleware
+from app.http.executors import PreparedDocument
 from app.http.graphiql import NODE_MODULES, create_graphiql
-from app.http.graphql import PreparedDocument, graphql_endpoint_for
+from app.http.graphql import graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
 from app.http.metrics import metrics_route

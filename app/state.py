@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
@@ -14,7 +13,10 @@ from app.auth.services import AuthServices
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
+from app.engine import Engine
 from app.http.documents import DocumentPreparer
+from app.http.executors import EngineExecutor
+from app.http.pipeline import OperationPipeline
 from app.http.sockets import OpenSockets
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -47,14 +49,24 @@ class AppState:
     sockets: OpenSockets = field(default_factory=OpenSockets)
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
-    # Admission control: a turn to execute one GraphQL operation (MAX_CONCURRENT_OPERATIONS).
-    operations: asyncio.Semaphore = field(init=False)
+    # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
+    engine: Engine = field(init=False)
+    # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
+    pipeline: OperationPipeline = field(init=False)
     # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
     _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
-        self.operations = asyncio.Semaphore(self.settings.graphql.max_concurrent_operations)
+        self.engine = Engine(self.schema, self.settings.graphql_executor)
+        self.pipeline = OperationPipeline(
+            schema=self.schema,
+            documents=self.documents,
+            limits=self.settings.graphql,
+            context=self.context,
+            executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
+            debug=self.settings.debug,
+        )
 
     def context(
         self,

@@ -9,7 +9,7 @@ from uuid import UUID
 from app.db.engine import Database
 from app.domain.auth import ApiKey
 from app.repositories import api_keys as repo
-from loaders.base import BatchLoader, by_keys
+from loaders.base import LevelLoader, by_keys
 
 
 async def load_api_keys_by_id(db: Database, ids: Sequence[UUID]) -> list[ApiKey | None]:
@@ -21,11 +21,11 @@ async def load_api_keys_by_user_id(db: Database, ids: Sequence[UUID]) -> list[li
     return [keys or [] for keys in found]
 
 
-class ApiKeyByIdLoader(BatchLoader[UUID, ApiKey | None]):
+class ApiKeyByIdLoader(LevelLoader[UUID, ApiKey | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_api_keys_by_id, db))
 
 
-class ApiKeysByUserIdLoader(BatchLoader[UUID, list[ApiKey]]):
+class ApiKeysByUserIdLoader(LevelLoader[UUID, list[ApiKey]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_api_keys_by_user_id, db))

@@ -9,7 +9,7 @@ from uuid import UUID
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as repo
-from loaders.base import BatchLoader
+from loaders.base import LevelLoader
 
 
 async def load_streams(db: Database, stream_ids: Sequence[UUID]) -> list[list[Event]]:
@@ -19,7 +19,7 @@ async def load_streams(db: Database, stream_ids: Sequence[UUID]) -> list[list[Ev
     return [found.get(stream_id, []) for stream_id in stream_ids]
 
 
-class StreamEventsLoader(BatchLoader[UUID, list[Event]]):
+class StreamEventsLoader(LevelLoader[UUID, list[Event]]):
     """A stream's events in version order, keyed by stream (aggregate) ID."""
 
     def __init__(self, db: Database) -> None:

@@ -13,7 +13,7 @@ from app.domain.models import Order, OrderItem
 from app.pagination import Page, TimeKey
 from app.repositories import orders as repo
 from app.repositories.orders import OrderFilter
-from loaders.base import BatchLoader, by_keys
+from loaders.base import LevelLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,26 +67,26 @@ async def load_orders_count(db: Database, keys: Sequence[OrderFilter]) -> list[i
         return [await repo.count(conn, key) for key in keys]
 
 
-class OrderByIdLoader(BatchLoader[UUID, Order | None]):
+class OrderByIdLoader(LevelLoader[UUID, Order | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_by_id, db))
 
 
-class OrderItemsByOrderIdLoader(BatchLoader[UUID, list[OrderItem]]):
+class OrderItemsByOrderIdLoader(LevelLoader[UUID, list[OrderItem]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_items_by_order_id, db))
 
 
-class OrdersByUserIdLoader(BatchLoader[OrdersByUserKey, Page[Order]]):
+class OrdersByUserIdLoader(LevelLoader[OrdersByUserKey, Page[Order]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_by_user_id, db))
 
 
-class OrdersPageLoader(BatchLoader[OrdersPageKey, Page[Order]]):
+class OrdersPageLoader(LevelLoader[OrdersPageKey, Page[Order]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_pages, db))
 
 
-class OrdersCountLoader(BatchLoader[OrderFilter, int]):
+class OrdersCountLoader(LevelLoader[OrderFilter, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_orders_count, db))

@@ -11,7 +11,7 @@ from app.db.engine import Database
 from app.domain.models import Product
 from app.pagination import Page
 from app.repositories import products as repo
-from loaders.base import BatchLoader, by_keys
+from loaders.base import LevelLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,16 +35,16 @@ async def load_products_count(db: Database, keys: Sequence[None]) -> list[int]:
     return [total for _ in keys]
 
 
-class ProductByIdLoader(BatchLoader[UUID, Product | None]):
+class ProductByIdLoader(LevelLoader[UUID, Product | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_by_id, db))
 
 
-class ProductsPageLoader(BatchLoader[ProductsPageKey, Page[Product]]):
+class ProductsPageLoader(LevelLoader[ProductsPageKey, Page[Product]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_pages, db))
 
 
-class ProductsCountLoader(BatchLoader[None, int]):
+class ProductsCountLoader(LevelLoader[None, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_products_count, db))

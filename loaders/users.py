@@ -11,7 +11,7 @@ from app.db.engine import Database
 from app.domain.models import Profile, User
 from app.pagination import Page, TimeKey
 from app.repositories import users as repo
-from loaders.base import BatchLoader, by_keys
+from loaders.base import LevelLoader, by_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,21 +39,21 @@ async def load_users_count(db: Database, keys: Sequence[None]) -> list[int]:
     return [total for _ in keys]
 
 
-class UserByIdLoader(BatchLoader[UUID, User | None]):
+class UserByIdLoader(LevelLoader[UUID, User | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_by_id, db))
 
 
-class ProfileByUserIdLoader(BatchLoader[UUID, Profile | None]):
+class ProfileByUserIdLoader(LevelLoader[UUID, Profile | None]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_profiles_by_user_id, db))
 
 
-class UsersPageLoader(BatchLoader[UsersPageKey, Page[User]]):
+class UsersPageLoader(LevelLoader[UsersPageKey, Page[User]]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_pages, db))
 
 
-class UsersCountLoader(BatchLoader[None, int]):
+class UsersCountLoader(LevelLoader[None, int]):
     def __init__(self, db: Database) -> None:
         super().__init__(partial(load_users_count, db))

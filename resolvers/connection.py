@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from app.engine import batch
 from app.pagination import Page
 
 NodeT = TypeVar("NodeT")
@@ -28,13 +30,20 @@ class Edge(Generic[NodeT]):
     node: NodeT
 
 
+async def _total_counts(context: object, connections: Sequence[Connection[Any]]) -> list[Any]:
+    # Each count is known already or a DataLoader load: gathered, so those share one batch.
+    return list(await asyncio.gather(*(c.count() for c in connections), return_exceptions=True))
+
+
 @strawberry.type
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]]
     page_info: PageInfo
     count: strawberry.Private[Count]
 
-    @strawberry.field(description="All items in the list, not just this page.")
+    @strawberry.field(
+        description="All items in the list, not just this page.", metadata=batch(_total_counts)
+    )
     async def total_count(self) -> int:
         # Counted only when asked for: most clients never select it.
         return await self.count()

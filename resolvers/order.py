@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
@@ -11,8 +12,9 @@ import strawberry
 
 from app.auth import policy
 from app.domain import models
+from app.engine import batch
 from app.pagination import encode_time_cursor
-from resolvers.context import Info
+from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
 from resolvers.money import Money
 from resolvers.node import Node
@@ -33,6 +35,44 @@ class OrderStatus(enum.Enum):
 
     def to_domain(self) -> models.OrderStatus:
         return models.OrderStatus(self.value)
+
+
+def _owner(order: Order, user: User | None) -> User:
+    if user is None:
+        raise _missing(order)
+    return user
+
+
+def _missing(order: Order) -> LookupError:
+    # A foreign key makes this impossible; say so loudly if it happens.
+    return LookupError(f"order {order.id} refers to a missing user")
+
+
+async def _users(context: Context, orders: Sequence[Order]) -> list[User | Exception]:
+    from resolvers.user import User
+
+    found = await context.loaders.user_by_id.load_level([order.user_pk for order in orders])
+    made: dict[UUID, User] = {}  # one object per user, however many orders name them
+    results: list[User | Exception] = []
+    for order, user in zip(orders, found, strict=True):
+        if user is None:
+            results.append(_missing(order))
+            continue
+        shown = made.get(user.id)
+        if shown is None:
+            shown = made[user.id] = User.of(user)
+        results.append(shown)
+    return results
+
+
+async def _items(context: Context, orders: Sequence[Order]) -> list[list[OrderItem]]:
+    found = await context.loaders.order_items_by_order_id.load_level([o.pk for o in orders])
+    return [[OrderItem.of(item) for item in items] for items in found]
+
+
+async def _history(context: Context, orders: Sequence[Order]) -> list[list[OrderEvent]]:
+    found = await context.loaders.stream_events.load_level([order.pk for order in orders])
+    return [[OrderEvent.of(event) for event in events] for events in found]
 
 
 @strawberry.type
@@ -57,21 +97,20 @@ class Order(Node):
             user_pk=order.user_id,
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=batch(_users))
     async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")]:
         from resolvers.user import load_user
 
-        user = await load_user(info, self.user_pk)
-        if user is None:  # a foreign key makes this impossible; say so loudly if it happens
-            raise LookupError(f"order {self.id} refers to a missing user")
-        return user
+        return _owner(self, await load_user(info, self.user_pk))
 
-    @strawberry.field
+    @strawberry.field(metadata=batch(_items))
     async def items(self, info: Info) -> list[OrderItem]:
         items = await info.context.loaders.order_items_by_order_id.load(self.pk)
         return [OrderItem.of(item) for item in items]
 
-    @strawberry.field(description="What happened to the order, oldest first.")
+    @strawberry.field(
+        description="What happened to the order, oldest first.", metadata=batch(_history)
+    )
     async def history(self, info: Info) -> list[OrderEvent]:
         events = await info.context.loaders.stream_events.load(self.pk)
         return [OrderEvent.of(event) for event in events]

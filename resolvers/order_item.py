@@ -2,18 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 from uuid import UUID
 
 import strawberry
 
 from app.domain import models
-from resolvers.context import Info
+from app.engine import batch
+from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
 from resolvers.money import Money
 
 if TYPE_CHECKING:
     from resolvers.product import Product
+
+
+def _product(item: OrderItem, product: Product | None) -> Product:
+    if product is None:
+        raise _missing(item)
+    return product
+
+
+def _missing(item: OrderItem) -> LookupError:
+    # A foreign key makes this impossible; say so loudly if it happens.
+    return LookupError(f"order item {item.id} refers to a missing product")
+
+
+async def _products(context: Context, items: Sequence[OrderItem]) -> list[Product | Exception]:
+    from resolvers.product import Product
+
+    found = await context.loaders.product_by_id.load_level([item.product_pk for item in items])
+    made: dict[UUID, Product] = {}  # one object per product, however many items name it
+    results: list[Product | Exception] = []
+    for item, product in zip(items, found, strict=True):
+        if product is None:
+            results.append(_missing(item))
+            continue
+        shown = made.get(product.id)
+        if shown is None:
+            shown = made[product.id] = Product.of(product)
+        results.append(shown)
+    return results
 
 
 @strawberry.type
@@ -34,11 +64,8 @@ class OrderItem:
             product_pk=item.product_id,
         )
 
-    @strawberry.field
+    @strawberry.field(metadata=batch(_products))
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy("resolvers.product")]:
         from resolvers.product import load_product
 
-        product = await load_product(info, self.product_pk)
-        if product is None:  # a foreign key makes this impossible; say so loudly if it happens
-            raise LookupError(f"order item {self.id} refers to a missing product")
-        return product
+        return _product(self, await load_product(info, self.product_pk))

@@ -6,8 +6,9 @@ graphql-transport-ws). This module adds what they leave to the application, for 
 
 - the `connection_init` payload's `Authorization` / `X-API-Key` go to the same authenticator as
   HTTP; none is an anonymous socket, an invalid credential closes it with 4403;
-- every operation passes the HTTP limits (document preparation, variables, admission control
-  and EXECUTION_TIMEOUT for queries and mutations) and is charged to the credential's rate limit;
+- every operation runs through the same pipeline as HTTP (app.http.pipeline: document
+  preparation, variables, admission control and EXECUTION_TIMEOUT for queries and mutations) and
+  is charged to the credential's rate limit;
 - errors carry `extensions.code` like HTTP responses (app.http.errors);
 - at most WS_MAX_OPERATIONS operations in flight per socket (`TOO_MANY_OPERATIONS` error);
 - server keepalive, and the credentials checked again every WS_AUTH_RECHECK_SECONDS: an expired
@@ -25,15 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationType, get_variable_values
+from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -53,9 +52,6 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import OperationMessage
-from strawberry.types import ExecutionResult
-from strawberry.types.execution import PreExecutionError
-from strawberry.types.graphql import OperationType as StrawberryOperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.auth.authenticator import CREDENTIAL_HEADERS
@@ -63,13 +59,11 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
 from app.errors import ServiceUnavailable
-from app.http.errors import ErrorCode, error_entry, format_error
-from app.http.graphql import lift_deadline_for_mutation, prepared_document_for
+from app.http.errors import ErrorCode, error_entry
+from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
 from app.messaging.fanout import SubscriberOverflow
-from app.observability import metrics
 from app.state import AppState
-from resolvers.context import Context
 
 log = logging.getLogger("app.http.websocket")
 
@@ -81,8 +75,6 @@ DUPLICATE_ID = 4409
 TOO_MANY_INIT = 4429
 TRY_AGAIN_LATER = 1013
 INTERNAL_ERROR = 1011
-
-_QUERY_AND_MUTATION = (StrawberryOperationType.QUERY, StrawberryOperationType.MUTATION)
 
 
 class CloseSocket(Exception):
@@ -98,29 +90,9 @@ class _TryLater(Exception):
     """Authentication could not be decided now (rate limit, database): close with 1013."""
 
 
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """The operation did not run: the protocol's `error` message."""
-
-    errors: list[dict[str, Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """One result: the protocol's `next` (or legacy `data`) message."""
-
-    payload: dict[str, Any]
-
-
-Frame = Refused | Result
-
-
-@dataclass(frozen=True, slots=True)
-class OperationRequest:
-    query: str
-    variables: dict[str, Any] | None
-    operation_name: str | None
-    extensions: dict[str, Any] | None
+# What an operation sends: a refusal (the protocol's `error` message) or a result (`next`, or the
+# legacy `data`).
+Frame = Refused | Answer
 
 
 def _request_problem(payload: object) -> str | None:
@@ -154,10 +126,6 @@ def _credentials(params: Mapping[str, object]) -> dict[str, str]:
                 raise ConnectionRejectionError({"message": f"send one {key.lower()}, not several"})
             found[key.lower()] = value
     return found
-
-
-def _overflowed(errors: list[GraphQLError] | None) -> bool:
-    return any(isinstance(e.original_error, SubscriberOverflow) for e in errors or ())
 
 
 class Session:
@@ -226,17 +194,6 @@ class Session:
                 await close(INTERNAL_ERROR, "Internal error")
                 return
 
-    def _refused(self, errors: list[GraphQLError] | tuple[GraphQLError, ...]) -> Refused:
-        debug = self.state.settings.debug
-        return Refused([format_error(e, self.request_id, debug) for e in errors])
-
-    def _payload(self, result: ExecutionResult) -> dict[str, Any]:
-        payload: dict[str, Any] = {"data": result.data}
-        if result.errors:
-            debug = self.state.settings.debug
-            payload["errors"] = [format_error(e, self.request_id, debug) for e in result.errors]
-        return payload
-
     async def run(self, request: OperationRequest) -> AsyncGenerator[Frame, None]:
         """One operation's frames: a refusal, one result, or a subscription's results."""
         state = self.state
@@ -263,124 +220,29 @@ class Session:
                 ]
             )
             return
-        documents = state.documents
-        prepared = await documents.prepare_off_loop(request.query)
-        if prepared.document is None:
-            yield self._refused(prepared.errors)
-            return
-        operation = prepared.operation(request.operation_name)
-        if isinstance(operation, GraphQLError):
-            yield self._refused([operation])
-            return
-        if prepared.errors:
-            yield self._refused(prepared.errors)
-            return
-        coerced = get_variable_values(
-            state.schema._schema,
-            operation.variable_definitions or [],
-            request.variables or {},
-            max_errors=20,
-        )
-        if isinstance(coerced, list):
-            yield self._refused(
-                [
-                    GraphQLError(
-                        e.message, nodes=e.nodes, extensions={"code": ErrorCode.BAD_USER_INPUT}
-                    )
-                    for e in coerced
-                ]
-            )
+        pipeline = state.pipeline
+        plan = await pipeline.plan(request, Transport.WEBSOCKET, self.request_id)
+        if isinstance(plan, Refused):
+            yield plan
             return
         fanout = state.fanout
         max_queued = self.settings.max_queued_events
-        context = state.context(
+        caller = Caller(
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
             listen=None if fanout is None else (lambda types: fanout.listen(types, max_queued)),
+            transport="websocket",
         )
-        handover = (request.query, prepared.document, documents.rules)
-        if operation.operation is OperationType.SUBSCRIPTION:
-            async for frame in self._subscription(request, context, handover):
-                yield frame
+        if plan.kind is not OperationType.SUBSCRIPTION:
+            yield await pipeline.execute(plan, caller)
             return
-        limits = state.settings.graphql
-        admitted = False
-        name = operation.name.value if operation.name is not None else None
-        started = time.perf_counter()
         try:
-            async with asyncio.timeout(limits.execution_timeout) as deadline, state.operations:
-                admitted = True
-                lift_deadline_for_mutation(deadline, operation.operation)
-                with prepared_document_for(*handover):
-                    result = await state.schema.execute(
-                        request.query,
-                        variable_values=request.variables,
-                        context_value=context,
-                        operation_name=request.operation_name,
-                        allowed_operation_types=_QUERY_AND_MUTATION,
-                        operation_extensions=request.extensions,
-                    )
-        except TimeoutError:
-            message = (
-                f"The operation did not finish within {limits.execution_timeout:g} s "
-                "(EXECUTION_TIMEOUT)"
-                if admitted
-                else "The server is too busy (MAX_CONCURRENT_OPERATIONS); retry later"
-            )
-            metrics.observe_operation(
-                "websocket", name, "unavailable", time.perf_counter() - started, None
-            )
-            yield Result(
-                {"data": None, "errors": [error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)]}
-            )
-            return
-        payload = self._payload(result)
-        metrics.observe_operation(
-            "websocket", name, metrics.outcome_of(payload), time.perf_counter() - started, None
-        )
-        yield Result(payload)
-
-    async def _subscription(
-        self, request: OperationRequest, context: Context, handover: tuple[Any, Any, Any]
-    ) -> AsyncGenerator[Frame, None]:
-        stream = await self.state.schema.subscribe(
-            request.query,
-            variable_values=request.variables,
-            context_value=context,
-            operation_name=request.operation_name,
-            operation_extensions=request.extensions,
-        )
-        metrics.SUBSCRIPTIONS.inc()
-        try:
-            async for frame in self._subscription_frames(stream, handover):
-                yield frame
-        finally:
-            metrics.SUBSCRIPTIONS.dec()
-
-    async def _subscription_frames(
-        self, stream: Any, handover: tuple[Any, Any, Any]
-    ) -> AsyncGenerator[Frame, None]:
-        async with aclosing(stream):
-            first = True
-            while True:
-                try:
-                    if first:
-                        # Parsing, validation and the resolver's authorization happen on the
-                        # first step; the prepared document is handed over for just that step.
-                        with prepared_document_for(*handover):
-                            result = await anext(stream)
-                    else:
-                        result = await anext(stream)
-                except StopAsyncIteration:
-                    return
-                if first and isinstance(result, PreExecutionError):
-                    yield self._refused(result.errors or [])
-                    return
-                first = False
-                if _overflowed(result.errors):
-                    raise CloseSocket(TRY_AGAIN_LATER, "Subscriber too slow; events were dropped")
-                yield Result(self._payload(result))
+            async with aclosing(pipeline.subscribe(plan, caller)) as stream:
+                async for frame in stream:
+                    yield frame
+        except SubscriberOverflow:
+            raise CloseSocket(TRY_AGAIN_LATER, "Subscriber too slow; events were dropped") from None
 
 
 async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
@@ -477,7 +339,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Session, None]):
                         )
                         return
                     await operation.send_operation_message(
-                        _message(id=operation.id, type="next", payload=frame.payload)
+                        _message(id=operation.id, type="next", payload=frame.body)
                     )
             await operation.send_operation_message({"id": operation.id, "type": "complete"})
         except CloseSocket as close:
@@ -597,7 +459,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
                         )
                         return
                     await self.send_message(
-                        _message(type="data", id=operation_id, payload=frame.payload)
+                        _message(type="data", id=operation_id, payload=frame.body)
                     )
             await self.send_message({"type": "complete", "id": operation_id})
         except asyncio.CancelledError:

@@ -65,10 +65,15 @@ def api_factory(http_db: Database) -> ApiFactory:
     """Starts the app (lifespan included) with the given limits and settings."""
 
     @asynccontextmanager
-    async def make(debug: bool = False, **limits: Any) -> AsyncIterator[Api]:
+    async def make(
+        debug: bool = False, executor: str = "levels", **limits: Any
+    ) -> AsyncIterator[Api]:
         limits.setdefault("introspection", True)
         settings = Settings(
-            database_url=str(http_db.url), debug=debug, graphql=GraphQLLimits(**limits)
+            database_url=str(http_db.url),
+            debug=debug,
+            graphql=GraphQLLimits(**limits),
+            graphql_executor=executor,
         )
         app = create_app(settings)
         async with app.router.lifespan_context(app):

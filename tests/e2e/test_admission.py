@@ -30,10 +30,10 @@ class ObservedSemaphore(asyncio.Semaphore):
 
 
 class GatedExecute:
-    """Wraps the schema's execute: records each entry and holds the first until opened."""
+    """Wraps the engine's execute: records each entry and holds the first until opened."""
 
     def __init__(self, api: Api) -> None:
-        self.inner = api.state.schema.execute
+        self.inner = api.state.engine.execute
         self.entered = 0
         self.first_entered = asyncio.Event()
         self.gate = asyncio.Event()
@@ -51,9 +51,9 @@ async def test_an_operation_over_the_limit_waits_for_a_turn_then_runs(
 ) -> None:
     async with api_factory(max_concurrent_operations=1) as api:
         semaphore = ObservedSemaphore(1)
-        api.state.operations = semaphore
+        api.state.pipeline.operations = semaphore
         execute = GatedExecute(api)
-        monkeypatch.setattr(api.state.schema, "execute", execute)
+        monkeypatch.setattr(api.state.engine, "execute", execute)
 
         first = asyncio.create_task(api.post({"query": PRODUCTS}))
         await execute.first_entered.wait()
@@ -83,13 +83,13 @@ async def test_waiting_past_the_execution_timeout_is_service_unavailable(
 ) -> None:
     async with api_factory(max_concurrent_operations=1, execution_timeout=0.05) as api:
         execute = GatedExecute(api)
-        monkeypatch.setattr(api.state.schema, "execute", execute)
-        await api.state.operations.acquire()  # every turn is taken
+        monkeypatch.setattr(api.state.engine, "execute", execute)
+        await api.state.pipeline.operations.acquire()  # every turn is taken
         try:
             strict = await api.post({"query": PRODUCTS})
             legacy = await api.post({"query": PRODUCTS}, accept="application/json")
         finally:
-            api.state.operations.release()
+            api.state.pipeline.operations.release()
 
         execute.gate.set()
         after = await api.post({"query": PRODUCTS})

@@ -472,6 +472,20 @@ async def test_debug_shows_internal_messages_and_statement_stats(
     assert "secret connection string" in broken.json()["errors"][0]["message"]
 
 
+@pytest.mark.parametrize("executor", ["levels", "standard"])
+async def test_debug_says_which_executor_ran(api_factory: ApiFactory, executor: str) -> None:
+    async with api_factory(debug=True, executor=executor) as api:
+        query = await api.post({"query": PRODUCTS})
+        introspection = await api.post({"query": "{ __schema { queryType { name } } }"})
+        mutation = await api.post(
+            {"query": 'mutation { revokeApiKey(id: "x") { errors { code } } }'}
+        )
+
+    assert query.json()["extensions"]["debug"]["executor"] == executor
+    assert introspection.json()["extensions"]["debug"]["executor"] == "standard"
+    assert mutation.json()["extensions"]["debug"]["executor"] == "standard"
+
+
 async def test_an_unavailable_database_is_503_with_graphql_response_json(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

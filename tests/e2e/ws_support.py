@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import Settings, WebSocketSettings
+from app.config import GraphQLLimits, Settings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as event_repo
@@ -93,11 +93,16 @@ class Server:
 
 
 @asynccontextmanager
-async def serving(db: Database, **websocket: Any) -> AsyncIterator[Server]:
+async def serving(
+    db: Database, graphql: GraphQLLimits | None = None, **websocket: Any
+) -> AsyncIterator[Server]:
     values: dict[str, Any] = {"init_timeout": 5.0, "keepalive": 30.0, "auth_recheck": 0.1}
     values.update(websocket)
     settings = Settings(
-        database_url=str(db.url), auth=auth_settings(), websocket=WebSocketSettings(**values)
+        database_url=str(db.url),
+        auth=auth_settings(),
+        websocket=WebSocketSettings(**values),
+        graphql=graphql or GraphQLLimits(),
     )
     from app.main import create_app
 

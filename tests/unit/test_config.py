@@ -14,6 +14,8 @@ def test_defaults_need_no_environment() -> None:
         8000,
     )
     assert settings.debug is False
+    assert settings.graphql_executor == "levels"
+    assert Settings.from_env({"GRAPHQL_EXECUTOR": "Standard"}).graphql_executor == "standard"
 
 
 def test_values_are_parsed() -> None:
@@ -34,6 +36,7 @@ def test_values_are_parsed() -> None:
         ({"PORT": "eighty"}, "PORT must be an integer"),
         ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
         ({"DB_POOL_SIZE": "0"}, "DB_POOL_SIZE must be at least 1"),
+        ({"GRAPHQL_EXECUTOR": "fast"}, "GRAPHQL_EXECUTOR must be levels or standard"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], message: str) -> None:

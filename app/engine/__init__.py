@@ -1,0 +1,112 @@
+"""The execution engine: the one place an operation is executed, by one of two executors.
+
+Query operations (and, through `execute_event`, each event of a subscription) run on the
+level-by-level executor (`levels`) unless GRAPHQL_EXECUTOR=standard; mutations, and anything
+`levels` reports it cannot reproduce exactly, run on Strawberry's standard path (graphql-core's
+executor). Both give the same answers; `Executed.executor` says which one ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import strawberry
+from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, OperationType
+from graphql.execution.values import VariableValues
+from strawberry.extensions import SchemaExtension
+
+from app.engine.declare import batch, each
+from app.engine.levels import LevelExecutor, Unsupported
+
+__all__ = ["Engine", "Executed", "Outcome", "batch", "each"]
+
+LEVELS = "levels"
+STANDARD = "standard"
+
+# Schema extension hooks that run during execution: an extension implementing one of them must
+# see every operation, so the level executor steps aside while one is installed.
+_EXECUTION_HOOKS = ("on_operation", "on_execute", "resolve", "get_results")
+
+
+class Outcome(Protocol):
+    @property
+    def data(self) -> dict[str, Any] | None: ...
+
+    @property
+    def errors(self) -> list[GraphQLError] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Executed:
+    data: dict[str, Any] | None
+    errors: list[GraphQLError] | None
+    executor: str
+
+
+def _hooks_execution(extension: object) -> bool:
+    if not isinstance(extension, type) or not issubclass(extension, SchemaExtension):
+        return True  # a factory or an instance: cannot tell, so assume it does
+    return any(
+        getattr(extension, hook) is not getattr(SchemaExtension, hook, None)
+        for hook in _EXECUTION_HOOKS
+    )
+
+
+class Engine:
+    def __init__(self, schema: strawberry.Schema, executor: str = LEVELS) -> None:
+        self.schema = schema
+        # Custom directives run as an execution extension (Strawberry's DirectivesExtension).
+        usable = (
+            executor == LEVELS
+            and not schema.directives
+            and not any(map(_hooks_execution, schema.extensions))
+        )
+        self.levels = LevelExecutor(schema) if usable else None
+
+    async def execute(
+        self,
+        *,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        context: Any,
+        standard: Callable[[], Awaitable[Outcome]],
+    ) -> Executed:
+        """Execute a prepared operation (parsed, validated, variables coerced). `standard` runs
+        the same operation on Strawberry's standard path."""
+        levels = self.levels
+        if levels is not None and operation.operation is OperationType.QUERY:
+            try:
+                done = await levels.execute(document, operation, variables, context)
+            except Unsupported:
+                pass
+            else:
+                return Executed(done.data, done.errors, LEVELS)
+        result = await standard()
+        return Executed(result.data, result.errors, STANDARD)
+
+    async def execute_event(
+        self,
+        *,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        context: Any,
+        payload: Any,
+        standard: Callable[[], Awaitable[Outcome]],
+    ) -> Executed:
+        """A subscription's selection for one event, as graphql-core executes each event: the
+        operation's root fields resolve to `payload`, everything below as in a query (with the
+        loaders `context` holds for this event)."""
+        levels = self.levels
+        if levels is not None:
+            try:
+                done = await levels.execute(document, operation, variables, context, payload)
+            except Unsupported:
+                pass
+            else:
+                return Executed(done.data, done.errors, LEVELS)
+        result = await standard()
+        return Executed(result.data, result.errors, STANDARD)

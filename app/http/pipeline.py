@@ -1,0 +1,307 @@
+"""One operation pipeline for HTTP and WebSocket.
+
+Every GraphQL operation, whatever carried it, goes through the same steps here: prepare the
+document (parse, limits, validation; cached by text), pick the operation, check the transport may
+run it, coerce the variables, build the context, take an admission slot within the deadline, and
+execute through the one configured `Executor` (app.http.executors). The transports keep only
+their own concerns: the HTTP view reads requests and maps outcomes to statuses, the socket
+handlers speak their protocols.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import AsyncGenerator, Callable, Collection
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, OperationType, get_variable_values
+from strawberry.types.execution import PreExecutionError
+
+from app.auth.principal import Principal
+from app.config import GraphQLLimits
+from app.db.engine import track_statements
+from app.http.documents import DocumentPreparer
+from app.http.errors import ErrorCode, error_entry, format_error
+from app.http.executors import Executor, Plan, prepared_document_for
+from app.messaging.fanout import Listener, SubscriberOverflow
+from app.observability import metrics
+from loaders import Loaders
+from resolvers.context import Context
+
+# Variable coercion stops after this many errors: enough to fix a request, bounded work.
+MAX_VARIABLE_ERRORS = 20
+
+
+class Transport(enum.Enum):
+    """What carried the operation; it decides which operation types may run."""
+
+    HTTP_GET = "GET"
+    HTTP_POST = "POST"
+    WEBSOCKET = "WebSocket"
+
+
+class Refusal(enum.Enum):
+    """Why an operation did not run, for the transport to map (e.g. to an HTTP status)."""
+
+    INVALID = "invalid"  # the request cannot run as sent (document, operation, variables)
+    METHOD_NOT_ALLOWED = "method not allowed"  # a mutation sent with GET
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The operation was refused before execution: no `data`."""
+
+    errors: list[dict[str, Any]]
+    reason: Refusal = Refusal.INVALID
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return {"errors": self.errors}
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An executed operation's response (`data` present, possibly null)."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the operation and how to reach them; becomes the operation's Context."""
+
+    principal: Principal
+    request_id: str
+    client_address: str
+    # How a subscription listens to committed events; None where none are served (HTTP).
+    listen: Callable[[Collection[str]], Listener[Loaders]] | None = None
+    # The transport's label in /metrics.
+    transport: str = "http"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationRequest:
+    """A GraphQL request as any transport reads it."""
+
+    query: str
+    variables: dict[str, Any] | None = None
+    operation_name: str | None = None
+    extensions: dict[str, Any] | None = None
+
+
+ContextFactory = Callable[..., Context]
+
+
+def lift_deadline_for_mutation(deadline: asyncio.Timeout, operation: OperationType) -> None:
+    """Once admitted, a mutation runs to its end; only queries are stopped at the deadline.
+
+    Cancelling a mutation cannot take back a commit that has happened (or is happening), so a
+    timeout would tell the client a write failed when it may have succeeded, and a retry without
+    an idempotency key would repeat it. A mutation's database work is bounded anyway, by the
+    statement timeout and the lock (busy) timeouts, and its unit of work is short.
+    """
+    if operation is OperationType.MUTATION:
+        deadline.reschedule(None)
+
+
+class OperationPipeline:
+    def __init__(
+        self,
+        *,
+        schema: strawberry.Schema,
+        documents: DocumentPreparer,
+        limits: GraphQLLimits,
+        context: ContextFactory,
+        executor: Executor,
+        debug: bool = False,
+    ) -> None:
+        self._schema = schema
+        self._documents = documents
+        self._limits = limits
+        self._context = context
+        self._debug = debug
+        # The one place an operation is executed (app.http.executors).
+        self.executor = executor
+        # Admission control: a turn to execute one operation (MAX_CONCURRENT_OPERATIONS).
+        self.operations = asyncio.Semaphore(limits.max_concurrent_operations)
+
+    def _format(self, errors: Collection[GraphQLError], request_id: str) -> list[dict[str, Any]]:
+        return [format_error(e, request_id, self._debug) for e in errors]
+
+    async def plan(
+        self, request: OperationRequest, transport: Transport, request_id: str
+    ) -> Plan | Refused:
+        """Everything decided before execution, from the request alone."""
+        prepared = await self._documents.prepare_off_loop(request.query)
+        if prepared.document is None:
+            return Refused(self._format(prepared.errors, request_id))
+        operation = prepared.operation(request.operation_name)
+        if isinstance(operation, GraphQLError):
+            return Refused(self._format([operation], request_id))
+        kind = operation.operation
+        if kind is OperationType.MUTATION and transport is Transport.HTTP_GET:
+            return Refused(
+                [error_entry("Mutations must be sent with POST", ErrorCode.BAD_USER_INPUT)],
+                Refusal.METHOD_NOT_ALLOWED,
+            )
+        if kind is OperationType.SUBSCRIPTION and transport is not Transport.WEBSOCKET:
+            return Refused(
+                [
+                    error_entry(
+                        "Subscriptions are not served over plain HTTP; use the WebSocket transport",
+                        ErrorCode.BAD_USER_INPUT,
+                    )
+                ]
+            )
+        if prepared.errors:
+            return Refused(self._format(prepared.errors, request_id))
+        coerced = get_variable_values(
+            self._schema._schema,
+            operation.variable_definitions or [],
+            request.variables or {},
+            max_errors=MAX_VARIABLE_ERRORS,
+        )
+        if isinstance(coerced, list):
+            return Refused(
+                self._format(
+                    [
+                        GraphQLError(
+                            error.message,
+                            nodes=error.nodes,
+                            extensions={"code": ErrorCode.BAD_USER_INPUT},
+                        )
+                        for error in coerced
+                    ],
+                    request_id,
+                )
+            )
+        return Plan(
+            request.query,
+            prepared.document,
+            operation,
+            request.variables,
+            coerced,
+            request.operation_name,
+            request.extensions,
+        )
+
+    def _context_for(self, caller: Caller) -> Context:
+        return self._context(
+            principal=caller.principal,
+            request_id=caller.request_id,
+            client_address=caller.client_address,
+            listen=caller.listen,
+        )
+
+    async def execute(self, plan: Plan, caller: Caller) -> Answer:
+        """Run a query or mutation within the deadline, once admitted."""
+        limits = self._limits
+        context = self._context_for(caller)
+        started = time.perf_counter()
+        body: dict[str, Any] = {}
+        admitted = False
+        executor: str | None = None
+        with track_statements() as stats:
+            try:
+                # One deadline covers waiting for a turn and executing. Waiting happens here,
+                # before any DataLoader borrows a connection: when the process is saturated,
+                # requests queue at the door instead of all slowing down together with
+                # connections checked out.
+                async with asyncio.timeout(limits.execution_timeout) as deadline, self.operations:
+                    admitted = True
+                    lift_deadline_for_mutation(deadline, plan.kind)
+                    # The one execution point: whichever executor is configured runs it.
+                    result = await self.executor(plan, context)
+                    executor = result.executor
+            except TimeoutError:
+                body["errors"] = [self._timed_out(admitted)]
+                body["data"] = None
+            else:
+                if result.errors:
+                    body["errors"] = self._format(result.errors, caller.request_id)
+                body["data"] = result.data
+        if self._debug:
+            body["extensions"] = {
+                "debug": {
+                    "sqlStatements": stats.statements,
+                    "sqlMs": round(stats.seconds * 1000, 3),
+                    "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+                    "executor": executor,
+                }
+            }
+        name = plan.operation.name
+        metrics.observe_operation(
+            caller.transport,
+            name.value if name is not None else None,
+            metrics.outcome_of(body),
+            time.perf_counter() - started,
+            stats.statements,
+        )
+        return Answer(body)
+
+    def _timed_out(self, admitted: bool) -> dict[str, Any]:
+        limits = self._limits
+        if admitted:
+            message = (
+                f"The operation did not finish within {limits.execution_timeout:g} s "
+                "(EXECUTION_TIMEOUT)"
+            )
+        else:
+            message = (
+                f"The server is too busy: the operation waited {limits.execution_timeout:g} s "
+                f"(EXECUTION_TIMEOUT) for one of its {limits.max_concurrent_operations} execution "
+                "slots (MAX_CONCURRENT_OPERATIONS); retry later"
+            )
+        return error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)
+
+    async def subscribe(self, plan: Plan, caller: Caller) -> AsyncGenerator[Refused | Answer, None]:
+        """A subscription's results; a refusal (e.g. its resolver's authorization) comes first
+        and alone. Raises SubscriberOverflow when the subscriber fell too far behind."""
+        stream = await self._schema.subscribe(
+            plan.query,
+            variable_values=plan.raw_variables,
+            context_value=self._context_for(caller),
+            operation_name=plan.operation_name,
+            operation_extensions=plan.extensions,
+        )
+        metrics.SUBSCRIPTIONS.inc()
+        try:
+            async for frame in self._results(stream, plan, caller):
+                yield frame
+        finally:
+            metrics.SUBSCRIPTIONS.dec()
+
+    async def _results(
+        self, stream: Any, plan: Plan, caller: Caller
+    ) -> AsyncGenerator[Refused | Answer, None]:
+        rules = frozenset(self._documents.rules)
+        first = True
+        async with aclosing(stream):
+            while True:
+                try:
+                    if first:
+                        # Parsing, validation and the resolver's authorization happen on the
+                        # first step; the prepared document is handed over for just that step.
+                        with prepared_document_for(plan.query, plan.document, rules):
+                            result = await anext(stream)
+                    else:
+                        result = await anext(stream)
+                except StopAsyncIteration:
+                    return
+                if first and isinstance(result, PreExecutionError):
+                    yield Refused(self._format(result.errors or [], caller.request_id))
+                    return
+                first = False
+                if any(
+                    isinstance(e.original_error, SubscriberOverflow) for e in result.errors or ()
+                ):
+                    raise SubscriberOverflow
+                body: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    body["errors"] = self._format(result.errors, caller.request_id)
+                yield Answer(body)
