@@ -10,6 +10,7 @@ import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -267,6 +268,56 @@ class CorsSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    """The two-level cache (app.cache): L1 per process, L2 in Redis when REDIS_URL is set."""
+
+    enabled: bool = True
+    l1_max_entries: int = 10_000
+    l1_ttl_seconds: float = 30.0
+    # L2 is used when REDIS_URL is set and this is on.
+    l2: bool = True
+    l2_ttl_seconds: float = 300.0
+    # Whole responses of public GraphQL operations and REST GETs (on top of the query cache).
+    responses: bool = True
+
+
+API_VERSIONS = ("v1", "v2")
+
+
+@dataclass(frozen=True)
+class DeprecatedVersion:
+    version: str
+    # Since when it is deprecated (the Deprecation header), and when it stops (Sunset), if known.
+    since: date
+    sunset: date | None = None
+
+
+def parse_deprecated_versions(raw: str | None) -> tuple[DeprecatedVersion, ...]:
+    """`API_DEPRECATED_VERSIONS`: comma-separated `version:since[:sunset]`, dates as YYYY-MM-DD,
+    e.g. `v1:2026-12-01:2027-06-30`. The newest version has no successor and cannot be listed."""
+    found = []
+    for item in (raw or "").split(","):
+        if not item.strip():
+            continue
+        version, _, dates = item.strip().partition(":")
+        if version not in API_VERSIONS[:-1]:
+            raise ConfigError(
+                f"API_DEPRECATED_VERSIONS: {version!r} is not a version with a successor "
+                f"(one of {', '.join(API_VERSIONS[:-1])})"
+            )
+        since_text, _, sunset_text = dates.partition(":")
+        try:
+            since = date.fromisoformat(since_text)
+            sunset = date.fromisoformat(sunset_text) if sunset_text else None
+        except ValueError:
+            raise ConfigError(
+                f"API_DEPRECATED_VERSIONS: {item.strip()!r} is not version:YYYY-MM-DD[:YYYY-MM-DD]"
+            ) from None
+        found.append(DeprecatedVersion(version, since, sunset))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
@@ -287,6 +338,8 @@ class Settings:
     # proxy every client would then share the proxy's address (and its throttling buckets).
     forwarded_allow_ips: str | None = None
     events: EventSettings = field(default_factory=EventSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    api_deprecated_versions: tuple[DeprecatedVersion, ...] = ()
     # Strict-Transport-Security max-age on responses served over https (0: not sent).
     hsts_seconds: int = 31_536_000
     cors: CorsSettings = field(default_factory=CorsSettings)
@@ -347,6 +400,15 @@ class Settings:
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
             forwarded_allow_ips=(env.get("FORWARDED_ALLOW_IPS") or "").strip() or None,
             events=_events(env),
+            cache=CacheSettings(
+                enabled=_bool(env, "CACHE_ENABLED", True),
+                l1_max_entries=_int(env, "CACHE_L1_MAX_ENTRIES", 10_000, minimum=1),
+                l1_ttl_seconds=_positive_float(env, "CACHE_L1_TTL_SECONDS", 30.0),
+                l2=_bool(env, "CACHE_L2", True),
+                l2_ttl_seconds=_positive_float(env, "CACHE_L2_TTL_SECONDS", 300.0),
+                responses=_bool(env, "CACHE_RESPONSES", True),
+            ),
+            api_deprecated_versions=parse_deprecated_versions(env.get("API_DEPRECATED_VERSIONS")),
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000),
             cors=_cors(env),
             operations=_operations(env),

@@ -14,9 +14,14 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from app.auth.services import AuthServices
+from app.cache.invalidation import CacheInvalidation
+from app.cache.manager import CacheManager
+from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
@@ -29,12 +34,13 @@ from app.http.limits import BodyLimitMiddleware
 from app.http.metrics import metrics_route
 from app.http.observe import ObserveMiddleware
 from app.http.request_id import RequestIdMiddleware
+from app.http.rest.api import not_found, rest_endpoint
 from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.sockets import OpenSockets
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
-from app.messaging.broker import create_broker
+from app.messaging.broker import Broker, create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
@@ -70,14 +76,31 @@ def create_app(
         bus = EventBus([logging_middleware])
         handlers.register(bus, db, email_sender)
         dispatcher = Dispatcher(db, bus)
-        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db))
+        broker_ref: list[Broker] = []
+        cache = CacheManager.create(
+            settings.cache,
+            settings.redis_url,
+            settings.auth.redis_prefix,
+            # Other processes' invalidations arrive through the broker; while it is cut off, L1
+            # serves nothing older than the propagation bound.
+            coherent=lambda: not broker_ref or broker_ref[0].delivering,
+        )
+        query_cache = QueryCache(cache) if cache.enabled else None
+        fanout: Fanout[Loaders] = Fanout(lambda event: Loaders.create(db, query_cache))
         events = settings.events
+        invalidation = CacheInvalidation(cache)
+
+        def deliver(event: Event) -> None:
+            invalidation.delivered(event)
+            fanout.publish(event)
+
         broker = create_broker(
             settings.redis_url,
             settings.auth.redis_prefix,
-            fanout.publish,
+            deliver,
             maxlen=events.stream_maxlen,
         )
+        broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         probe = EventProbe(fanout) if events.test_event_probe else None
         retention = (
@@ -94,6 +117,10 @@ def create_app(
             relay=relay,
             probe=probe,
             sockets=sockets,
+            cache=cache,
+            invalidation=invalidation,
+            query_cache=query_cache,
+            responses=ResponseCache(cache) if cache.enabled and settings.cache.responses else None,
         )
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
@@ -120,6 +147,8 @@ def create_app(
             # tasks' own timers must not come due in the meantime.
             await relay.stop()
             await broker.close()
+            await invalidation.close()
+            await cache.close()
             if probe is not None:
                 await probe.stop()
             await db.dispose()
@@ -139,6 +168,13 @@ def create_app(
                 sockets.middleware(
                     GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins)
                 ),
+            ),
+            # The versioned REST API (app/http/rest): /api/v1/..., /api/v2/..., or /api/... with
+            # the `api-version` header; every method reaches it, so others get a 405 problem.
+            Route(
+                "/api/{path:path}",
+                rest_endpoint,
+                methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             ),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
@@ -167,7 +203,8 @@ def create_app(
                 else []
             ),
             Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
-            Middleware(AuthMiddleware, paths=("/graphql",)),
+            Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,
+        exception_handlers={404: not_found},
     )

@@ -10,6 +10,10 @@ import strawberry
 
 from app.auth.principal import Principal
 from app.auth.services import AuthServices
+from app.cache.invalidation import CacheInvalidation
+from app.cache.manager import CacheManager
+from app.cache.query import QueryCache
+from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
@@ -47,12 +51,20 @@ class AppState:
     probe: EventProbe | None = None
     # The open WebSockets: counted, and closed with 1001 when the process shuts down.
     sockets: OpenSockets = field(default_factory=OpenSockets)
+    # The two-level cache; None where nothing caches (one-off tools).
+    cache: CacheManager | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
     # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
     engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
+    # The catalogue's query-result cache (None when caching is off) and what invalidates the
+    # cache after this process's commits.
+    query_cache: QueryCache | None = None
+    # Whole answers of public reads (CACHE_RESPONSES); None when off.
+    responses: ResponseCache | None = None
+    invalidation: CacheInvalidation | None = None
     # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
     _commits: int = field(init=False, default=0)
 
@@ -66,6 +78,7 @@ class AppState:
             context=self.context,
             executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
             debug=self.settings.debug,
+            responses=self.responses,
         )
 
     def context(
@@ -87,10 +100,16 @@ class AppState:
             client_address=client_address,
             sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
             api_key_environment=auth.settings.api_key_environment,
+            query_cache=self.query_cache,
         )
 
-    def after_commit(self, events: list[Event]) -> None:
-        """The unit of work's hook: wake whoever acts on the events that just committed."""
+    async def after_commit(self, events: list[Event]) -> None:
+        """The unit of work's hook: wake whoever acts on the events that just committed.
+
+        The cache's invalidation is awaited, so the mutation answers only once neither this
+        process nor L2 holds the old value; other processes invalidate when the events reach
+        them, before their subscribers see the events.
+        """
         crash_after = self.settings.events.fault_crash_after_commit
         if crash_after and events:
             self._commits += 1
@@ -98,10 +117,16 @@ class AppState:
                 # Test-only fault: die between commit and publish, as a killed process would,
                 # without shutdown, without answering the request, before anything is relayed.
                 os._exit(FAULT_EXIT_STATUS)
-        if self.dispatcher is not None:
-            self.dispatcher.wake(events)
-        if self.relay is not None:
-            self.relay.wake(events)
+        try:
+            if self.invalidation is not None:
+                await self.invalidation.after_commit(events)
+        finally:
+            # Woken after the cache's invalidation, so other processes' subscribers do not find
+            # the old value in L2; woken even if it was cancelled (they also poll).
+            if self.dispatcher is not None:
+                self.dispatcher.wake(events)
+            if self.relay is not None:
+                self.relay.wake(events)
 
 
 # The exit status of a process stopped by OG_FAULT_CRASH_AFTER_COMMIT (EX_TEMPFAIL).

@@ -18,7 +18,8 @@ without patching a class for the whole process.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,7 +50,9 @@ from app.repositories.products import ProductRepository, StockMove
 from app.repositories.signing_keys import SigningKeyRepository
 from app.repositories.users import ProfileRepository, UserRepository
 
-AfterCommit = Callable[[list[Event]], None]
+# Runs after a commit, before the unit of work's block is left (so before a mutation answers);
+# it may be a coroutine function, which is awaited (the cache's invalidation is).
+AfterCommit = Callable[[list[Event]], Awaitable[None] | None]
 
 
 # --- what use cases may ask of each repository ------------------------------------------------
@@ -189,7 +192,9 @@ class UnitOfWork(abc.ABC):
         self._repositories = None
         await self._end(exc)
         if exc is None and self._after_commit is not None:
-            self._after_commit(list(self._recorded))
+            result = self._after_commit(list(self._recorded))
+            if inspect.isawaitable(result):
+                await result
 
     def _current(self) -> Repositories:
         if self._repositories is None:

@@ -1,4 +1,4 @@
-"""The three benchmarked queries and the shapes their answers must have."""
+"""The benchmarked queries and the shapes their answers must have."""
 
 from __future__ import annotations
 
@@ -27,6 +27,12 @@ query Nested {
       items { quantity unitPrice { amount } product { id sku name } }
     } } }
   } } }
+}
+"""
+
+PRODUCT_PAGE = """
+query ProductPage {
+  products(first: 50) { edges { cursor node { id sku name price { amount currency } stock } } }
 }
 """
 
@@ -143,4 +149,19 @@ def bench_queries(product_id: str) -> list[BenchQuery]:
         ),
         BenchQuery("50 users", USERS, check_users),
         BenchQuery("nested users/orders", NESTED, check_nested),
+    ]
+
+
+def check_product_page(data: dict[str, Any]) -> None:
+    nodes = _edges(data.get("products"), "products")
+    _require(len(nodes) == 50, f"products(first: 50) returned {len(nodes)} products")
+    for node in nodes:
+        _text(node.get("sku"), "product.sku")
+
+
+def cache_queries(product_id: str) -> list[BenchQuery]:
+    """The catalogue reads measured with the cache off and on (hits)."""
+    return [
+        bench_queries(product_id)[0],
+        BenchQuery("product page (50)", PRODUCT_PAGE, check_product_page),
     ]

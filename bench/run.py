@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
@@ -33,7 +33,7 @@ from bench.credentials import (
     fetch_token,
 )
 from bench.dataset import Dataset, NotOurDatabase, prepare
-from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries
+from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries, cache_queries
 from bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ordergraph_bench"
@@ -155,13 +155,15 @@ def server(
     *,
     debug: bool,
     log_path: Path,
+    cache: bool = False,
 ) -> Iterator[Server]:
     """The app in one uvicorn process, in its own process group, killed on exit; `token` is
     set once it answers.
 
     It is `python -m app serve` less the migration (done by `prepare`) and the access log: one
     log line per request is not what the bench measures. Settings come from the environment,
-    as in production.
+    as in production. The cache is off unless `cache` (the cache's own comparison): the other
+    figures measure the work of answering, not of remembering an answer.
     """
     port = free_port()
     env = {
@@ -171,6 +173,7 @@ def server(
         "PORT": str(port),
         "DEBUG": "true" if debug else "false",
         **RATE_LIMIT_ENV,
+        "CACHE_ENABLED": "true" if cache else "false",
     }
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
@@ -407,6 +410,8 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
                 )
                 rows.append(measure(prod, query, options, statements[query.name]))
 
+        cached = cache_comparison(database_url, credentials, client, queries[0], options, out)
+
     report: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": _git_commit(),
@@ -421,10 +426,59 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
         },
         "dataset": asdict(dataset),
         "results": [asdict(row) for row in rows],
+        "cache": [asdict(row) for row in cached],
     }
     print("\n" + table(rows), file=out)
+    print("\n" + cache_table(cached), file=out)
     print(notes(options), file=out)
     return report
+
+
+def cache_comparison(
+    database_url: str,
+    credentials: ClientCredentials,
+    client: httpx.Client,
+    product_query: BenchQuery,
+    options: Options,
+    out: TextIO,
+) -> list[Measurement]:
+    """The point query and a product page with the cache off, then on (warm-up fills it, so
+    every measured request is a hit). Rows are named `<query> [cache off|on]`."""
+    product_id = (product_query.variables or {})["id"]
+    rows: list[Measurement] = []
+    for cache in (False, True):
+        label = "on" if cache else "off"
+        with server(
+            database_url,
+            credentials,
+            client,
+            debug=False,
+            cache=cache,
+            log_path=RESULTS_DIR / f"server-cache-{label}.log",
+        ) as running:
+            queries = cache_queries(product_id)
+            check_answers(client, running, queries)
+            for query in queries:
+                print(f"measuring {query.name} with the cache {label} …", file=out, flush=True)
+                measured = measure(running, query, options, 0)
+                rows.append(replace(measured, name=f"{query.name} [cache {label}]"))
+    return rows
+
+
+def cache_table(rows: list[Measurement]) -> str:
+    """Cache off and on side by side, per query."""
+    head = f"{'query':<22}{'off req/s':>11}{'on req/s':>11}{'off CPU ms':>12}{'on CPU ms':>11}"
+    lines = [head, "-" * len(head)]
+    by_name = {row.name: row for row in rows}
+    for name in dict.fromkeys(row.name.rsplit(" [", 1)[0] for row in rows):
+        off, on = by_name.get(f"{name} [cache off]"), by_name.get(f"{name} [cache on]")
+        if off is None or on is None:
+            continue
+        lines.append(
+            f"{name:<22}{off.rps:>11.1f}{on.rps:>11.1f}"
+            f"{off.cpu_ms_per_request:>12.3f}{on.cpu_ms_per_request:>11.3f}"
+        )
+    return "\n".join(lines)
 
 
 def notes(options: Options) -> str:
@@ -449,7 +503,7 @@ def main() -> int:
     path = RESULTS_DIR / "latest.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {path.relative_to(PROJECT_ROOT)}")
-    problems = problems_of(report["results"])
+    problems = problems_of(report["results"] + report["cache"])
     for problem in problems:
         print(f"{'error' if problem.fatal else 'warning'}: {problem.message}", file=sys.stderr)
     # Failed requests are figures too (printed above and in latest.json); only a query with no

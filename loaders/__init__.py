@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.cache.query import QueryCache
 from app.db.engine import Database
+from app.repositories.products import CatalogueReads
 from loaders.api_keys import ApiKeyByIdLoader, ApiKeysByUserIdLoader
 from loaders.events import StreamEventsLoader
 from loaders.orders import (
@@ -41,15 +43,17 @@ class Loaders:
     api_keys_by_user_id: ApiKeysByUserIdLoader
 
     @classmethod
-    def create(cls, db: Database) -> Loaders:
+    def create(cls, db: Database, query_cache: QueryCache | None = None) -> Loaders:
+        """`query_cache`, when given, serves the catalogue's reads (the rest is per user)."""
+        catalogue = CatalogueReads(db, query_cache)
         return cls(
             user_by_id=UserByIdLoader(db),
             profile_by_user_id=ProfileByUserIdLoader(db),
             users_page=UsersPageLoader(db),
             users_count=UsersCountLoader(db),
-            product_by_id=ProductByIdLoader(db),
-            products_page=ProductsPageLoader(db),
-            products_count=ProductsCountLoader(db),
+            product_by_id=ProductByIdLoader(catalogue),
+            products_page=ProductsPageLoader(catalogue),
+            products_count=ProductsCountLoader(catalogue),
             order_by_id=OrderByIdLoader(db),
             order_items_by_order_id=OrderItemsByOrderIdLoader(db),
             orders_by_user_id=OrdersByUserIdLoader(db),

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from functools import partial
 from uuid import UUID
 
-from app.db.engine import Database
 from app.domain.models import Product
 from app.pagination import Page
-from app.repositories import products as repo
-from loaders.base import LevelLoader, by_keys
+from app.repositories.products import CatalogueReads
+from loaders.base import LevelLoader, in_key_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,31 +19,31 @@ class ProductsPageKey:
     after: str | None
 
 
-async def load_products_by_id(db: Database, ids: Sequence[UUID]) -> list[Product | None]:
-    return await by_keys(db, ids, repo.get_by_ids)
+async def load_products_by_id(reads: CatalogueReads, ids: Sequence[UUID]) -> list[Product | None]:
+    return in_key_order(ids, await reads.by_ids(list(dict.fromkeys(ids))))
 
 
-async def load_products_pages(db: Database, keys: Sequence[ProductsPageKey]) -> list[Page[Product]]:
-    async with db.read() as conn:
-        return [await repo.page(conn, key.first, key.after) for key in keys]
+async def load_products_pages(
+    reads: CatalogueReads, keys: Sequence[ProductsPageKey]
+) -> list[Page[Product]]:
+    return [await reads.page(key.first, key.after) for key in keys]
 
 
-async def load_products_count(db: Database, keys: Sequence[None]) -> list[int]:
-    async with db.read() as conn:
-        total = await repo.count(conn)
+async def load_products_count(reads: CatalogueReads, keys: Sequence[None]) -> list[int]:
+    total = await reads.count()
     return [total for _ in keys]
 
 
 class ProductByIdLoader(LevelLoader[UUID, Product | None]):
-    def __init__(self, db: Database) -> None:
-        super().__init__(partial(load_products_by_id, db))
+    def __init__(self, reads: CatalogueReads) -> None:
+        super().__init__(partial(load_products_by_id, reads))
 
 
 class ProductsPageLoader(LevelLoader[ProductsPageKey, Page[Product]]):
-    def __init__(self, db: Database) -> None:
-        super().__init__(partial(load_products_pages, db))
+    def __init__(self, reads: CatalogueReads) -> None:
+        super().__init__(partial(load_products_pages, reads))
 
 
 class ProductsCountLoader(LevelLoader[None, int]):
-    def __init__(self, db: Database) -> None:
-        super().__init__(partial(load_products_count, db))
+    def __init__(self, reads: CatalogueReads) -> None:
+        super().__init__(partial(load_products_count, reads))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import strawberry
 
 from app.auth.principal import ANONYMOUS, Principal
+from app.cache.query import QueryCache
 from app.db.engine import Database, StatementStats
 from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, SqlUnitOfWork, UnitOfWorkFactory
@@ -49,9 +50,10 @@ class Context:
         client_address: str = "",
         sign_ups: SignUps | None = None,
         api_key_environment: str = "live",
+        query_cache: QueryCache | None = None,
     ) -> Context:
         return cls(
-            loaders=Loaders.create(db),
+            loaders=Loaders.create(db, query_cache),
             unit_of_work=lambda: SqlUnitOfWork(db, after_commit=after_commit),
             principal=principal,
             request_id=request_id,

@@ -55,6 +55,15 @@ def may_read_order(principal: Principal, order: Order) -> bool:
     return may_read_orders_of(principal, order.user_id)
 
 
+def response_visibility(principal: Principal) -> str:
+    """Which cached answers of catalogue reads the principal may be served (app.cache.responses).
+
+    Everyone sees the same catalogue today, so there is one class; a rule that showed some
+    principals more (cost prices to admins, say) must return a class per view here.
+    """
+    return "public"
+
+
 def require_user_list(principal: Principal) -> None:
     require_authenticated(principal)
     if not has_scope(principal, USERS_READ):

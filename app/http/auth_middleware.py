@@ -19,6 +19,7 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import ServiceUnavailable
 from app.http.request_id import HEADER, request_id_from
+from app.http.rest.problems import problem_response
 
 log = logging.getLogger("app.http.auth")
 
@@ -36,14 +37,28 @@ def _www_authenticate(error: InvalidCredentials) -> str:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, paths: Sequence[str] = ("/graphql",)) -> None:
+    """`paths` are answered in GraphQL's error shape; paths under `problem_prefixes` (the REST
+    API) in RFC 9457 problem documents."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        paths: Sequence[str] = ("/graphql",),
+        problem_prefixes: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.paths = tuple(paths)
+        self.problem_prefixes = tuple(problem_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] not in self.paths:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        problems = scope["path"].startswith(self.problem_prefixes)
+        if scope["path"] not in self.paths and not problems:
+            await self.app(scope, receive, send)
+            return
+        _reply = _problem_reply if problems else _graphql_reply
         headers = Headers(scope=scope)
         request_id = request_id_from(headers.get(HEADER))
         authenticator = scope["app"].state.og.auth.authenticator
@@ -91,7 +106,7 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _reply(
+async def _graphql_reply(
     send: Send,
     status: int,
     message: str,
@@ -111,3 +126,31 @@ async def _reply(
     ]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _problem_reply(
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    request_id: str,
+    headers: list[tuple[str, str]],
+    extra: dict[str, object] | None = None,
+) -> None:
+    response = problem_response(
+        status,
+        message,
+        code,
+        request_id,
+        dict(headers),
+        **{
+            "retry_after" if name == "retryAfter" else name: value
+            for name, value in (extra or {}).items()
+        },
+    )
+    response.headers[HEADER] = request_id
+    await response({"type": "http"}, _no_receive, send)
+
+
+async def _no_receive() -> dict[str, object]:
+    return {"type": "http.disconnect"}

@@ -22,7 +22,9 @@ import strawberry
 from graphql import GraphQLError, OperationType, get_variable_values
 from strawberry.types.execution import PreExecutionError
 
+from app.auth import policy
 from app.auth.principal import Principal
+from app.cache.responses import ResponseCache, public_operation
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
 from app.http.documents import DocumentPreparer
@@ -119,12 +121,15 @@ class OperationPipeline:
         context: ContextFactory,
         executor: Executor,
         debug: bool = False,
+        responses: ResponseCache | None = None,
     ) -> None:
         self._schema = schema
         self._documents = documents
         self._limits = limits
         self._context = context
         self._debug = debug
+        # Whole answers of catalogue-only queries (app.cache.responses); None when off.
+        self._responses = responses
         # The one place an operation is executed (app.http.executors).
         self.executor = executor
         # Admission control: a turn to execute one operation (MAX_CONCURRENT_OPERATIONS).
@@ -203,10 +208,12 @@ class OperationPipeline:
         limits = self._limits
         context = self._context_for(caller)
         started = time.perf_counter()
-        body: dict[str, Any] = {}
-        admitted = False
         executor: str | None = None
-        with track_statements() as stats:
+
+        async def run() -> dict[str, Any]:
+            nonlocal executor
+            body: dict[str, Any] = {}
+            admitted = False
             try:
                 # One deadline covers waiting for a turn and executing. Waiting happens here,
                 # before any DataLoader borrows a connection: when the process is saturated,
@@ -225,6 +232,23 @@ class OperationPipeline:
                 if result.errors:
                     body["errors"] = self._format(result.errors, caller.request_id)
                 body["data"] = result.data
+            return body
+
+        with track_statements() as stats:
+            responses = self._responses
+            if responses is not None and public_operation(plan.document, plan.operation):
+                # A catalogue read: its whole answer may come from (and go to) the cache.
+                body = dict(
+                    await responses.graphql(
+                        plan.query,
+                        plan.raw_variables,
+                        plan.operation_name,
+                        policy.response_visibility(context.principal),
+                        run,
+                    )
+                )
+            else:
+                body = await run()
         if self._debug:
             body["extensions"] = {
                 "debug": {

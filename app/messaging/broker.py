@@ -53,6 +53,11 @@ class Broker(Protocol):
 
     async def health(self) -> Health: ...
 
+    @property
+    def delivering(self) -> bool:
+        """Whether other processes' events reach this process now (the cache relies on it)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -111,6 +116,10 @@ class InProcessBroker:
 
     async def health(self) -> Health:
         return "ok"
+
+    @property
+    def delivering(self) -> bool:
+        return True
 
     async def close(self) -> None:
         return None
@@ -197,6 +206,10 @@ class RedisStreamsBroker:
         except (RedisError, OSError):
             return "degraded"
         return "ok" if self._reading else "degraded"
+
+    @property
+    def delivering(self) -> bool:
+        return self._reading
 
     async def close(self) -> None:
         task, self._task = self._task, None

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, select, update
+from sqlalchemy import Row, Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.cache import tags
+from app.cache.manager import FunctionCodec
+from app.cache.query import QueryCache
+from app.db.engine import Database
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -32,22 +38,127 @@ def _product(row: Row[tuple[object, ...]]) -> Product:
     )
 
 
+def _by_ids(ids: Sequence[UUID]) -> Select[Any]:
+    return select(products).where(products.c.id.in_(ids))
+
+
+def _page(first: int, after: str | None) -> Select[Any]:
+    stmt = select(products).order_by(products.c.sku).limit(first + 1)
+    return stmt if after is None else stmt.where(products.c.sku > after)
+
+
+_COUNT = select(func.count()).select_from(products)
+
+
 async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Product]:
-    result = await conn.execute(select(products).where(products.c.id.in_(ids)))
+    result = await conn.execute(_by_ids(ids))
     return {product.id: product for product in map(_product, result)}
+
+
+def _to_page(rows: list[Product], first: int, after: str | None) -> Page[Product]:
+    return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
 async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Product]:
     """Products by SKU (byte order on both databases)."""
-    stmt = select(products).order_by(products.c.sku).limit(first + 1)
-    if after is not None:
-        stmt = stmt.where(products.c.sku > after)
-    rows = [_product(row) for row in await conn.execute(stmt)]
-    return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
+    rows = [_product(row) for row in await conn.execute(_page(first, after))]
+    return _to_page(rows, first, after)
 
 
 async def count(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.count()).select_from(products))).scalar_one())
+    return int((await conn.execute(_COUNT)).scalar_one())
+
+
+# --- the catalogue's reads through the query cache ----------------------------------------------
+
+
+def _encode_products(items: list[Product]) -> str:
+    return json.dumps(
+        [
+            [
+                str(p.id),
+                p.sku,
+                p.name,
+                p.description,
+                p.price.minor_units,
+                p.price.currency,
+                p.stock,
+                p.version,
+                p.created_at.isoformat(),
+                p.updated_at.isoformat(),
+            ]
+            for p in items
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _decode_products(text: str) -> list[Product]:
+    return [
+        Product(
+            id=UUID(id_),
+            sku=sku,
+            name=name,
+            description=description,
+            price=Money(int(amount), currency),
+            stock=int(stock),
+            version=int(version),
+            created_at=datetime.fromisoformat(created),
+            updated_at=datetime.fromisoformat(updated),
+        )
+        for id_, sku, name, description, amount, currency, stock, version, created, updated in (
+            json.loads(text)
+        )
+    ]
+
+
+_PRODUCTS = FunctionCodec(_encode_products, _decode_products)
+_COUNT_CODEC = FunctionCodec[int](str, int)
+
+
+class CatalogueReads:
+    """The catalogue's reads for queries (never inside a unit of work: writes read fresh rows),
+    served from the query cache when one is given."""
+
+    def __init__(self, db: Database, cache: QueryCache | None = None) -> None:
+        self._db = db
+        self._cache = cache
+
+    async def by_ids(self, ids: Sequence[UUID]) -> dict[UUID, Product]:
+        if self._cache is None:
+            async with self._db.read() as conn:
+                return await get_by_ids(conn, ids)
+        stmt = _by_ids(sorted(ids))
+
+        async def run(conn: AsyncConnection) -> list[Product]:
+            return [_product(row) for row in await conn.execute(stmt)]
+
+        found = await self._cache.fetch(
+            self._db, stmt, run, tags=[tags.product(id_) for id_ in ids], codec=_PRODUCTS
+        )
+        return {product.id: product for product in found}
+
+    async def page(self, first: int, after: str | None) -> Page[Product]:
+        if self._cache is None:
+            async with self._db.read() as conn:
+                return await page(conn, first, after)
+        stmt = _page(first, after)
+
+        async def run(conn: AsyncConnection) -> list[Product]:
+            return [_product(row) for row in await conn.execute(stmt)]
+
+        rows = await self._cache.fetch(
+            self._db, stmt, run, tags=[tags.PRODUCT_LIST], codec=_PRODUCTS
+        )
+        return _to_page(rows, first, after)
+
+    async def count(self) -> int:
+        if self._cache is None:
+            async with self._db.read() as conn:
+                return await count(conn)
+        return await self._cache.fetch(
+            self._db, _COUNT, count, tags=[tags.PRODUCT_LIST], codec=_COUNT_CODEC
+        )
 
 
 @dataclass(frozen=True, slots=True)

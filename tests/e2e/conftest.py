@@ -13,7 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import GraphQLLimits, Settings
+from app.config import CacheSettings, GraphQLLimits, Settings
 from app.db.engine import Database
 from app.main import create_app
 from app.seed import SeedSize
@@ -73,6 +73,9 @@ def api_factory(http_db: Database) -> ApiFactory:
             database_url=str(http_db.url),
             debug=debug,
             graphql=GraphQLLimits(**limits),
+            # These tests break the database under a running app and count statements; the
+            # catalogue cache (tests/e2e/test_catalogue_cache.py) would answer from memory.
+            cache=CacheSettings(enabled=False),
             graphql_executor=executor,
         )
         app = create_app(settings)

@@ -84,8 +84,9 @@ async def test_metrics_need_the_token_and_count_operations(http_db: Database) ->
     assert delta(duration, transport="http", operation="anonymous", outcome="refused") == 1
     assert delta(duration, transport="http", operation="Other", outcome="ok") == 1
     assert delta("og_graphql_sql_statements_count", transport="http") == 4  # executed ones
-    assert delta("og_graphql_sql_statements_sum", transport="http") == 3  # one per Shelf
-    assert delta("og_dataloader_batch_size_count", loader="ProductsPageLoader") == 3
+    # One statement for the first Shelf; the response cache may answer the repeats.
+    assert 1 <= delta("og_graphql_sql_statements_sum", transport="http") <= 3
+    assert 1 <= delta("og_dataloader_batch_size_count", loader="ProductsPageLoader") <= 3
     assert delta("og_http_request_duration_seconds_count", route="/graphql", status="2xx") == 5
     assert delta("og_http_request_duration_seconds_count", route="/metrics", status="4xx") == 2
     # Background loops borrow connections too, so only the gauges' presence is certain here.

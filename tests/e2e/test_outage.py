@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import PoolSettings, Settings
+from app.config import CacheSettings, PoolSettings, Settings
 from app.db.engine import BUSY_MESSAGE, UNAVAILABLE_MESSAGE
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
@@ -77,6 +77,8 @@ async def outage_app(
         database_url=str(url),
         pool=PoolSettings(size=2, max_overflow=0, timeout=1.0, pre_ping=pre_ping),
         statement_timeout_ms=2000,
+        # The outage must reach the database: the catalogue cache would answer from memory.
+        cache=CacheSettings(enabled=False),
     )
     async with _serve(url, settings) as served:
         await seed(served.state.db, SMALL)
