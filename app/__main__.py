@@ -36,6 +36,7 @@ def _serve(settings: Settings) -> int:
         logging.getLogger("app").warning("%s", notice)
 
     from app.db.migrate import migrate
+    from app.http.server import uvicorn_options
     from app.server import run
 
     ops = settings.operations
@@ -58,6 +59,7 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=ops.shutdown_grace_seconds,
+        **uvicorn_options(settings),
         # Client addresses (throttling keys) come from X-Forwarded-For only when it is sent by a
         # trusted proxy; otherwise the header is ignored, as anyone may send it.
         proxy_headers=settings.forwarded_allow_ips is not None,

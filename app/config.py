@@ -118,6 +118,8 @@ class AuthSettings:
     # too, and without this anyone could spend it freely.
     anonymous_rate_per_minute: int = 600
     anonymous_rate_burst: int = 120
+    # Active (unrevoked) API keys one user may hold.
+    max_api_keys_per_user: int = 20
     client_auth_failures_per_minute: int = 10
     redis_prefix: str = "ordergraph:"
     argon2_time_cost: int = 3
@@ -165,6 +167,10 @@ class GraphQLLimits:
     # Pairs of same-named fields at one place, which validation compares pairwise (see
     # app.http.documents.overlapping_pairs).
     max_overlapping_pairs: int = 1000
+    # Seconds a request body may take between two of its chunks (then 408), and seconds a
+    # request's headers may take in all (`serve` closes the connection).
+    body_read_timeout: float = 10.0
+    header_read_timeout: float = 10.0
     max_batch: int = 0  # 0 refuses JSON-array (batched) bodies outright
     execution_timeout: float = 10.0
     # Operations executing at once in one process; the rest wait (within execution_timeout) for
@@ -189,6 +195,12 @@ class WebSocketSettings:
     max_operations: int = 100
     # Events waiting for one subscription before it counts as too slow and its socket is closed.
     max_queued_events: int = 100
+    # Sockets and subscriptions held at once in this process, per client address and per
+    # principal (a user or a client): every subscription costs work on each of its events.
+    max_sockets_per_address: int = 20
+    max_sockets_per_principal: int = 20
+    max_subscriptions_per_address: int = 200
+    max_subscriptions_per_principal: int = 200
 
 
 @dataclass(frozen=True)
@@ -380,6 +392,8 @@ class Settings:
                 max_root_fields=_int(env, "MAX_ROOT_FIELDS", 20, minimum=1),
                 max_selections=_int(env, "MAX_QUERY_SELECTIONS", 1000, minimum=1),
                 max_overlapping_pairs=_int(env, "MAX_QUERY_OVERLAPS", 1000),
+                body_read_timeout=_positive_float(env, "BODY_READ_TIMEOUT", 10.0),
+                header_read_timeout=_positive_float(env, "HEADER_READ_TIMEOUT", 10.0),
                 max_batch=_int(env, "MAX_BATCH_OPERATIONS", 0),
                 execution_timeout=_positive_float(env, "EXECUTION_TIMEOUT", 10.0),
                 max_concurrent_operations=_int(
@@ -395,6 +409,14 @@ class Settings:
                 auth_recheck=_positive_float(env, "WS_AUTH_RECHECK_SECONDS", 5.0),
                 max_operations=_int(env, "WS_MAX_OPERATIONS", 100, minimum=1),
                 max_queued_events=_int(env, "WS_MAX_QUEUED_EVENTS", 100, minimum=1),
+                max_sockets_per_address=_int(env, "WS_MAX_SOCKETS_PER_ADDRESS", 20, minimum=1),
+                max_sockets_per_principal=_int(env, "WS_MAX_SOCKETS_PER_PRINCIPAL", 20, minimum=1),
+                max_subscriptions_per_address=_int(
+                    env, "WS_MAX_SUBSCRIPTIONS_PER_ADDRESS", 200, minimum=1
+                ),
+                max_subscriptions_per_principal=_int(
+                    env, "WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL", 200, minimum=1
+                ),
             ),
             smtp_url=env.get("SMTP_URL") or None,
             email_from=env.get("EMAIL_FROM") or "ordergraph <no-reply@localhost>",
@@ -559,6 +581,7 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
         rate_burst=_int(env, "RATE_LIMIT_BURST", 60, minimum=1),
         anonymous_rate_per_minute=_int(env, "ANONYMOUS_RATE_LIMIT_PER_MINUTE", 600, minimum=1),
         anonymous_rate_burst=_int(env, "ANONYMOUS_RATE_LIMIT_BURST", 120, minimum=1),
+        max_api_keys_per_user=_int(env, "MAX_API_KEYS_PER_USER", 20, minimum=1),
         client_auth_failures_per_minute=_int(env, "CLIENT_AUTH_FAILURES_PER_MINUTE", 10, 1),
         redis_prefix=env.get("REDIS_PREFIX") or "ordergraph:",
         argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3, minimum=1),

@@ -202,7 +202,11 @@ def create_app(
                 if settings.cors.allowed_origins
                 else []
             ),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.graphql.max_body_bytes),
+            Middleware(
+                BodyLimitMiddleware,
+                max_bytes=settings.graphql.max_body_bytes,
+                read_timeout=settings.graphql.body_read_timeout,
+            ),
             Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,

@@ -54,7 +54,7 @@ def _decode(kind: str, cursor: str) -> str:
     except (ValueError, binascii.Error, UnicodeError):
         raise invalid from None
     prefix, sep, payload = text.partition("|")
-    if prefix != kind or not sep:
+    if prefix != kind or not sep or "\x00" in payload:
         raise invalid
     return payload
 
@@ -67,15 +67,17 @@ def encode_time_cursor(kind: str, key: TimeKey) -> str:
 def decode_time_cursor(kind: str, cursor: str) -> TimeKey:
     payload = _decode(kind, cursor)
     stamp, _, hex_id = payload.partition("|")
+    invalid = BadUserInput(f"`after` is not a valid cursor for this list: {cursor[:64]!r}")
     try:
         created_at = datetime.fromisoformat(stamp)
         id_ = UUID(hex=hex_id)
-    except ValueError:
-        raise BadUserInput(
-            f"`after` is not a valid cursor for this list: {cursor[:64]!r}"
-        ) from None
-    if created_at.tzinfo is None:
-        raise BadUserInput(f"`after` is not a valid cursor for this list: {cursor[:64]!r}")
+        if created_at.tzinfo is None:
+            raise invalid
+        # In UTC, as stored; an instant whose UTC form leaves years 1..9999 (such as
+        # 0001-01-01T00:00:00+14:00) overflows here instead of in the driver.
+        created_at = created_at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise invalid from None
     return created_at, id_
 
 

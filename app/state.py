@@ -21,6 +21,7 @@ from app.engine import Engine
 from app.http.documents import DocumentPreparer
 from app.http.executors import EngineExecutor
 from app.http.pipeline import OperationPipeline
+from app.http.socket_limits import SocketLimits
 from app.http.sockets import OpenSockets
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -59,6 +60,8 @@ class AppState:
     engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
+    # WebSockets and subscriptions held per client address and per principal.
+    socket_limits: SocketLimits = field(init=False)
     # The catalogue's query-result cache (None when caching is off) and what invalidates the
     # cache after this process's commits.
     query_cache: QueryCache | None = None
@@ -80,6 +83,7 @@ class AppState:
             debug=self.settings.debug,
             responses=self.responses,
         )
+        self.socket_limits = SocketLimits(self.settings.websocket)
 
     def context(
         self,
@@ -100,6 +104,7 @@ class AppState:
             client_address=client_address,
             sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
             api_key_environment=auth.settings.api_key_environment,
+            max_api_keys_per_user=auth.settings.max_api_keys_per_user,
             query_cache=self.query_cache,
         )
 

@@ -77,7 +77,11 @@ async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyPa
     outcome = await usecases.create_api_key(
         context.unit_of_work,
         context.principal,
-        usecases.CreateApiKey(name=input.name, scopes=tuple(input.scopes)),
+        usecases.CreateApiKey(
+            name=input.name,
+            scopes=tuple(input.scopes),
+            max_keys=context.max_api_keys_per_user,
+        ),
         context.api_key_environment,
     )
     if outcome.value is None:

@@ -14,6 +14,7 @@ import strawberry
 from app.auth.principal import ANONYMOUS, Principal
 from app.cache.query import QueryCache
 from app.db.engine import Database, StatementStats
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.messaging.fanout import Listener
 from app.unit_of_work import AfterCommit, SqlUnitOfWork, UnitOfWorkFactory
 from app.usecases.accounts import SignUps
@@ -37,6 +38,7 @@ class Context:
     # Password hashing and the sign-up limit; None where no auth services run (schema tests).
     sign_ups: SignUps | None = None
     api_key_environment: str = "live"
+    max_api_keys_per_user: int = MAX_KEYS_PER_USER
 
     @classmethod
     def create(
@@ -50,6 +52,7 @@ class Context:
         client_address: str = "",
         sign_ups: SignUps | None = None,
         api_key_environment: str = "live",
+        max_api_keys_per_user: int = MAX_KEYS_PER_USER,
         query_cache: QueryCache | None = None,
     ) -> Context:
         return cls(
@@ -61,6 +64,7 @@ class Context:
             client_address=client_address,
             sign_ups=sign_ups,
             api_key_environment=api_key_environment,
+            max_api_keys_per_user=max_api_keys_per_user,
         )
 
 

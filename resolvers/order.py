@@ -13,6 +13,7 @@ import strawberry
 from app.auth import policy
 from app.domain import models
 from app.engine import batch
+from app.errors import NotFound
 from app.pagination import encode_time_cursor
 from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
@@ -37,26 +38,24 @@ class OrderStatus(enum.Enum):
         return models.OrderStatus(self.value)
 
 
-def _owner(order: Order, user: User | None) -> User:
-    if user is None:
-        raise _missing(order)
-    return user
-
-
-def _missing(order: Order) -> LookupError:
-    # A foreign key makes this impossible; say so loudly if it happens.
-    return LookupError(f"order {order.id} refers to a missing user")
+def _hidden() -> NotFound:
+    # The same answer as `user(id)` for a user the principal may not read (or a missing one).
+    return NotFound("No user has this ID")
 
 
 async def _users(context: Context, orders: Sequence[Order]) -> list[User | Exception]:
     from resolvers.user import User
 
-    found = await context.loaders.user_by_id.load_level([order.user_pk for order in orders])
+    principal = context.principal
+    readable = [o for o in orders if policy.may_read_user(principal, o.user_pk)]
+    loaded = await context.loaders.user_by_id.load_level([order.user_pk for order in readable])
+    by_order = {order.pk: user for order, user in zip(readable, loaded, strict=True)}
     made: dict[UUID, User] = {}  # one object per user, however many orders name them
     results: list[User | Exception] = []
-    for order, user in zip(orders, found, strict=True):
+    for order in orders:
+        user = by_order.get(order.pk)
         if user is None:
-            results.append(_missing(order))
+            results.append(_hidden())
             continue
         shown = made.get(user.id)
         if shown is None:
@@ -97,11 +96,18 @@ class Order(Node):
             user_pk=order.user_id,
         )
 
-    @strawberry.field(metadata=batch(_users))
-    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")]:
-        from resolvers.user import load_user
+    @strawberry.field(
+        description="The order's owner, under the same rule as `user(id)`: without the right "
+        "to read that user (`users:read`, unless it is oneself), null with NOT_FOUND.",
+        metadata=batch(_users),
+    )
+    async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
+        from resolvers.user import load_visible_user
 
-        return _owner(self, await load_user(info, self.user_pk))
+        user = await load_visible_user(info, self.user_pk)
+        if user is None:
+            raise _hidden()
+        return user
 
     @strawberry.field(metadata=batch(_items))
     async def items(self, info: Info) -> list[OrderItem]:

@@ -22,7 +22,10 @@ def parse_datetime(value: Any) -> datetime:
         raise ValueError(f"{value[:64]!r} is not an ISO-8601 date-time") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value[:64]!r} has no UTC offset; add Z or +00:00")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError(f"{value[:64]!r} is out of range in UTC") from None
 
 
 DateTime: ScalarDefinition = strawberry.scalar(

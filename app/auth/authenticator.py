@@ -131,6 +131,8 @@ class Authenticator:
             await self._limit(
                 f"key:{record.id}", record.rate_per_minute or self._settings.rate_per_minute
             )
+            # And the owner's bucket, shared by all their keys: more keys, not more requests.
+            await self._limit(f"keys-of:{record.user_id}", self._settings.rate_per_minute)
             self._usage.note(record.id)
         scopes = record.scopes & ROLE_SCOPES[found.role]
         kind = PrincipalKind.ADMIN if ADMIN in scopes else PrincipalKind.CUSTOMER

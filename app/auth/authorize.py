@@ -18,6 +18,7 @@ from app.auth.scopes import ROLE_SCOPES, UnknownScope, parse_scopes, scope_strin
 from app.db.engine import Database
 from app.domain.auth import OAuthClient
 from app.domain.models import User
+from app.domain.text import is_storable
 from app.repositories import clients as client_repo
 
 AUTHORIZATION_PARAMETERS = (
@@ -77,6 +78,8 @@ def single_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
     """Parameters as a dict; a repeated one is refused (RFC 6749 §3.1) before anything else."""
     values: dict[str, str] = {}
     for name, value in pairs:
+        if not (is_storable(name) and is_storable(value)):
+            raise NoRedirect("parameters must be text without NUL characters")
         if name in values:
             raise NoRedirect(f"the parameter {name!r} is repeated")
         values[name] = value

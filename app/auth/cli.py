@@ -153,6 +153,7 @@ async def _execute(args: argparse.Namespace, settings: Settings, db: Database) -
             scopes=args.scopes,
             rate_per_minute=args.rate,
             environment=settings.auth.api_key_environment,
+            max_keys=settings.auth.max_api_keys_per_user,
         )
         return {"id": str(key.id), "key": plaintext}
     if name == "list-api-keys":

@@ -29,7 +29,6 @@ MAX_PASSWORD_LENGTH = 1024
 class Outcome(enum.Enum):
     SIGNED_IN = "signed_in"
     INVALID = "invalid"
-    DISABLED = "disabled"
     THROTTLED = "throttled"
 
 
@@ -77,11 +76,11 @@ class Logins:
         except Exception:
             await self._refund(charged)  # the database failed: nothing was guessed
             raise
-        if not verified or user is None:
-            return LoginResult(Outcome.INVALID)  # the failure keeps its charge
+        if not verified or user is None or user.is_disabled:
+            # One answer, and the charge kept, whether the password was wrong or the account is
+            # disabled: a guesser learns neither that the password was right nor the state.
+            return LoginResult(Outcome.INVALID)
         await self._refund(charged)
-        if user.is_disabled:
-            return LoginResult(Outcome.DISABLED)
         return LoginResult(Outcome.SIGNED_IN, user)
 
     async def _check(self, email: str, password: str) -> tuple[User | None, bool]:

@@ -79,6 +79,7 @@ from app.domain.auth import (
     secret_hash,
 )
 from app.domain.models import User
+from app.domain.text import is_storable
 from app.repositories import clients as client_repo
 from app.repositories import grants as grant_repo
 from app.repositories import users as user_repo
@@ -121,9 +122,11 @@ class FormRequest:
         if not value.strip():
             return True, None
         try:
-            return True, base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError):  # binascii.Error, non-ASCII text, not UTF-8
             return True, None
+        # A NUL (raw, or percent-encoded in the ID) could never name a stored client.
+        return True, decoded if is_storable(unquote(decoded)) else None
 
     def malformed_basic(self) -> bool:
         """HTTP Basic credentials that are not base64 of UTF-8 text (Authlib would crash)."""
@@ -701,11 +704,21 @@ def _too_many_failures(wait: int) -> OAuthResponse:
     )
 
 
+CLIENT_AUTH_FAILED = "client authentication failed"
+
+
 def _as_unauthorized(response: OAuthResponse) -> None:
-    """invalid_client is always 401 with a challenge, whichever method the client tried."""
+    """invalid_client is always 401 with a challenge, whichever method the client tried, and
+    one description: an unknown client ID and a wrong secret must look alike to a guesser."""
     response.status = 401
-    if not any(name.lower() == "www-authenticate" for name, _ in response.headers):
-        response.headers.append(("WWW-Authenticate", 'Basic error="invalid_client"'))
+    response.body["error_description"] = CLIENT_AUTH_FAILED
+    response.headers = [h for h in response.headers if h[0].lower() != "www-authenticate"]
+    response.headers.append(
+        (
+            "WWW-Authenticate",
+            f'Basic error="invalid_client", error_description="{CLIENT_AUTH_FAILED}"',
+        )
+    )
 
 
 @contextmanager

@@ -40,6 +40,12 @@ class RateLimiter(Protocol):
 
     async def close(self) -> None: ...
 
+    @property
+    def status(self) -> str:
+        """For /readyz: `ok` (shared in Redis), `degraded` (Redis down: this process's own
+        buckets meanwhile) or `local` (no Redis configured: per process by design)."""
+        ...
+
 
 def _retry_seconds(missing: float, per_second: float) -> int:
     return max(1, math.ceil(missing / per_second))
@@ -50,6 +56,10 @@ class MemoryRateLimiter:
 
     def __init__(self) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
+
+    @property
+    def status(self) -> str:
+        return "local"
 
     async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
         now = time.monotonic()
@@ -111,23 +121,47 @@ return wait
 
 
 class RedisRateLimiter:
-    """Buckets under `<prefix>rl:<key>`; an unreachable Redis lets requests through (logged)."""
+    """Buckets under `<prefix>rl:<key>`, shared by every process.
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    While Redis does not answer, each process enforces buckets of its own (in memory): a limit
+    then holds per process, so N processes allow up to N times the rate, rather than not at all.
+    Redis is tried again every `retry_seconds`; its outage and its return are logged once each.
+    """
+
+    def __init__(self, redis: Redis, prefix: str, retry_seconds: float = 1.0) -> None:
         self._redis = redis
         self._prefix = prefix
         self._take = redis.register_script(_TAKE)
+        self._fallback = MemoryRateLimiter()
+        self._retry_seconds = retry_seconds
+        self._retry_at = 0.0
+        self._down = False
+
+    @property
+    def status(self) -> str:
+        return "degraded" if self._down else "ok"
 
     async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        if self._down and time.monotonic() < self._retry_at:
+            return await self._fallback.acquire(key, per_minute, burst, cost)
         per_ms = per_minute / 60_000.0
         try:
             wait_ms = int(
                 await self._take(keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost])
             )
         except (RedisError, OSError) as error:
-            # Failing open keeps the API up when Redis is down; the outage is logged loudly.
-            log.warning("rate limiting skipped, Redis unavailable: %s", error)
-            return 0
+            if not self._down:
+                log.warning(
+                    "Redis unavailable for rate limits (%s): each process enforces its own "
+                    "buckets until it is back",
+                    error,
+                )
+            self._down = True
+            self._retry_at = time.monotonic() + self._retry_seconds
+            return await self._fallback.acquire(key, per_minute, burst, cost)
+        if self._down:
+            log.info("Redis is back: rate limits are shared between processes again")
+            self._down = False
         return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
@@ -153,11 +187,18 @@ class CountedRateLimiter:
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self._inner.refund(key, per_minute, burst, amount)
 
+    @property
+    def status(self) -> str:
+        return self._inner.status
+
     async def close(self) -> None:
         await self._inner.close()
 
 
 def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
     if redis_url:
-        return CountedRateLimiter(RedisRateLimiter(Redis.from_url(redis_url), prefix))
+        # Bounded waits: a Redis that stops answering must not hold requests, it must make
+        # the limiter fall back to this process's buckets.
+        client = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        return CountedRateLimiter(RedisRateLimiter(client, prefix))
     return CountedRateLimiter(MemoryRateLimiter())

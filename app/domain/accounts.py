@@ -15,10 +15,22 @@ from app.domain.auth import ApiKey
 from app.domain.errors import Code, DomainError, Problem, check
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.domain.models import InvalidUser, check_password, display_name_for, normalize_email
+from app.domain.text import one_line
 
 MAX_NAME = 100
 MAX_KEY_NAME = 200
 MAX_KEY_SCOPES = 20
+# Unrevoked API keys per user, unless configured otherwise (MAX_API_KEYS_PER_USER).
+MAX_KEYS_PER_USER = 20
+
+
+def too_many_keys(limit: int) -> DomainError:
+    return DomainError(
+        Problem(
+            Code.TOO_MANY_API_KEYS,
+            f"A user may hold at most {limit} active API keys; revoke one first",
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +49,7 @@ class Registration:
 def _name(value: str | None, field: str, problems: list[Problem]) -> str | None:
     if value is None:
         return None
-    text = value.strip()
-    if len(text) > MAX_NAME:
-        problems.append(Problem(Code.BAD_USER_INPUT, f"At most {MAX_NAME} characters", (field,)))
-    return text or None
+    return one_line(value, field, MAX_NAME, problems) or None
 
 
 def check_registration(
@@ -71,15 +80,10 @@ def _sentence(error: Exception) -> str:
 def check_key_request(
     name: str, scopes: Iterable[str], known: Iterable[str]
 ) -> tuple[str, frozenset[str]]:
-    """A key's name (1..200 characters, trimmed) and its scopes (at least one, all known)."""
+    """A key's name (one printable line of 1..200 characters, trimmed) and its scopes (at
+    least one, all known)."""
     problems: list[Problem] = []
-    text = name.strip()
-    if not 1 <= len(text) <= MAX_KEY_NAME:
-        problems.append(
-            Problem(
-                Code.BAD_USER_INPUT, f"A key name has 1 to {MAX_KEY_NAME} characters", ("name",)
-            )
-        )
+    text = one_line(name, "name", MAX_KEY_NAME, problems, required=True)
     wanted = list(scopes)
     known_set = frozenset(known)
     if not wanted:

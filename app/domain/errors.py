@@ -22,6 +22,7 @@ class Code(enum.StrEnum):
     EMAIL_TAKEN = "EMAIL_TAKEN"
     INVALID_EMAIL = "INVALID_EMAIL"
     WEAK_PASSWORD = "WEAK_PASSWORD"
+    TOO_MANY_API_KEYS = "TOO_MANY_API_KEYS"
 
 
 @dataclass(frozen=True, slots=True)

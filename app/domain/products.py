@@ -15,6 +15,7 @@ from app.domain.errors import Code, DomainError, Problem, check
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.domain.models import Product
 from app.domain.money import InvalidMoney, Money
+from app.domain.text import one_line
 
 SKU_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,63}$")
 MAX_NAME = 200
@@ -44,12 +45,7 @@ def parse_price(price: PriceInput, problems: list[Problem]) -> Money | None:
 
 
 def _name(value: str, problems: list[Problem]) -> str:
-    name = value.strip()
-    if not 1 <= len(name) <= MAX_NAME:
-        problems.append(
-            Problem(Code.BAD_USER_INPUT, f"Name must be 1 to {MAX_NAME} characters", ("name",))
-        )
-    return name
+    return one_line(value, "name", MAX_NAME, problems, required=True)
 
 
 def _description(value: str | None, problems: list[Problem]) -> str:

@@ -7,9 +7,10 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from app.domain.errors import Code, Problem, check
+from app.domain.errors import Problem, check
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.domain.models import Profile, display_name_for
+from app.domain.text import one_line
 
 MAX_NAME = 100
 MAX_DISPLAY_NAME = 200
@@ -40,10 +41,7 @@ def _clean(
         return current
     if value is None:
         return None
-    text = value.strip()
-    if len(text) > limit:
-        problems.append(Problem(Code.BAD_USER_INPUT, f"At most {limit} characters", (field,)))
-    return text or None
+    return one_line(value, field, limit, problems) or None
 
 
 def update_profile(

@@ -268,10 +268,8 @@ async def _login(
         )
         response.headers["Retry-After"] = str(result.retry_after)
         return response
-    if result.outcome is Outcome.INVALID:
+    if result.outcome is Outcome.INVALID or result.user is None:
         return _login_page(request, auth, "The email or password is wrong.", 400)
-    if result.outcome is Outcome.DISABLED or result.user is None:
-        return _login_page(request, auth, "This account is disabled.", 403)
     # A new session (and CSRF token) on sign-in, so a planted cookie cannot be fixed in place.
     request.session.clear()
     request.session.update(

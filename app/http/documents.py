@@ -35,6 +35,7 @@ from strawberry.schema.schema import validate_document
 
 from app.config import GraphQLLimits
 from app.http.errors import ErrorCode
+from app.http.text_input import literals_error
 
 _SUGGESTION = re.compile(r"\s*Did you mean .*\?$")
 
@@ -365,6 +366,9 @@ class DocumentPreparer:
             limit_errors = _limit_errors(document, limits)
             if limit_errors:
                 return Prepared(document, tuple(limit_errors))
+            unstorable = literals_error(document)
+            if unstorable is not None:
+                return Prepared(document, (unstorable,))
             errors = validate_document(self._schema, document, self.rules)
         except RecursionError:
             return Prepared(document, (too_complex("The query is nested too deeply to check"),))

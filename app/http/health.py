@@ -32,16 +32,16 @@ async def readyz(request: Request) -> Response:
     state: AppState = request.app.state.og
     # Reading the migration files is blocking file I/O (once per process; cached after that).
     expected = await asyncio.to_thread(known_ids)
-    broker = await _broker_status(state)
+    parts = {"broker": await _broker_status(state), "rateLimits": state.auth.limiter.status}
     try:
         async with state.db.read() as conn:
             applied = await health.applied_migration_ids(conn)
     except ServiceUnavailable:
-        return _not_ready(database="unavailable", migrations="unknown", broker=broker)
+        return _not_ready(database="unavailable", migrations="unknown", **parts)
     if any(migration_id not in applied for migration_id in expected):
-        return _not_ready(database="ok", migrations="pending", broker=broker)
+        return _not_ready(database="ok", migrations="pending", **parts)
     return JSONResponse(
-        {"status": "ready", "database": "ok", "migrations": "ok", "broker": broker},
+        {"status": "ready", "database": "ok", "migrations": "ok", **parts},
         headers=_NO_STORE,
     )
 
@@ -58,9 +58,9 @@ async def _broker_status(state: AppState) -> str:
     return health
 
 
-def _not_ready(*, database: str, migrations: str, broker: str) -> Response:
+def _not_ready(*, database: str, migrations: str, **parts: str) -> Response:
     return JSONResponse(
-        {"status": "not_ready", "database": database, "migrations": migrations, "broker": broker},
+        {"status": "not_ready", "database": database, "migrations": migrations, **parts},
         status_code=503,
         headers=_NO_STORE,
     )

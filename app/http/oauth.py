@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from app.auth.oauth_server import FormRequest, OAuthResponse, OAuthServer, metadata
 from app.auth.services import AuthServices
+from app.domain.text import is_storable
 from app.errors import ServiceUnavailable
 
 MAX_FORM_BYTES = 16 * 1024
@@ -48,6 +49,8 @@ async def _form_request(request: Request) -> FormRequest | Response:
         return _error(400, "invalid_request", "the body is not valid form data")
     form: dict[str, str] = {}
     for name, value in pairs:
+        if not (is_storable(name) and is_storable(value)):
+            return _error(400, "invalid_request", "parameters must be text without NUL characters")
         if name in form:
             # RFC 6749 §3.2: parameters must not be repeated.
             return _error(400, "invalid_request", f"the parameter {name!r} is repeated")

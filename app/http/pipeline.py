@@ -30,6 +30,7 @@ from app.db.engine import track_statements
 from app.http.documents import DocumentPreparer
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan, prepared_document_for
+from app.http.text_input import variables_error
 from app.messaging.fanout import Listener, SubscriberOverflow
 from app.observability import metrics
 from loaders import Loaders
@@ -165,6 +166,9 @@ class OperationPipeline:
             )
         if prepared.errors:
             return Refused(self._format(prepared.errors, request_id))
+        unstorable = variables_error(request.variables)
+        if unstorable is not None:
+            return Refused(self._format([unstorable], request_id))
         coerced = get_variable_values(
             self._schema._schema,
             operation.variable_definitions or [],

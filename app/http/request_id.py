@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 
-from starlette.requests import HTTPConnection
+from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http.errors import INTERNAL_MESSAGE, ErrorCode
@@ -68,6 +68,10 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client left before its request was read: nobody is waiting for an answer,
+            # and nothing went wrong here.
+            log.info("client went away before its request was read (request %s)", request_id)
         except Exception:
             log.exception("unhandled error (request %s)", request_id)
             if started or scope["type"] != "http":

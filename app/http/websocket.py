@@ -35,6 +35,7 @@ import strawberry
 from graphql import OperationType
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -62,6 +63,7 @@ from app.errors import ServiceUnavailable
 from app.http.errors import ErrorCode, error_entry
 from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
+from app.http.socket_limits import LimitReached, Release
 from app.messaging.fanout import SubscriberOverflow
 from app.state import AppState
 
@@ -135,13 +137,22 @@ class Session:
     `connection_params` from connection_init; every operation gets its own `Context`.
     """
 
-    def __init__(self, state: AppState, request_id: str, client_address: str) -> None:
+    def __init__(
+        self,
+        state: AppState,
+        request_id: str,
+        client_address: str,
+        releases: list[Release] | None = None,
+    ) -> None:
         self.state = state
         self.request_id = request_id
         self.client_address = client_address
         self.connection_params: dict[str, object] | None = None
         self.credentials: dict[str, str] = {}
         self.principal: Principal = ANONYMOUS
+        # What the socket holds against the per-address and per-principal caps, given back
+        # when it closes (GraphQLWebSocket.__call__).
+        self.releases = [] if releases is None else releases
 
     @property
     def settings(self) -> WebSocketSettings:
@@ -165,6 +176,10 @@ class Session:
                 "authentication unavailable (socket %s): %s", self.request_id, error.message
             )
             raise _TryLater("Authentication is temporarily unavailable") from None
+        try:
+            self.releases.append(self.state.socket_limits.take_principal_socket(self.principal))
+        except LimitReached as error:
+            raise _TryLater(f"Too many sockets for this credential: {error}") from None
         self.credentials = credentials
 
     async def watch_credentials(self, close: Callable[[int, str], Awaitable[None]]) -> None:
@@ -238,11 +253,20 @@ class Session:
             yield await pipeline.execute(plan, caller)
             return
         try:
+            release = state.socket_limits.take_subscription(self.client_address, self.principal)
+        except LimitReached as error:
+            yield Refused(
+                [error_entry(f"Too many subscriptions: {error}", ErrorCode.TOO_MANY_OPERATIONS)]
+            )
+            return
+        try:
             async with aclosing(pipeline.subscribe(plan, caller)) as stream:
                 async for frame in stream:
                     yield frame
         except SubscriberOverflow:
             raise CloseSocket(TRY_AGAIN_LATER, "Subscriber too slow; events were dropped") from None
+        finally:
+            release()
 
 
 async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
@@ -474,6 +498,10 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
             self.tasks.pop(operation_id, None)
 
 
+# Where GraphQLWebSocket.__call__ leaves the socket's cap releases for its Session.
+_RELEASES = "og_socket_releases"
+
+
 class GraphQLWebSocket(GraphQL[Session, None]):
     """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
     them). Cross-origin browser handshakes are refused (403) unless their origin is in
@@ -500,12 +528,34 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             max_subscriptions_per_connection=None,
         )
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await super().__call__(scope, receive, send)
+            return
+        state: AppState = scope["app"].state.og
+        client = scope.get("client")
+        releases: list[Release] = []
+        try:
+            releases.append(state.socket_limits.take_socket(client[0] if client else ""))
+        except LimitReached as error:
+            log.info("socket refused (%s): %s", client, error)
+            # Closing before accepting refuses the handshake (HTTP 403).
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+            return
+        scope.setdefault("state", {})[_RELEASES] = releases
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            for release in releases:
+                release()
+
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Session:
         state: AppState = request.app.state.og
         client = request.client.host if request.client is not None else ""
-        return Session(state, request_id_of(request), client)
+        releases = request.scope.get("state", {}).get(_RELEASES)
+        return Session(state, request_id_of(request), client, releases)
 
     async def on_ws_connect(self, context: Session) -> UnsetType | dict[str, object] | None:
         await context.authenticate()

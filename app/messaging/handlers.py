@@ -11,12 +11,30 @@ from uuid import UUID
 
 from app.db.engine import Database
 from app.domain.events import Event, EventType
+from app.domain.text import unprintable
 from app.email import Email, EmailSender
 from app.messaging.bus import EventBus, Handler, Unsubscribe
 from app.repositories import users as users_repo
 
 WELCOME = "welcome_email"
 ORDER_CONFIRMATION = "order_confirmation_email"
+
+
+QUOTED_NAME_LENGTH = 40
+
+
+def quoted_name(name: str) -> str:
+    """A user-given name for an email: one printable line, shortened, in quotes ("" if none).
+
+    Names are checked when they are set (app.domain.text), but events stored before that check
+    may still hold anything, so the email does its own part.
+    """
+    text = " ".join("".join(c if unprintable(c) is None else " " for c in name).split())
+    if not text:
+        return ""
+    if len(text) > QUOTED_NAME_LENGTH:
+        text = text[: QUOTED_NAME_LENGTH - 1].rstrip() + "…"
+    return f'"{text}"'
 
 
 def _message_id(event: Event, kind: str) -> str:
@@ -26,12 +44,19 @@ def _message_id(event: Event, kind: str) -> str:
 def welcome_email(sender: EmailSender) -> Handler:
     async def handle(event: Event) -> None:
         address = str(event.payload["email"])
-        name = str(event.payload.get("displayName") or address.split("@", 1)[0])
+        name = quoted_name(str(event.payload.get("displayName") or ""))
+        # Anyone may sign up with anyone's address, so the name is the signer's text, not ours:
+        # it comes after the message, labelled and quoted, never as its opening words.
+        body = (
+            "Welcome to ordergraph: an account was created with this email address.\n\n"
+            + (f"The name given was {name}.\n\n" if name else "")
+            + "If you did not sign up, ignore this email: nothing else will be sent.\n"
+        )
         await sender.send(
             Email(
                 to=address,
                 subject="Welcome to ordergraph",
-                body=f"Hello {name},\n\nyour account is ready.\n",
+                body=body,
                 message_id=_message_id(event, "welcome"),
             )
         )

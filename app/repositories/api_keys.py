@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import api_keys, users
@@ -72,6 +72,16 @@ async def find_active_by_hash(conn: AsyncConnection, key_hash: str) -> KeyOwner 
     return KeyOwner(_key(row), Role(m["role"]), m["user_disabled_at"] is not None)
 
 
+async def count_active_for_user(conn: AsyncConnection, user_id: UUID) -> int:
+    """The user's unrevoked keys, with the user's row locked (PostgreSQL) until the transaction
+    ends, so two key creations for one user cannot both pass a cap on this count."""
+    await conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
+    stmt = select(func.count()).where(
+        api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None)
+    )
+    return int((await conn.execute(stmt)).scalar_one())
+
+
 async def list_for_user(conn: AsyncConnection, user_id: UUID) -> list[ApiKey]:
     rows = await conn.execute(
         select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
@@ -102,6 +112,9 @@ class ApiKeyRepository:
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
+
+    async def count_active(self, user_id: UUID) -> int:
+        return await count_active_for_user(self._conn, user_id)
 
     async def add(self, key: ApiKey, key_hash: str) -> None:
         await insert_key(self._conn, key, key_hash)

@@ -201,21 +201,36 @@ class ProductRepository:
         )
         return (await self._conn.execute(stmt)).first() is not None
 
-    async def save(self, product: Product, expected_version: int) -> bool:
-        """Write the product's details if nobody changed it since `expected_version`."""
+    async def save(self, product: Product, expected: Product) -> int | None:
+        """Write the product's details if they are still `expected`'s; the new stream version,
+        or None when another catalogue edit changed them since they were read.
+
+        The check is on the details only: stock moves (orders, restocks) change the stock and
+        the stream version, never the details, so they cannot make a rename lose a race. The
+        version is taken in this statement (`version + 1`), as stock moves take theirs, so
+        every event of the product's stream still gets its own.
+        """
         stmt = (
             update(products)
-            .where(products.c.id == product.id, products.c.version == expected_version)
+            .where(
+                products.c.id == product.id,
+                products.c.name == expected.name,
+                products.c.description.is_not_distinct_from(expected.description),
+                products.c.price_amount == expected.price.minor_units,
+                products.c.currency == expected.price.currency,
+            )
             .values(
                 name=product.name,
                 description=product.description,
                 price_amount=product.price.minor_units,
                 currency=product.price.currency,
-                version=product.version,
+                version=products.c.version + 1,
                 updated_at=product.updated_at,
             )
+            .returning(products.c.version)
         )
-        return (await self._conn.execute(stmt)).rowcount == 1
+        version: int | None = (await self._conn.execute(stmt)).scalar_one_or_none()
+        return version
 
     async def move_stock(
         self, product_id: UUID, delta: int, now: datetime, *, ceiling: int | None = None

@@ -13,11 +13,13 @@ from app.auth.principal import Principal
 from app.auth.ratelimit import RateLimiter
 from app.auth.scopes import ALL_SCOPES
 from app.domain.accounts import (
+    MAX_KEYS_PER_USER,
     api_key_created,
     api_key_revoked,
     check_key_rate,
     check_key_request,
     check_registration,
+    too_many_keys,
 )
 from app.domain.auth import ApiKey
 from app.domain.errors import Code, DomainError
@@ -98,6 +100,8 @@ class CreateApiKey:
     # Operators only: the key's owner (else the signed-in user) and its own rate limit.
     owner_email: str | None = None
     rate_per_minute: int | None = None
+    # The owner's unrevoked keys may not exceed this (MAX_API_KEYS_PER_USER).
+    max_keys: int = MAX_KEYS_PER_USER
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,8 @@ async def create_api_key(
             if owner is None:
                 raise NotFound(f"No user has the email {email}")
         owner = policy.require_key_owner_may_hold(owner, scopes)
+        if await uow.api_keys.count_active(owner.id) >= command.max_keys:
+            raise too_many_keys(command.max_keys)
         material = api_keys.generate(environment)
         now = utcnow()
         key = ApiKey(

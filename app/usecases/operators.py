@@ -22,7 +22,7 @@ from app.auth.keys import SigningKey
 from app.auth.passwords import Passwords
 from app.auth.principal import OPERATOR
 from app.auth.scopes import ALL_SCOPES, CLIENT_SCOPES, UnknownScope, parse_scopes
-from app.domain.accounts import user_disabled
+from app.domain.accounts import MAX_KEYS_PER_USER, user_disabled
 from app.domain.auth import ApiKey, ClientType, OAuthClient, secret_hash
 from app.domain.events import user_registered
 from app.domain.models import InvalidUser, Profile, Role, User, display_name_for, normalize_email
@@ -283,10 +283,12 @@ async def create_api_key(
     scopes: str,
     rate_per_minute: int | None = None,
     environment: str = "live",
+    max_keys: int = MAX_KEYS_PER_USER,
 ) -> tuple[ApiKey, str]:
     """The key record and its plaintext, which is shown once and never stored: the same use case
     as a user's own `createApiKey`, acting as the operator for the user named by email."""
     command = accounts.CreateApiKey(
+        max_keys=max_keys,
         name=name,
         scopes=tuple(scopes.replace(",", " ").split()),
         owner_email=email,

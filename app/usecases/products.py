@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -83,10 +84,11 @@ async def update_product(
         )
         if event is None:
             return product
-        if not await uow.products.save(changed, expected_version=product.version):
-            raise ConcurrencyConflict("the product changed while this request ran")
-        await uow.record(event)
-        return changed
+        version = await uow.products.save(changed, expected=product)
+        if version is None:
+            raise ConcurrencyConflict("another catalogue edit changed the product meanwhile")
+        await uow.record(dataclasses.replace(event, version=version))
+        return dataclasses.replace(changed, version=version)
 
     return await run(uow_factory, work)
 

@@ -174,8 +174,11 @@ async def test_a_disabled_user_cannot_sign_in(flow: Flow) -> None:
 
     response = await flow.sign_in(customer.email)
 
-    assert response.status_code == 403
-    assert "disabled" in response.text
+    # The correct password of a disabled account gets the wrong-password answer: a guesser
+    # learns neither that the password was right nor that the account exists but is disabled.
+    assert response.status_code == 400
+    assert "The email or password is wrong." in response.text
+    assert "disabled" not in response.text
     assert "Sign in" in (await flow.start()).text, "no session was created"
 
 

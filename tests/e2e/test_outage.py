@@ -116,6 +116,7 @@ async def test_outage_gives_service_unavailable_then_recovers_without_restart(
         "database": "unavailable",
         "migrations": "unknown",
         "broker": "ok",
+        "rateLimits": "local",
     }
     assert (await served.client.get("/healthz")).status_code == 200  # alive, just not ready
 
@@ -131,6 +132,7 @@ async def test_outage_gives_service_unavailable_then_recovers_without_restart(
         "database": "ok",
         "migrations": "ok",
         "broker": "ok",
+        "rateLimits": "local",
     }
 
 

@@ -20,13 +20,26 @@ from app.main import create_app
 from tests.conftest import MakeUrl
 from tests.live_server import live_server
 
-READY = {"status": "ready", "database": "ok", "migrations": "ok", "broker": "ok"}
-PENDING = {"status": "not_ready", "database": "ok", "migrations": "pending", "broker": "ok"}
+READY = {
+    "status": "ready",
+    "database": "ok",
+    "migrations": "ok",
+    "broker": "ok",
+    "rateLimits": "local",
+}
+PENDING = {
+    "status": "not_ready",
+    "database": "ok",
+    "migrations": "pending",
+    "broker": "ok",
+    "rateLimits": "local",
+}
 UNREACHABLE = {
     "status": "not_ready",
     "database": "unavailable",
     "migrations": "unknown",
     "broker": "ok",
+    "rateLimits": "local",
 }
 
 

@@ -128,11 +128,11 @@ async def test_order_by_id(demo_db: Database, world: World) -> None:
         denied = await run(demo_db, principal, ORDER, id=order_id)
         assert denied.codes == ["NOT_FOUND"]
         assert denied.data == {"order": None}
+    # The order is readable; its owner is a user like any other: without users:read the
+    # same answer as `user(id)`, NOT_FOUND (the review saw id, creation time and full name).
     machine = await run(demo_db, client("orders:read"), ORDER, id=other)
-    assert machine.codes == ["FORBIDDEN"], "the owner's email needs users:read"
-    owner = machine.data["order"]["user"]
-    assert owner["email"] is None
-    assert owner["profile"]["displayName"]
+    assert machine.codes == ["NOT_FOUND"]
+    assert machine.data == {"order": {"id": other, "user": None}}
     reader = await run(demo_db, client("orders:read", "users:read"), ORDER, id=other)
     assert reader.ok()["order"]["user"]["email"]
     assert (await run(demo_db, admin(world), ORDER, id=other)).ok()["order"]["user"]["email"]
@@ -146,8 +146,14 @@ async def test_orders_list(demo_db: Database, world: World) -> None:
     no_scope = customer(world, frozenset({"products:read"}))
     assert (await run(demo_db, no_scope, ORDERS)).codes == ["FORBIDDEN"]
     assert (await run(demo_db, client("users:read"), ORDERS)).codes == ["FORBIDDEN"]
-    everyone = (await run(demo_db, client("orders:read"), ORDERS)).ok()["orders"]
+    everyone = (await run(demo_db, client("orders:read", "users:read"), ORDERS)).ok()["orders"]
     assert everyone["totalCount"] == world.all_orders
+    # Without users:read the orders are listed, their owners are not (as `user(id)` says).
+    owners_hidden = await run(demo_db, client("orders:read"), ORDERS)
+    assert set(owners_hidden.codes) == {"NOT_FOUND"}
+    hidden = owners_hidden.data["orders"]
+    assert hidden["totalCount"] == world.all_orders
+    assert {edge["node"]["user"] for edge in hidden["edges"]} == {None}
     assert (await run(demo_db, admin(world), ORDERS)).ok()["orders"]["totalCount"] == 2000
 
 
@@ -180,7 +186,31 @@ async def test_nested_fields(demo_db: Database, world: World) -> None:
     assert without.codes == ["FORBIDDEN"]
     # OrderConnection! is the contract, so the error nulls the nearest nullable parent, `me`.
     assert without.data == {"me": None}
-    # A client reaching a user through an order may read that user's orders with orders:read.
+    # A client reaching a user through an order needs users:read for the user, as any path.
     via_order = "query($id: ID!) { order(id: $id) { user { orders(first: 1) { totalCount } } } }"
     machine = await run(demo_db, client("orders:read"), via_order, id=world.other_order)
-    assert machine.ok()["order"]["user"]["orders"]["totalCount"] >= 1
+    assert machine.codes == ["NOT_FOUND"]
+    reader = await run(
+        demo_db, client("orders:read", "users:read"), via_order, id=world.other_order
+    )
+    assert reader.ok()["order"]["user"]["orders"]["totalCount"] >= 1
+
+
+async def test_every_path_to_a_user_asks_the_same_rule(demo_db: Database, world: World) -> None:
+    """`user(id)`, `node(id)` and an order's `user` give one answer per principal."""
+    paths = {
+        "user": ("query($id: ID!) { user(id: $id) { id createdAt } }", uid(world.other)),
+        "node": ("query($id: ID!) { node(id: $id) { id } }", uid(world.other)),
+        "order.user": (
+            "query($id: ID!) { order(id: $id) { user { id createdAt } } }",
+            world.other_order,
+        ),
+    }
+    for principal, readable in (
+        (client("orders:read"), False),
+        (client("orders:read", "users:read"), True),
+        (admin(world), True),
+    ):
+        for name, (query, id_) in paths.items():
+            result = await run(demo_db, principal, query, id=id_)
+            assert (result.codes == []) is readable, (principal, name, result.codes)

@@ -65,12 +65,14 @@ class _Products:
         self._s.products[product.id] = product
         return True
 
-    async def save(self, product: Product, expected_version: int) -> bool:
+    async def save(self, product: Product, expected: Product) -> int | None:
         current = self._s.products.get(product.id)
-        if current is None or current.version != expected_version:
-            return False
-        self._s.products[product.id] = product
-        return True
+        details = ("name", "description", "price")
+        if current is None or any(getattr(current, f) != getattr(expected, f) for f in details):
+            return None
+        saved = dataclasses.replace(product, stock=current.stock, version=current.version + 1)
+        self._s.products[product.id] = saved
+        return saved.version
 
     async def move_stock(
         self, product_id: UUID, delta: int, now: datetime, *, ceiling: int | None = None
@@ -160,6 +162,9 @@ class _ApiKeys:
     async def list_for_user(self, user_id: UUID) -> list[ApiKey]:
         keys = [k for k, _ in self._s.api_keys.values() if k.user_id == user_id]
         return sorted(keys, key=lambda k: k.created_at)
+
+    async def count_active(self, user_id: UUID) -> int:
+        return sum(1 for k in await self.list_for_user(user_id) if k.revoked_at is None)
 
     async def revoke(self, key_id: UUID, now: datetime) -> bool:
         found = self._s.api_keys.get(key_id)
