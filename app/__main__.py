@@ -1,4 +1,5 @@
-"""Operators' command line: `python -m app serve | migrate | seed | schema | <auth commands>`."""
+"""Operators' command line: `python -m app serve | migrate | seed | schema | register-documents |
+<auth commands>`."""
 
 from __future__ import annotations
 
@@ -201,6 +202,37 @@ def _schema(check: bool) -> int:
     return 0
 
 
+def _register_documents(settings: Settings, manifest: Path) -> int:
+    import json
+
+    from app.db.engine import Database
+    from app.db.migrate import migrate
+    from app.domain.documents import ManifestError, parse_manifest
+    from app.usecases.documents import check_documents, register_documents
+    from resolvers.schema import schema
+
+    try:
+        documents = parse_manifest(json.loads(manifest.read_text(encoding="utf-8")))
+        check_documents(schema._schema, settings.graphql, documents)
+    except (OSError, ValueError) as error:  # ManifestError and JSONDecodeError are ValueErrors
+        what = "manifest" if isinstance(error, ManifestError) else "cannot read the manifest"
+        print(f"{what}: {error}", file=sys.stderr)
+        return 1
+    url = DatabaseUrl.parse(settings.database_url)
+    migrate(url)
+
+    async def run() -> int:
+        db = Database(url, settings)
+        try:
+            return await register_documents(db, documents)
+        finally:
+            await db.dispose()
+
+    added = asyncio.run(run())
+    print(f"registered {added} new trusted document(s) of {len(documents)} in {manifest.name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -213,6 +245,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     schema = commands.add_parser("schema", help="write schema.graphql from the code")
     schema.add_argument("--check", action="store_true", help="fail if schema.graphql is stale")
+    documents = commands.add_parser(
+        "register-documents",
+        help="register trusted documents from a manifest (Apollo's or Relay's format)",
+    )
+    documents.add_argument("manifest", type=Path, help="the manifest's JSON file")
     auth_cli.add_commands(commands)
     args = parser.parse_args(argv)
     try:
@@ -237,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             return _seed(settings)
         if args.command == "purge":
             return _purge(settings)
+        if args.command == "register-documents":
+            return _register_documents(settings, args.manifest)
         if args.command in auth_cli.COMMANDS:
             return auth_cli.run(args, settings)
         return _schema(args.check)

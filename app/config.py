@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 import os
 import re
@@ -179,6 +180,53 @@ class GraphQLLimits:
     max_concurrent_operations: int = 10
     introspection: bool = False
     document_cache_size: int = 512
+
+
+@dataclass(frozen=True)
+class CostSettings:
+    """Static query cost (app.http.cost): the limit, and how lists and fields are weighed."""
+
+    # Operations whose requested cost is above this are refused before they run (0: no limit).
+    max_cost: int = 10_000
+    # Assumed length of a list with no slicing argument (an order's items, its history).
+    list_size: int = 10
+    # `Type.field` -> weight per value returned, replacing the default (1 object, 0 scalar).
+    field_weights: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """Per-principal query-cost budgets (app.http.budgets): a leaky bucket of points."""
+
+    # Points a principal's bucket holds (0: no budgets; costs are still computed and reported).
+    maximum: int = 20_000
+    # Points restored per second.
+    restore_rate: float = 1_000.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.maximum > 0
+
+
+class PersistedQueryMode(enum.StrEnum):
+    OFF = "off"
+    APQ = "apq"
+    TRUSTED = "trusted"
+
+
+@dataclass(frozen=True)
+class PersistedQuerySettings:
+    """Persisted queries (app.http.persisted): automatic, or trusted documents only."""
+
+    mode: PersistedQueryMode = PersistedQueryMode.APQ
+    # Query texts kept in each process (least recently used dropped first).
+    max_entries: int = 10_000
+    # How long a registered text stays in Redis without being registered again.
+    ttl_seconds: int = 7 * 24 * 3600
+    # OAuth clients (third parties) that may send any document when the mode is `trusted`.
+    open_clients: frozenset[str] = frozenset()
+    # Cache-Control max-age of a GET answering a persisted query without credentials.
+    max_age: int = 300
 
 
 @dataclass(frozen=True)
@@ -360,6 +408,9 @@ class Settings:
     # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
     # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
     graphql_executor: str = "levels"
+    cost: CostSettings = field(default_factory=CostSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    persisted_queries: PersistedQuerySettings = field(default_factory=PersistedQuerySettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -443,6 +494,16 @@ class Settings:
                 max_batches=_int(env, "RETENTION_MAX_BATCHES", 100, minimum=1),
             ),
             graphql_executor=_executor(env),
+            cost=CostSettings(
+                max_cost=_int(env, "MAX_QUERY_COST", 10_000),
+                list_size=_int(env, "QUERY_COST_LIST_SIZE", 10, minimum=1),
+                field_weights=_field_weights(env.get("QUERY_COST_FIELD_WEIGHTS") or ""),
+            ),
+            budget=BudgetSettings(
+                maximum=_int(env, "QUERY_BUDGET", 20_000),
+                restore_rate=_positive_float(env, "QUERY_BUDGET_RESTORE_RATE", 1_000.0),
+            ),
+            persisted_queries=_persisted_queries(env),
         )
 
 
@@ -519,6 +580,40 @@ def _executor(env: Mapping[str, str]) -> str:
     if value not in EXECUTORS:
         raise ConfigError(f"GRAPHQL_EXECUTOR must be levels or standard, not {raw!r}")
     return value
+
+
+def _field_weights(raw: str) -> dict[str, int]:
+    """`Type.field=N,Type.field=N` (QUERY_COST_FIELD_WEIGHTS)."""
+    weights: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, _, value = item.partition("=")
+        type_name, _, field_name = name.strip().partition(".")
+        if not type_name or not field_name or not value.strip().isdigit():
+            raise ConfigError(
+                f"QUERY_COST_FIELD_WEIGHTS must be `Type.field=N`, comma-separated; not {item!r}"
+            )
+        weights[name.strip()] = int(value)
+    return weights
+
+
+def _persisted_queries(env: Mapping[str, str]) -> PersistedQuerySettings:
+    raw = (env.get("PERSISTED_QUERIES") or "apq").strip().lower()
+    try:
+        mode = PersistedQueryMode(raw)
+    except ValueError:
+        raise ConfigError(f"PERSISTED_QUERIES must be off, apq or trusted, not {raw!r}") from None
+    return PersistedQuerySettings(
+        mode=mode,
+        max_entries=_int(env, "PERSISTED_QUERIES_MAX_ENTRIES", 10_000, minimum=1),
+        ttl_seconds=_int(env, "PERSISTED_QUERIES_TTL_SECONDS", 7 * 24 * 3600, minimum=1),
+        open_clients=frozenset(
+            filter(
+                None,
+                (c.strip() for c in (env.get("PERSISTED_QUERIES_OPEN_CLIENTS") or "").split(",")),
+            )
+        ),
+        max_age=_int(env, "PERSISTED_QUERIES_MAX_AGE", 300),
+    )
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:

@@ -139,6 +139,7 @@ def create_app(
             yield
         finally:
             gc.unfreeze()
+            await app.state.og.pipeline.close()
             if retention is not None:
                 await retention.stop()
             await dispatcher.stop()

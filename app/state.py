@@ -18,8 +18,12 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.engine import Engine
+from app.http.budgets import Budgets
+from app.http.cost import CostAnalysis
+from app.http.document_store import create_document_store
 from app.http.documents import DocumentPreparer
 from app.http.executors import EngineExecutor
+from app.http.persisted import PersistedQueries, TrustedDocuments
 from app.http.pipeline import OperationPipeline
 from app.http.socket_limits import SocketLimits
 from app.http.sockets import OpenSockets
@@ -72,15 +76,32 @@ class AppState:
     _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
-        self.documents = DocumentPreparer(self.schema._schema, self.settings.graphql)
-        self.engine = Engine(self.schema, self.settings.graphql_executor)
+        settings = self.settings
+        self.documents = DocumentPreparer(self.schema._schema, settings.graphql)
+        self.engine = Engine(self.schema, settings.graphql_executor)
+        persisted = settings.persisted_queries
         self.pipeline = OperationPipeline(
             schema=self.schema,
             documents=self.documents,
-            limits=self.settings.graphql,
+            limits=settings.graphql,
             context=self.context,
             executor=EngineExecutor(self.engine, frozenset(self.documents.rules)),
-            debug=self.settings.debug,
+            cost=CostAnalysis(self.schema._schema, settings.cost),
+            persisted=PersistedQueries(
+                persisted,
+                create_document_store(
+                    settings.redis_url,
+                    settings.auth.redis_prefix,
+                    persisted.max_entries,
+                    persisted.ttl_seconds,
+                ),
+                TrustedDocuments(self.db, persisted.max_entries),
+            ),
+            # The rate limiter's buckets (in memory, or Redis when configured) hold the budgets.
+            budgets=Budgets(self.auth.limiter, settings.budget)
+            if settings.budget.enabled
+            else None,
+            debug=settings.debug,
             responses=self.responses,
         )
         self.socket_limits = SocketLimits(self.settings.websocket)

@@ -136,7 +136,7 @@ class Authenticator:
             self._usage.note(record.id)
         scopes = record.scopes & ROLE_SCOPES[found.role]
         kind = PrincipalKind.ADMIN if ADMIN in scopes else PrincipalKind.CUSTOMER
-        return Principal(kind, user_id=record.user_id, scopes=scopes)
+        return Principal(kind, user_id=record.user_id, scopes=scopes, api_key_id=record.id)
 
     async def _limit(self, bucket: str, per_minute: int, burst: int | None = None) -> None:
         burst = min(self._settings.rate_burst if burst is None else burst, per_minute)

@@ -20,6 +20,8 @@ class Principal:
     user_id: UUID | None = None
     client_id: str | None = None
     scopes: frozenset[str] = field(default_factory=frozenset)
+    # The API key that authenticated the request, if one did (its own query-cost budget).
+    api_key_id: UUID | None = None
 
     @property
     def is_anonymous(self) -> bool:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -22,7 +24,20 @@ from app.observability import metrics
 log = logging.getLogger("app.auth.ratelimit")
 
 
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """A bucket after `take`: whole seconds until enough tokens are back (0: taken), and what it
+    holds now."""
+
+    wait: int
+    available: float
+
+
 class RateLimiter(Protocol):
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        """Take `cost` tokens when the bucket holds them (a negative cost gives tokens back)."""
+        ...
+
     async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
         """Take `cost` tokens; 0 when allowed, else whole seconds until enough are back.
 
@@ -54,28 +69,33 @@ def _retry_seconds(missing: float, per_second: float) -> int:
 class MemoryRateLimiter:
     MAX_BUCKETS = 100_000
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._buckets: dict[str, tuple[float, float]] = {}
+        self._clock = clock
 
     @property
     def status(self) -> str:
         return "local"
 
-    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
-        now = time.monotonic()
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        now = self._clock()
         per_second = per_minute / 60.0
         tokens, updated = self._buckets.get(key, (float(burst), now))
         tokens = min(float(burst), tokens + (now - updated) * per_second)
         need = max(cost, 1)
         if cost < 0:
-            self._buckets[key] = (min(float(burst), tokens - cost), now)
-            return 0
+            tokens = min(float(burst), tokens - cost)
+            self._buckets[key] = (tokens, now)
+            return Taken(0, tokens)
         if tokens >= need:
             self._buckets[key] = (tokens - cost, now)
             self._prune(now)
-            return 0
+            return Taken(0, tokens - cost)
         self._buckets[key] = (tokens, now)
-        return _retry_seconds(need - tokens, per_second)
+        return Taken(_retry_seconds(need - tokens, per_second), tokens)
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self.acquire(key, per_minute, burst, cost=-amount)
@@ -116,7 +136,7 @@ else
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
-return wait
+return {wait, tostring(tokens)}
 """
 
 
@@ -141,13 +161,13 @@ class RedisRateLimiter:
     def status(self) -> str:
         return "degraded" if self._down else "ok"
 
-    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
         if self._down and time.monotonic() < self._retry_at:
-            return await self._fallback.acquire(key, per_minute, burst, cost)
+            return await self._fallback.take(key, per_minute, burst, cost)
         per_ms = per_minute / 60_000.0
         try:
-            wait_ms = int(
-                await self._take(keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost])
+            wait_ms, tokens = await self._take(
+                keys=[f"{self._prefix}rl:{key}"], args=[per_ms, burst, cost]
             )
         except (RedisError, OSError) as error:
             if not self._down:
@@ -158,11 +178,15 @@ class RedisRateLimiter:
                 )
             self._down = True
             self._retry_at = time.monotonic() + self._retry_seconds
-            return await self._fallback.acquire(key, per_minute, burst, cost)
+            return await self._fallback.take(key, per_minute, burst, cost)
         if self._down:
             log.info("Redis is back: rate limits are shared between processes again")
             self._down = False
-        return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
+        wait_ms = int(wait_ms)
+        return Taken(0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000)), float(tokens))
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self.acquire(key, per_minute, burst, cost=-amount)

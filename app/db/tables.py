@@ -218,3 +218,13 @@ idempotency_keys = Table(
     Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+trusted_documents = Table(
+    "trusted_documents",
+    metadata,
+    Column("id", String(200), primary_key=True),
+    Column("sha256", CHAR(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("name", String(200)),
+    Column("registered_at", UTCDateTime, nullable=False),
+)

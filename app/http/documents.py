@@ -252,6 +252,15 @@ class Prepared:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...]
 
+    @property
+    def fragments(self) -> dict[str, FragmentDefinitionNode]:
+        assert self.document is not None
+        return {
+            d.name.value: d
+            for d in self.document.definitions
+            if isinstance(d, FragmentDefinitionNode)
+        }
+
     def operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
         """The operation to run, chosen as the GraphQL spec's GetOperation does."""
         assert self.document is not None

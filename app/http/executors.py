@@ -22,6 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType as StrawberryOperationType
 
 from app.engine import Engine, Executed, Outcome
+from app.http.cost import Cost
 from resolvers.context import Context
 
 
@@ -38,6 +39,9 @@ class Plan:
     variables: VariableValues
     operation_name: str | None
     extensions: dict[str, Any] | None
+    # What the operation may cost (app.http.cost), and whether it came as a persisted query.
+    cost: Cost
+    persisted: bool = False
 
     @property
     def kind(self) -> OperationType:

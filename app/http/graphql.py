@@ -71,9 +71,7 @@ def _params(raw: Any, where: str = "The request") -> OperationRequest:
     if not isinstance(raw, dict):
         raise RequestError(f"{where} must be a JSON object with a `query`")
     query = raw.get("query")
-    if query is None:
-        raise RequestError(f"{where} has no `query`")
-    if not isinstance(query, str):
+    if query is not None and not isinstance(query, str):
         raise RequestError("`query` must be a string")
     variables = raw.get("variables")
     if variables is not None and not isinstance(variables, dict):
@@ -84,6 +82,8 @@ def _params(raw: Any, where: str = "The request") -> OperationRequest:
     extensions = raw.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError("`extensions` must be an object or null")
+    if query is None and "persistedQuery" not in (extensions or {}):
+        raise RequestError(f"{where} has no `query`")
     return OperationRequest(query, variables, operation_name, extensions)
 
 
@@ -162,7 +162,13 @@ async def _run(
     """One operation through the pipeline; here only its outcome becomes a status."""
     pipeline = state.pipeline
     started = time.perf_counter()
-    plan = await pipeline.plan(params, _TRANSPORTS[request.method], request_id)
+    principal = principal_of(request)
+    caller = Caller(
+        principal=principal,
+        request_id=request_id,
+        client_address=request.client.host if request.client is not None else "",
+    )
+    plan = await pipeline.plan(params, _TRANSPORTS[request.method], caller)
     state_of_request = request.scope.setdefault("state", {})
     if isinstance(plan, Refused):
         state_of_request[OPERATION_KEY] = params.operation_name
@@ -172,14 +178,13 @@ async def _run(
         return _refused(plan, media_type)
     name = plan.operation.name
     state_of_request[OPERATION_KEY] = name.value if name is not None else params.operation_name
-    answer = await pipeline.execute(
-        plan,
-        Caller(
-            principal=principal_of(request),
-            request_id=request_id,
-            client_address=request.client.host if request.client is not None else "",
-        ),
-    )
+    answer = await pipeline.execute(plan, caller)
+    if isinstance(answer, Refused):
+        # Refused before execution (the principal's cost budget): counted as refused.
+        metrics.observe_operation(
+            "http", state_of_request[OPERATION_KEY], "refused", time.perf_counter() - started, None
+        )
+        return _refused(answer, media_type)
     body = answer.body
     status = 200
     headers: dict[str, str] = {}
@@ -194,6 +199,15 @@ async def _run(
             status = 503
         elif ErrorCode.RATE_LIMITED in codes:
             status = 429
+    if request.method == "GET" and plan.persisted:
+        max_age = state.settings.persisted_queries.max_age
+        if principal.is_anonymous and not codes and max_age:
+            # The same hash and variables always name the same public answer: a CDN may keep
+            # it. Credentials change the answer, so only anonymous requests are public.
+            headers["Cache-Control"] = f"public, max-age={max_age}"
+        else:
+            headers["Cache-Control"] = "private, no-store"
+        headers["Vary"] = "Accept, Authorization, X-API-Key"
     return Outcome(body, status, headers or None)
 
 
@@ -208,11 +222,23 @@ def _retry_after(body: dict[str, Any]) -> int:
     )
 
 
+_REFUSED_STATUS = {
+    # Per the GraphQL-over-HTTP spec only application/graphql-response+json may say with a
+    # status that the operation did not run; with application/json it is always 200.
+    Refusal.INVALID: 400,
+    Refusal.NOT_FOUND: 404,
+    Refusal.RATE_LIMITED: 429,
+}
+
+
 def _refused(refused: Refused, media_type: str) -> Outcome:
-    """An operation refused before execution: no `data`, and 400 only where the media type says."""
+    """An operation refused before execution: no `data`; the status where the media type says."""
     if refused.reason is Refusal.METHOD_NOT_ALLOWED:
         return Outcome(refused.body, 405, {"Allow": "POST"})
-    return Outcome(refused.body, 400 if media_type == GRAPHQL_RESPONSE_JSON else 200)
+    retry_after = _retry_after(refused.body)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    status = _REFUSED_STATUS[refused.reason] if media_type == GRAPHQL_RESPONSE_JSON else 200
+    return Outcome(refused.body, status, headers)
 
 
 # --- the endpoint --------------------------------------------------------------------------------

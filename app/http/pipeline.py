@@ -1,11 +1,14 @@
 """One operation pipeline for HTTP and WebSocket.
 
-Every GraphQL operation, whatever carried it, goes through the same steps here: prepare the
-document (parse, limits, validation; cached by text), pick the operation, check the transport may
-run it, coerce the variables, build the context, take an admission slot within the deadline, and
-execute through the one configured `Executor` (app.http.executors). The transports keep only
-their own concerns: the HTTP view reads requests and maps outcomes to statuses, the socket
-handlers speak their protocols.
+Every GraphQL operation, whatever carried it, goes through the same steps here: find the document
+(its text, or a persisted query's hash: app.http.persisted), prepare it (parse, limits,
+validation; cached by text), pick the operation, check the transport may run it, coerce the
+variables, price it (app.http.cost: refused over MAX_QUERY_COST), charge the caller's budget
+(app.http.budgets: refused when it does not hold the cost), build the context, take an admission
+slot within the deadline, execute through the one configured `Executor` (app.http.executors), and
+refund what the answer did not cost. Every answer reports its cost in `extensions.cost`. The
+transports keep only their own concerns: the HTTP view reads requests and maps outcomes to
+statuses, the socket handlers speak their protocols.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from app.auth.principal import Principal
 from app.cache.responses import ResponseCache, public_operation
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
+from app.http.budgets import Budgets, budget_key
+from app.http.cost import CostAnalysis
 from app.http.documents import DocumentPreparer
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan, prepared_document_for
+from app.http.persisted import PersistedQueries, Unresolved
 from app.http.text_input import variables_error
 from app.messaging.fanout import Listener, SubscriberOverflow
 from app.observability import metrics
@@ -51,8 +57,10 @@ class Transport(enum.Enum):
 class Refusal(enum.Enum):
     """Why an operation did not run, for the transport to map (e.g. to an HTTP status)."""
 
-    INVALID = "invalid"  # the request cannot run as sent (document, operation, variables)
+    INVALID = "invalid"  # the request cannot run as sent (document, operation, variables, cost)
     METHOD_NOT_ALLOWED = "method not allowed"  # a mutation sent with GET
+    NOT_FOUND = "not found"  # a persisted query's hash names no stored document
+    RATE_LIMITED = "rate limited"  # the caller's query-cost budget does not hold the cost
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +69,13 @@ class Refused:
 
     errors: list[dict[str, Any]]
     reason: Refusal = Refusal.INVALID
+    extensions: dict[str, Any] | None = None
 
     @property
     def body(self) -> dict[str, Any]:
-        return {"errors": self.errors}
+        if self.extensions is None:
+            return {"errors": self.errors}
+        return {"errors": self.errors, "extensions": self.extensions}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +100,10 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class OperationRequest:
-    """A GraphQL request as any transport reads it."""
+    """A GraphQL request as any transport reads it (no `query` when a persisted query's hash
+    names it)."""
 
-    query: str
+    query: str | None
     variables: dict[str, Any] | None = None
     operation_name: str | None = None
     extensions: dict[str, Any] | None = None
@@ -121,6 +133,9 @@ class OperationPipeline:
         limits: GraphQLLimits,
         context: ContextFactory,
         executor: Executor,
+        cost: CostAnalysis,
+        persisted: PersistedQueries,
+        budgets: Budgets | None = None,
         debug: bool = False,
         responses: ResponseCache | None = None,
     ) -> None:
@@ -128,6 +143,9 @@ class OperationPipeline:
         self._documents = documents
         self._limits = limits
         self._context = context
+        self._cost = cost
+        self._persisted = persisted
+        self._budgets = budgets
         self._debug = debug
         # Whole answers of catalogue-only queries (app.cache.responses); None when off.
         self._responses = responses
@@ -140,10 +158,22 @@ class OperationPipeline:
         return [format_error(e, request_id, self._debug) for e in errors]
 
     async def plan(
-        self, request: OperationRequest, transport: Transport, request_id: str
+        self, request: OperationRequest, transport: Transport, caller: Caller
     ) -> Plan | Refused:
-        """Everything decided before execution, from the request alone."""
-        prepared = await self._documents.prepare_off_loop(request.query)
+        """Everything decided before execution: nothing here touches the database's data."""
+        request_id = caller.request_id
+        resolved = await self._persisted.resolve(
+            request.query, request.extensions, caller.principal
+        )
+        if isinstance(resolved, Unresolved):
+            return Refused(
+                [error_entry(resolved.message, resolved.code)],
+                Refusal.NOT_FOUND
+                if resolved.code is ErrorCode.PERSISTED_QUERY_NOT_FOUND
+                else Refusal.INVALID,
+            )
+        query = resolved.query
+        prepared = await self._documents.prepare_off_loop(query)
         if prepared.document is None:
             return Refused(self._format(prepared.errors, request_id))
         operation = prepared.operation(request.operation_name)
@@ -189,14 +219,30 @@ class OperationPipeline:
                     request_id,
                 )
             )
+        cost = self._cost.cost(operation, prepared.fragments, coerced)
+        maximum = self._cost.settings.max_cost
+        if maximum and cost.requested > maximum:
+            return Refused(
+                [
+                    error_entry(
+                        f"The operation costs {cost.requested} points; the limit "
+                        f"(MAX_QUERY_COST) is {maximum}",
+                        ErrorCode.QUERY_TOO_COMPLEX,
+                        cost={"requestedQueryCost": cost.requested, "maximumQueryCost": maximum},
+                    )
+                ],
+                extensions={"cost": await self._report(caller, cost.requested, 0, None)},
+            )
         return Plan(
-            request.query,
+            query,
             prepared.document,
             operation,
             request.variables,
             coerced,
             request.operation_name,
             request.extensions,
+            cost,
+            resolved.persisted,
         )
 
     def _context_for(self, caller: Caller) -> Context:
@@ -207,15 +253,64 @@ class OperationPipeline:
             listen=caller.listen,
         )
 
-    async def execute(self, plan: Plan, caller: Caller) -> Answer:
-        """Run a query or mutation within the deadline, once admitted."""
+    async def _charge(self, plan: Plan, caller: Caller) -> Refused | float | None:
+        """Take the plan's requested cost from the caller's budget: what is left (None without
+        budgets), or the refusal when the budget does not hold it."""
+        budgets = self._budgets
+        if budgets is None:
+            return None
+        requested = plan.cost.requested
+        charge = await budgets.charge(
+            budget_key(caller.principal, caller.client_address), requested
+        )
+        if not charge.retry_after:
+            return charge.available
+        settings = budgets.settings
+        return Refused(
+            [
+                error_entry(
+                    f"The operation costs {requested} points and {int(charge.available)} of "
+                    f"{settings.maximum} are available (QUERY_BUDGET, restored at "
+                    f"{settings.restore_rate:g} a second); retry in {charge.retry_after} s",
+                    ErrorCode.RATE_LIMITED,
+                    retryAfter=charge.retry_after,
+                )
+            ],
+            Refusal.RATE_LIMITED,
+            {"cost": await self._report(caller, requested, 0, charge.available)},
+        )
+
+    async def _report(
+        self, caller: Caller, requested: int, actual: int, available: float | None
+    ) -> dict[str, Any]:
+        """`extensions.cost`: what the operation asked for, what it used, and the budget."""
+        budgets = self._budgets
+        status = None
+        if budgets is not None:
+            if available is None:
+                key = budget_key(caller.principal, caller.client_address)
+                available = (await budgets.charge(key, 0)).available
+            status = budgets.status(available)
+        return {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": status,
+        }
+
+    async def execute(self, plan: Plan, caller: Caller) -> Answer | Refused:
+        """Run a query or mutation within the deadline, once admitted and paid for."""
+        available = await self._charge(plan, caller)
+        if isinstance(available, Refused):
+            return available
         limits = self._limits
         context = self._context_for(caller)
         started = time.perf_counter()
         executor: str | None = None
+        # Work cut off at the deadline was done all the same; a turn never had is free.
+        cut_off = False
 
         async def run() -> dict[str, Any]:
-            nonlocal executor
+            nonlocal executor, cut_off
             body: dict[str, Any] = {}
             admitted = False
             try:
@@ -232,6 +327,7 @@ class OperationPipeline:
             except TimeoutError:
                 body["errors"] = [self._timed_out(admitted)]
                 body["data"] = None
+                cut_off = admitted
             else:
                 if result.errors:
                     body["errors"] = self._format(result.errors, caller.request_id)
@@ -253,14 +349,20 @@ class OperationPipeline:
                 )
             else:
                 body = await run()
+        requested = plan.cost.requested
+        actual = requested if cut_off else min(plan.cost.actual(body.get("data")), requested)
+        if self._budgets is not None and requested > actual:
+            key = budget_key(caller.principal, caller.client_address)
+            available = await self._budgets.refund(key, requested - actual)
+        extensions: dict[str, Any] = {
+            "cost": await self._report(caller, requested, actual, available)
+        }
         if self._debug:
-            body["extensions"] = {
-                "debug": {
-                    "sqlStatements": stats.statements,
-                    "sqlMs": round(stats.seconds * 1000, 3),
-                    "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
-                    "executor": executor,
-                }
+            extensions["debug"] = {
+                "sqlStatements": stats.statements,
+                "sqlMs": round(stats.seconds * 1000, 3),
+                "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
+                "executor": executor,
             }
         name = plan.operation.name
         metrics.observe_operation(
@@ -270,7 +372,11 @@ class OperationPipeline:
             time.perf_counter() - started,
             stats.statements,
         )
+        body["extensions"] = extensions
         return Answer(body)
+
+    async def close(self) -> None:
+        await self._persisted.close()
 
     def _timed_out(self, admitted: bool) -> dict[str, Any]:
         limits = self._limits
@@ -288,8 +394,14 @@ class OperationPipeline:
         return error_entry(message, ErrorCode.SERVICE_UNAVAILABLE)
 
     async def subscribe(self, plan: Plan, caller: Caller) -> AsyncGenerator[Refused | Answer, None]:
-        """A subscription's results; a refusal (e.g. its resolver's authorization) comes first
-        and alone. Raises SubscriberOverflow when the subscriber fell too far behind."""
+        """A subscription's results; a refusal (its budget, its resolver's authorization) comes
+        first and alone. Raises SubscriberOverflow when the subscriber fell too far behind.
+
+        A subscription pays its requested cost once, when it starts."""
+        charged = await self._charge(plan, caller)
+        if isinstance(charged, Refused):
+            yield charged
+            return
         stream = await self._schema.subscribe(
             plan.query,
             variable_values=plan.raw_variables,

@@ -236,10 +236,6 @@ class Session:
             )
             return
         pipeline = state.pipeline
-        plan = await pipeline.plan(request, Transport.WEBSOCKET, self.request_id)
-        if isinstance(plan, Refused):
-            yield plan
-            return
         fanout = state.fanout
         max_queued = self.settings.max_queued_events
         caller = Caller(
@@ -249,6 +245,10 @@ class Session:
             listen=None if fanout is None else (lambda types: fanout.listen(types, max_queued)),
             transport="websocket",
         )
+        plan = await pipeline.plan(request, Transport.WEBSOCKET, caller)
+        if isinstance(plan, Refused):
+            yield plan
+            return
         if plan.kind is not OperationType.SUBSCRIPTION:
             yield await pipeline.execute(plan, caller)
             return

@@ -58,7 +58,8 @@ async def test_an_api_key_in_either_header_is_its_owner(auth_app: AuthApp) -> No
     for headers in ({"Authorization": f"Bearer {key}"}, {"X-API-Key": key}):
         response = await auth_app.graphql(ME, headers)
         assert response.status_code == 200
-        assert response.json() == {"data": {"me": {"email": email}}}
+        assert response.json()["data"] == {"me": {"email": email}}
+        assert "errors" not in response.json()
 
 
 async def test_a_customer_key_lists_only_its_owners_orders(auth_app: AuthApp) -> None:

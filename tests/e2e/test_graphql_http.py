@@ -54,7 +54,8 @@ async def test_accept_header_chooses_the_response_media_type(
     assert response.status_code == 200
     assert media_type(response) == expected
     assert response.headers["content-type"].endswith("charset=utf-8")
-    assert response.json() == {"data": {"__typename": "Query"}}
+    assert response.json()["data"] == {"__typename": "Query"}
+    assert "errors" not in response.json()
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/xml", f"{GRJ};q=0, {JSON};q=0"])
@@ -295,10 +296,11 @@ async def test_bad_get_parameters_are_400(api: Api, params: dict[str, str], frag
 
 
 def _nested(depth: int) -> str:
-    """`users.edges.node.orders.edges.node.user.orders…`: `depth` fields deep."""
-    path = ["users", "edges", "node"]
+    """`users.edges.node.orders.edges.node.user.orders…`: `depth` fields deep, a page of one
+    at each level (so that depth, not query cost, is what is tested)."""
+    path = ["users(first: 1)", "edges", "node"]
     while len(path) < depth - 1:
-        path += ["orders", "edges", "node", "user"][: depth - 1 - len(path)]
+        path += ["orders(first: 1)", "edges", "node", "user"][: depth - 1 - len(path)]
     return "{ " + " { ".join(path) + " { __typename" + " }" * len(path) + " }"
 
 
@@ -366,7 +368,7 @@ async def test_introspection_can_be_switched_off(api_factory: ApiFactory) -> Non
     assert schema.status_code == 400
     assert codes(schema)[0] == "GRAPHQL_VALIDATION_FAILED"
     assert "introspection" in schema.json()["errors"][0]["message"]
-    assert typename.json() == {"data": {"__typename": "Query"}}
+    assert typename.json()["data"] == {"__typename": "Query"}
     # Suggestions would name fields that the disabled introspection hides.
     assert "Did you mean" not in str(typo.json())
 
@@ -402,7 +404,8 @@ async def test_batches_when_allowed(api_factory: ApiFactory) -> None:
 
     assert two.status_code == 200
     first, second = two.json()
-    assert first == {"data": {"__typename": "Query"}}
+    assert first["data"] == {"__typename": "Query"}
+    assert "errors" not in first
     assert second["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert three.status_code == 400
     assert "MAX_BATCH_OPERATIONS" in three.json()["errors"][0]["message"]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.config import GraphQLLimits
+from app.config import BudgetSettings, GraphQLLimits
 from app.db.engine import Database
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
@@ -52,6 +52,14 @@ async def _over_http(server: Server, query: str, variables: dict[str, Any]) -> d
     return body
 
 
+def _settled(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer without what the budget holds right now (it refills between requests)."""
+    status = body.get("extensions", {}).get("cost", {}).get("throttleStatus")
+    if status is not None:
+        status.pop("currentlyAvailable")
+    return body
+
+
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_http_and_websocket_give_the_same_answers(server: Server, protocol: str) -> None:
     async with ready_socket(server, protocol) as client:
@@ -69,7 +77,7 @@ async def test_http_and_websocket_give_the_same_answers(server: Server, protocol
                 ]
             else:
                 assert message["type"] in ("next", "data"), (query, message)
-                assert message["payload"] == expected, query
+                assert _settled(message["payload"]) == _settled(expected), query
                 assert (await client.receive())["type"] == "complete"
 
 
@@ -88,7 +96,33 @@ async def test_too_busy_is_the_same_message_over_http_and_websocket(
         finally:
             pipeline.operations.release()
 
-    assert over_http == over_socket
+    assert _settled(over_http) == _settled(over_socket)
     assert over_http["data"] is None
     assert over_http["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
     assert over_http["errors"][0]["message"].startswith("The server is too busy")
+
+
+async def test_websocket_operations_pass_the_same_cost_and_budget_checks(
+    pipeline_db: Database,
+) -> None:
+    budget = BudgetSettings(maximum=30, restore_rate=0.01)
+    async with (
+        serving(pipeline_db, budget=budget) as server,
+        ready_socket(server) as client,
+    ):
+        await client.start("big", "{ products(first: 31) { edges { node { sku } } } }")
+        too_big = await client.receive()
+        await client.start("ok", "{ products(first: 30) { edges { node { sku } } } }")
+        ok = await client.result("ok")
+        assert (await client.receive())["type"] == "complete"
+        await client.start("broke", "{ products(first: 30) { edges { node { sku } } } }")
+        broke = await client.receive()
+
+    # 31 can never fit a bucket of 30; 30 fits, costs 5 (SMALL's products), 25 are left.
+    assert too_big["type"] == "error"
+    assert too_big["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert ok["extensions"]["cost"]["actualQueryCost"] == 5
+    assert ok["extensions"]["cost"]["throttleStatus"]["currentlyAvailable"] == 25
+    assert broke["type"] == "error"
+    assert broke["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert broke["payload"][0]["extensions"]["retryAfter"] >= 500

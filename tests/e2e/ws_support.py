@@ -19,7 +19,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from app.auth.scopes import ALL_SCOPES
-from app.config import GraphQLLimits, Settings, WebSocketSettings
+from app.config import BudgetSettings, GraphQLLimits, Settings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
 from app.repositories import events as event_repo
@@ -94,7 +94,10 @@ class Server:
 
 @asynccontextmanager
 async def serving(
-    db: Database, graphql: GraphQLLimits | None = None, **websocket: Any
+    db: Database,
+    graphql: GraphQLLimits | None = None,
+    budget: BudgetSettings | None = None,
+    **websocket: Any,
 ) -> AsyncIterator[Server]:
     values: dict[str, Any] = {"init_timeout": 5.0, "keepalive": 30.0, "auth_recheck": 0.1}
     values.update(websocket)
@@ -103,6 +106,7 @@ async def serving(
         auth=auth_settings(),
         websocket=WebSocketSettings(**values),
         graphql=graphql or GraphQLLimits(),
+        budget=budget or BudgetSettings(),
     )
     from app.main import create_app
 

@@ -10,10 +10,15 @@ import pytest
 from graphql import GraphQLError, OperationType
 
 from app.auth.principal import ANONYMOUS
-from app.config import GraphQLLimits
+from app.auth.ratelimit import MemoryRateLimiter
+from app.config import BudgetSettings, CostSettings, GraphQLLimits, PersistedQuerySettings
 from app.engine import Executed
+from app.http.budgets import Budgets
+from app.http.cost import CostAnalysis
+from app.http.document_store import MemoryDocumentStore
 from app.http.documents import DocumentPreparer
 from app.http.executors import Plan
+from app.http.persisted import PersistedQueries, TrustedDocuments
 from app.http.pipeline import (
     Answer,
     Caller,
@@ -49,8 +54,18 @@ def context(**fields: Any) -> Any:
     return fields
 
 
+class NoTrustedDocuments:
+    async def find(self, key: str) -> str | None:
+        return None
+
+
 def make(
-    executor: FakeExecutor | None = None, *, debug: bool = False, **limits: Any
+    executor: FakeExecutor | None = None,
+    *,
+    debug: bool = False,
+    budgets: Budgets | None = None,
+    max_cost: int = 10_000,
+    **limits: Any,
 ) -> OperationPipeline:
     settings = dataclasses.replace(GraphQLLimits(), **limits)
     return OperationPipeline(
@@ -59,12 +74,19 @@ def make(
         limits=settings,
         context=context,
         executor=executor or FakeExecutor(),
+        cost=CostAnalysis(schema._schema, CostSettings(max_cost=max_cost)),
+        persisted=PersistedQueries(
+            PersistedQuerySettings(),
+            MemoryDocumentStore(10),
+            cast(TrustedDocuments, NoTrustedDocuments()),
+        ),
+        budgets=budgets,
         debug=debug,
     )
 
 
 async def plan(pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any) -> Plan:
-    planned = await pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
+    planned = await pipeline.plan(OperationRequest(query, **kw), transport, CALLER)
     assert isinstance(planned, Plan), planned
     return planned
 
@@ -72,9 +94,15 @@ async def plan(pipeline: OperationPipeline, query: str, transport: Transport, **
 async def refusal(
     pipeline: OperationPipeline, query: str, transport: Transport, **kw: Any
 ) -> Refused:
-    planned = await pipeline.plan(OperationRequest(query, **kw), transport, "req-1")
+    planned = await pipeline.plan(OperationRequest(query, **kw), transport, CALLER)
     assert isinstance(planned, Refused), planned
     return planned
+
+
+async def answer_of(pipeline: OperationPipeline, planned: Plan) -> Answer:
+    answer = await pipeline.execute(planned, CALLER)
+    assert isinstance(answer, Answer), answer
+    return answer
 
 
 def codes(refused: Refused) -> list[str]:
@@ -134,9 +162,10 @@ async def test_an_admitted_operation_reaches_the_executor_once_with_everything_p
         pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 2}, extensions={"x": 1}
     )
 
-    answer = await pipeline.execute(planned, CALLER)
+    answer = await answer_of(pipeline, planned)
 
-    assert answer == Answer({"data": {"ok": True}})
+    assert answer.body["data"] == {"ok": True}
+    assert "errors" not in answer.body
     [(executed, context)] = executor.calls
     assert executed is planned
     assert executed.variables.coerced == {"n": 2}
@@ -156,9 +185,7 @@ async def test_executor_errors_are_formatted_with_the_catalogue() -> None:
     error = GraphQLError("nope", path=["me"], original_error=RuntimeError("boom"))
     pipeline = make(FakeExecutor(Executed(None, [error], "fake")))
 
-    answer = await pipeline.execute(
-        await plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER
-    )
+    answer = await answer_of(pipeline, await plan(pipeline, "{ me { id } }", Transport.HTTP_POST))
 
     assert answer.body["data"] is None
     [formatted] = answer.body["errors"]
@@ -171,8 +198,8 @@ async def test_waiting_for_a_turn_past_the_deadline_is_one_too_busy_message() ->
     pipeline = make(executor, max_concurrent_operations=1, execution_timeout=0.05)
     await pipeline.operations.acquire()
     try:
-        answer = await pipeline.execute(
-            await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER
+        answer = await answer_of(
+            pipeline, await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET)
         )
     finally:
         pipeline.operations.release()
@@ -190,9 +217,7 @@ async def test_a_query_is_stopped_at_the_deadline_a_mutation_is_not() -> None:
     executor.gate = asyncio.Event()
     pipeline = make(executor, execution_timeout=0.05)
 
-    query = await pipeline.execute(
-        await plan(pipeline, "{ me { id } }", Transport.HTTP_POST), CALLER
-    )
+    query = await answer_of(pipeline, await plan(pipeline, "{ me { id } }", Transport.HTTP_POST))
     assert query.body["errors"][0]["message"] == (
         "The operation did not finish within 0.05 s (EXECUTION_TIMEOUT)"
     )
@@ -200,7 +225,7 @@ async def test_a_query_is_stopped_at_the_deadline_a_mutation_is_not() -> None:
     mutation = await plan(
         pipeline, 'mutation { cancelOrder(id: "x") { order { id } } }', Transport.HTTP_POST
     )
-    running = asyncio.create_task(pipeline.execute(mutation, CALLER))
+    running = asyncio.create_task(answer_of(pipeline, mutation))
     for _ in range(1000):
         if len(executor.calls) == 2:
             break
@@ -209,17 +234,92 @@ async def test_a_query_is_stopped_at_the_deadline_a_mutation_is_not() -> None:
     await asyncio.wait({running}, timeout=0.2)
     assert not running.done()
     executor.gate.set()
-    assert (await running).body == {"data": {"ok": True}}
+    assert (await running).body["data"] == {"ok": True}
 
 
 async def test_debug_adds_statement_figures_to_every_answer() -> None:
     pipeline = make(debug=True)
 
-    answer = await pipeline.execute(
-        await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET), CALLER
-    )
+    answer = await answer_of(pipeline, await plan(pipeline, "{ me { id } }", Transport.WEBSOCKET))
 
     debug = answer.body["extensions"]["debug"]
     assert debug["sqlStatements"] == 0
     assert set(debug) == {"sqlStatements", "sqlMs", "elapsedMs", "executor"}
     assert debug["executor"] == "fake"
+
+
+# --- cost and budgets ----------------------------------------------------------------------------
+
+EXPENSIVE = """{ users(first: 100) { edges { node {
+    orders(first: 100) { edges { node { id } } } } } } }"""
+FIVE_PRODUCTS = {"products": {"edges": [{"node": {"name": str(n)}} for n in range(5)]}}
+
+
+async def test_an_operation_over_max_query_cost_is_refused_before_it_runs() -> None:
+    executor = FakeExecutor()
+    pipeline = make(executor, max_cost=1000)
+
+    refused = await refusal(pipeline, EXPENSIVE, Transport.HTTP_POST)
+
+    [error] = refused.errors
+    assert error["extensions"] == {
+        "code": "QUERY_TOO_COMPLEX",
+        "cost": {"requestedQueryCost": 100 * (1 + 100), "maximumQueryCost": 1000},
+    }
+    assert error["message"] == (
+        "The operation costs 10100 points; the limit (MAX_QUERY_COST) is 1000"
+    )
+    assert refused.body["extensions"]["cost"]["requestedQueryCost"] == 10100
+    assert executor.calls == []
+
+
+async def test_every_answer_reports_its_cost_and_the_unused_part_is_refunded() -> None:
+    budgets = Budgets(MemoryRateLimiter(), BudgetSettings(maximum=100, restore_rate=0.001))
+    pipeline = make(FakeExecutor(Executed(FIVE_PRODUCTS, None, "fake")), budgets=budgets)
+
+    answer = await answer_of(pipeline, await plan(pipeline, PRODUCTS, Transport.HTTP_POST))
+
+    # products(first: $n) with no $n: the default 20 asked for, 5 returned, 15 refunded.
+    assert answer.body["extensions"]["cost"] == {
+        "requestedQueryCost": 20,
+        "actualQueryCost": 5,
+        "throttleStatus": {
+            "maximumAvailable": 100,
+            "currentlyAvailable": 95,
+            "restoreRate": 0.001,
+        },
+    }
+
+
+async def test_an_operation_the_budget_cannot_pay_is_rate_limited_before_it_runs() -> None:
+    executor = FakeExecutor(Executed(FIVE_PRODUCTS, None, "fake"))
+    budgets = Budgets(MemoryRateLimiter(), BudgetSettings(maximum=100, restore_rate=1))
+    pipeline = make(executor, budgets=budgets)
+    costly = await plan(pipeline, PRODUCTS, Transport.HTTP_POST, variables={"n": 100})
+    await answer_of(pipeline, costly)  # 100 asked, 5 used: 95 left
+
+    refused = await pipeline.execute(costly, CALLER)
+
+    assert isinstance(refused, Refused)
+    assert refused.reason is Refusal.RATE_LIMITED
+    [error] = refused.errors
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert 5 <= error["extensions"]["retryAfter"] <= 6
+    status = refused.body["extensions"]["cost"]["throttleStatus"]
+    assert 95 <= status["currentlyAvailable"] < 100
+    assert len(executor.calls) == 1
+    # Someone else's budget is untouched.
+    other = Caller(principal=ANONYMOUS, request_id="req-2", client_address="10.0.0.2")
+    assert isinstance(await pipeline.execute(costly, other), Answer)
+
+
+async def test_without_budgets_costs_are_still_reported() -> None:
+    pipeline = make(FakeExecutor(Executed(FIVE_PRODUCTS, None, "fake")))
+
+    answer = await answer_of(pipeline, await plan(pipeline, PRODUCTS, Transport.WEBSOCKET))
+
+    assert answer.body["extensions"]["cost"] == {
+        "requestedQueryCost": 20,
+        "actualQueryCost": 5,
+        "throttleStatus": None,
+    }
