@@ -249,11 +249,26 @@ def first_product_id(client: httpx.Client, running: Server) -> str:
     return str(edges[0]["node"]["id"])
 
 
-def count_statements(client: httpx.Client, running: Server, query: BenchQuery) -> int:
-    """Statements of one request to a DEBUG server, after a first request has warmed the pool."""
+@dataclass(frozen=True)
+class SqlCost:
+    statements: int
+    round_trips: int  # waits for the server: statements, and preparing, BEGIN, COMMIT…
+
+
+def count_statements(client: httpx.Client, running: Server, query: BenchQuery) -> SqlCost:
+    """Statements and round trips of one request to a DEBUG server, after a first request has
+    warmed the pool (and prepared the statements on its connection)."""
     post(client, running, query.body())
-    answer = post(client, running, query.body())
-    return int(answer["extensions"]["debug"]["sqlStatements"])
+    debug = post(client, running, query.body())["extensions"]["debug"]
+    return SqlCost(int(debug["sqlStatements"]), int(debug["sqlRoundTrips"]))
+
+
+def rss_mib(pid: int) -> float:
+    """The process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmRSS for process {pid}")
 
 
 def check_answers(client: httpx.Client, running: Server, queries: list[BenchQuery]) -> None:
@@ -276,6 +291,7 @@ class Measurement:
     max_ms: float
     cpu_ms_per_request: float
     sql_per_request: int
+    round_trips_per_request: int
     non200: int
     graphql_errors: int
     socket_errors: int
@@ -309,7 +325,7 @@ def cpu_ms_per_request(cpu_seconds: float, completed: int, in_flight: int) -> fl
     return cpu_seconds * 1000 / handled if completed else 0.0
 
 
-def measure(running: Server, query: BenchQuery, options: Options, statements: int) -> Measurement:
+def measure(running: Server, query: BenchQuery, options: Options, sql: SqlCost) -> Measurement:
     url = f"{running.url}/graphql"
     headers = request_headers(running.token)
     common = {"connections": options.connections, "threads": options.threads}
@@ -329,7 +345,8 @@ def measure(running: Server, query: BenchQuery, options: Options, statements: in
         p99_ms=result.p99_ms,
         max_ms=result.max_ms,
         cpu_ms_per_request=cpu_ms_per_request(cpu, result.requests, options.connections),
-        sql_per_request=statements,
+        sql_per_request=sql.statements,
+        round_trips_per_request=sql.round_trips,
         non200=result.non200,
         graphql_errors=result.graphql_errors,
         socket_errors=result.socket_errors,
@@ -339,13 +356,14 @@ def measure(running: Server, query: BenchQuery, options: Options, statements: in
 def table(rows: list[Measurement]) -> str:
     head = (
         f"{'query':<22}{'requests':>9}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}"
-        f"{'SQL/req':>9}{'non-200':>9}{'gql err':>9}{'sock err':>9}"
+        f"{'SQL/req':>9}{'trips/req':>10}{'non-200':>9}{'gql err':>9}{'sock err':>9}"
     )
     lines = [head, "-" * len(head)]
     for m in rows:
         lines.append(
             f"{m.name:<22}{m.requests:>9d}{m.rps:>9.1f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
-            f"{m.cpu_ms_per_request:>12.3f}{m.sql_per_request:>9d}{m.non200:>9d}"
+            f"{m.cpu_ms_per_request:>12.3f}{m.sql_per_request:>9d}"
+            f"{m.round_trips_per_request:>10d}{m.non200:>9d}"
             f"{m.graphql_errors:>9d}{m.socket_errors:>9d}"
         )
     return "\n".join(lines)
@@ -403,6 +421,7 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
             database_url, credentials, client, debug=False, log_path=RESULTS_DIR / "server.log"
         ) as prod:
             check_answers(client, prod, queries)
+            rss_before = rss_mib(prod.pid)
             for query in queries:
                 print(
                     f"measuring {query.name}: {options.warmup:g} s warm-up, "
@@ -411,6 +430,7 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
                     flush=True,
                 )
                 rows.append(measure(prod, query, options, statements[query.name]))
+            rss_after = rss_mib(prod.pid)
 
         cached = cache_comparison(database_url, credentials, client, queries[0], options, out)
 
@@ -429,8 +449,15 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
         "dataset": asdict(dataset),
         "results": [asdict(row) for row in rows],
         "cache": [asdict(row) for row in cached],
+        # The measured server's resident memory once it answered, and after every query's run.
+        "rss_mib": {"before": round(rss_before, 1), "after": round(rss_after, 1)},
     }
     print("\n" + table(rows), file=out)
+    print(
+        f"server RSS: {rss_before:.1f} MiB before the runs, {rss_after:.1f} MiB after "
+        f"({rss_after / rss_before:.2f}x)",
+        file=out,
+    )
     print("\n" + cache_table(cached), file=out)
     print(notes(options), file=out)
     return report
@@ -462,7 +489,7 @@ def cache_comparison(
             check_answers(client, running, queries)
             for query in queries:
                 print(f"measuring {query.name} with the cache {label} …", file=out, flush=True)
-                measured = measure(running, query, options, 0)
+                measured = measure(running, query, options, SqlCost(0, 0))
                 rows.append(replace(measured, name=f"{query.name} [cache {label}]"))
     return rows
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.dataloader import DataLoader
 
-from app.db.engine import Database
+from app.db.engine import Connection, Database
 from app.observability import metrics
 
 K = TypeVar("K", bound=Hashable)
@@ -25,7 +24,7 @@ def in_key_order(keys: Sequence[K], found: Mapping[K, V]) -> list[V | None]:
 async def by_keys(
     db: Database,
     keys: Sequence[K],
-    fetch: Callable[[AsyncConnection, Sequence[K]], Awaitable[Mapping[K, V]]],
+    fetch: Callable[[Connection, Sequence[K]], Awaitable[Mapping[K, V]]],
 ) -> list[V | None]:
     """Run one lookup for all keys on a connection borrowed for just this statement."""
     unique = list(dict.fromkeys(keys))

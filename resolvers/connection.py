@@ -10,6 +10,7 @@ import strawberry
 
 from app.engine import batch
 from app.pagination import Page
+from resolvers.lazy import Lazy, assemble
 
 NodeT = TypeVar("NodeT")
 EntityT = TypeVar("EntityT")
@@ -17,17 +18,27 @@ Count = Callable[[], Awaitable[int]]
 
 
 @strawberry.type
-class PageInfo:
+class PageInfo(Lazy):
     has_next_page: bool
     has_previous_page: bool
     start_cursor: str | None
     end_cursor: str | None
+    edges: strawberry.Private[list[Edge[Any]]]
+
+    LAZY = {
+        "start_cursor": lambda info: info.edges[0].cursor if info.edges else None,
+        "end_cursor": lambda info: info.edges[-1].cursor if info.edges else None,
+    }
 
 
 @strawberry.type
-class Edge(Generic[NodeT]):
+class Edge(Lazy, Generic[NodeT]):
     cursor: str
     node: NodeT
+    entity: strawberry.Private[Any]
+    encode: strawberry.Private[Callable[[Any], str]]
+
+    LAZY = {"cursor": lambda edge: edge.encode(edge.entity)}
 
 
 async def _total_counts(context: object, connections: Sequence[Connection[Any]]) -> list[Any]:
@@ -55,12 +66,10 @@ def connection(
     cursor: Callable[[EntityT], str],
     count: Count,
 ) -> Connection[NodeT]:
-    edges = [Edge(cursor=cursor(entity), node=node(entity)) for entity in page.items]
-    page_info = PageInfo(
-        has_next_page=page.has_next,
-        has_previous_page=page.has_previous,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+    # Cursors are encoded only for the edges (and page ends) a query reads them from.
+    edges = [assemble(Edge, node=node(e), entity=e, encode=cursor) for e in page.items]
+    page_info = assemble(
+        PageInfo, has_next_page=page.has_next, has_previous_page=page.has_previous, edges=edges
     )
     return Connection(edges=edges, page_info=page_info, count=count)
 

@@ -10,6 +10,7 @@ from app.domain import models
 from app.pagination import encode_text_cursor
 from resolvers.context import Info
 from resolvers.global_id import to_global_id
+from resolvers.lazy import Lazy, assemble
 from resolvers.money import Money
 from resolvers.node import Node
 
@@ -17,7 +18,7 @@ CURSOR_KIND = "product"
 
 
 @strawberry.type
-class Product(Node):
+class Product(Node, Lazy):
     id: strawberry.ID
     sku: str
     name: str
@@ -26,10 +27,12 @@ class Product(Node):
     stock: int
     pk: strawberry.Private[UUID]
 
+    LAZY = {"id": lambda product: strawberry.ID(to_global_id("Product", product.pk))}
+
     @classmethod
     def of(cls, product: models.Product) -> Product:
-        return cls(
-            id=strawberry.ID(to_global_id("Product", product.id)),
+        return assemble(
+            cls,
             sku=product.sku,
             name=product.name,
             description=product.description,

@@ -197,16 +197,20 @@ class RedisRateLimiter:
 
 class CountedRateLimiter:
     """Counts refusals for /metrics (og_rate_limit_refusals_total), by the bucket's kind: the
-    key's first segment (`key`, `client`, `login`, `sign-ups`, `client-auth-failures`...)."""
+    key's first segment (`key`, `client`, `login`, `sign-ups`, `client-auth-failures`, `cost` for
+    query-cost budgets...)."""
 
     def __init__(self, inner: RateLimiter) -> None:
         self._inner = inner
 
-    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
-        wait = await self._inner.acquire(key, per_minute, burst, cost)
-        if wait and cost > 0:
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        taken = await self._inner.take(key, per_minute, burst, cost)
+        if taken.wait and cost > 0:
             metrics.RATE_LIMITED.labels(key.partition(":")[0]).inc()
-        return wait
+        return taken
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
 
     async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
         await self._inner.refund(key, per_minute, burst, amount)

@@ -30,6 +30,8 @@ from app.domain.auth import VERIFICATION_LEEWAY, AccessTokenRecord
 TOKEN_TYPE = "at+jwt"
 _ACCEPTED_TYP = {"at+jwt", "application/at+jwt"}
 MAX_TOKEN_LENGTH = 8192
+# Verified tokens remembered per process: ~1 KB each, so at most a few MB.
+_REMEMBERED_TOKENS = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +79,11 @@ class AccessTokens:
         self.issuer = settings.issuer
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
+        self._leeway = int(VERIFICATION_LEEWAY.total_seconds())
+        # Verified tokens, oldest first: token -> (claims, its key, last second it is valid).
+        self._verified: dict[str, tuple[VerifiedToken, SigningKey, int]] = {}
         self._claims = JWTClaimsRegistry(
-            leeway=int(VERIFICATION_LEEWAY.total_seconds()),
+            leeway=self._leeway,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
             sub={"essential": True},
@@ -124,7 +129,27 @@ class AccessTokens:
         return token, record
 
     def verify(self, token: str) -> VerifiedToken:
-        """The token's claims if it is ours, intact, unexpired and meant for this API."""
+        """The token's claims if it is ours, intact, unexpired and meant for this API.
+
+        A client sends the same token with every request until it expires, and checking the
+        RS256 signature and the claims is most of what authenticating a request costs; so a
+        verified token is remembered (a bounded number of them) and, until its `exp`, only its
+        key is checked again, so a key taken out of the ring stops its tokens at once.
+        Revocation is not cached: the authenticator checks the revoked set on every request.
+        """
+        remembered = self._verified.get(token)
+        if remembered is not None:
+            verified, key, good_until = remembered
+            if time.time() <= good_until and self.keys.find(key.kid) is key:
+                return verified
+            del self._verified[token]
+        verified, key = self._verify(token)
+        if len(self._verified) >= _REMEMBERED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (verified, key, int(verified.claims["exp"]) + self._leeway)
+        return verified
+
+    def _verify(self, token: str) -> tuple[VerifiedToken, SigningKey]:
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidCredentials("the access token is too long")
         try:
@@ -150,7 +175,7 @@ class AccessTokens:
             verified.principal()
         except ValueError:
             raise InvalidCredentials("the access token's subject is malformed") from None
-        return verified
+        return verified, key
 
 
 def jws_kid(token: str) -> str | None:

@@ -8,11 +8,10 @@ import json
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import ClauseElement
 
 from app.cache.manager import CacheManager, Codec
-from app.db.engine import Database
+from app.db.engine import Connection, Database
 
 T = TypeVar("T")
 
@@ -33,7 +32,7 @@ class QueryCache:
         self,
         db: Database,
         stmt: ClauseElement,
-        run: Callable[[AsyncConnection], Awaitable[T]],
+        run: Callable[[Connection], Awaitable[T]],
         *,
         tags: Iterable[str],
         codec: Codec[T],

@@ -11,17 +11,21 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Dialect, Result
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.sql import Executable
 
 from app.config import Settings
+from app.db.driver import DriverPool, PoolTimeout
 from app.db.urls import DatabaseUrl
 from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
 from app.observability import metrics
@@ -31,10 +35,27 @@ log = logging.getLogger("app.db")
 
 @dataclass
 class StatementStats:
-    """Statements and their time for one unit of work, such as a GraphQL request."""
+    """Statements, their round trips and time for one unit of work, such as a GraphQL request.
+
+    A round trip is one wait for the server: a statement, preparing one, BEGIN, COMMIT or
+    ROLLBACK. SQLite is in process; its statements count as one round trip each.
+    """
 
     statements: int = 0
+    round_trips: int = 0
     seconds: float = 0.0
+
+
+class Connection(Protocol):
+    """What repositories need from a connection: SQLAlchemy's AsyncConnection, or for reads on
+    PostgreSQL the driver's own (`DriverConnection`)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(
+        self, statement: Executable, parameters: Mapping[str, Any] | None = None
+    ) -> Result[*tuple[Any, ...]]: ...
 
 
 _current_stats: ContextVar[StatementStats | None] = ContextVar("statement_stats", default=None)
@@ -61,21 +82,38 @@ class Database:
         self._busy_timeout_ms = settings.statement_timeout_ms
         self.engine = _create_engine(url, settings)
         self._install_listeners(self.engine)
-        # Reads need no transaction: autocommit saves the BEGIN/ROLLBACK round trips. On SQLite
+        # Reads need no transaction. On PostgreSQL they skip SQLAlchemy's connection altogether
+        # (app.db.driver): one round trip per statement, no BEGIN/ROLLBACK, no pre-ping. On SQLite
         # the driver never begins transactions (see _install_listeners), so a read connection is
-        # simply one whose `begin` emits nothing; switching the driver's isolation level per
-        # checkout would undo that.
-        self._read_engine = (
-            self.engine.execution_options(**{_NO_BEGIN: True})
-            if self.dialect == "sqlite"
-            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        # simply one whose `begin` emits nothing.
+        self._read_engine = self.engine.execution_options(**{_NO_BEGIN: True})
+        self._driver = (
+            DriverPool(
+                url.url.render_as_string(hide_password=False),
+                self.engine.dialect,
+                settings.pool,
+                _connect_args(settings),
+                self._record,
+            )
+            if self.dialect == "postgresql"
+            else None
         )
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection in autocommit mode; database trouble raises ServiceUnavailable."""
-        async with _borrow(self._read_engine) as connection:
-            yield connection
+    async def read(self) -> AsyncIterator[Connection]:
+        """A pooled connection for reads, outside any transaction; database trouble raises
+        ServiceUnavailable. Every statement sees the data committed when it starts."""
+        if self._driver is None:
+            async with _borrow(self._read_engine) as connection:
+                yield connection
+            return
+        with _database_trouble(connecting=True):
+            driver_connection = await self._driver.acquire()
+        with _database_trouble(connecting=False):
+            try:
+                yield driver_connection
+            finally:
+                await self._driver.release(driver_connection)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -96,7 +134,18 @@ class Database:
             yield connection
 
     async def dispose(self) -> None:
+        if self._driver is not None:
+            await self._driver.close()
         await self.engine.dispose()
+
+    def _record(self, statement: str, elapsed: float, round_trips: int) -> None:
+        stats = _current_stats.get()
+        if stats is not None:
+            stats.statements += 1
+            stats.round_trips += round_trips
+            stats.seconds += elapsed
+        if elapsed >= self._slow_seconds:
+            log.warning("slow statement (%.3f s): %s", elapsed, " ".join(statement.split()))
 
     def _install_listeners(self, engine: AsyncEngine) -> None:
         sync_engine = engine.sync_engine
@@ -108,12 +157,19 @@ class Database:
         @event.listens_for(sync_engine, "after_cursor_execute")
         def _after(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
             elapsed = time.perf_counter() - conn.info.pop("og_started", time.perf_counter())
-            stats = _current_stats.get()
-            if stats is not None:
-                stats.statements += 1
-                stats.seconds += elapsed
-            if elapsed >= self._slow_seconds:
-                log.warning("slow statement (%.3f s): %s", elapsed, " ".join(statement.split()))
+            self._record(statement, elapsed, 1)
+
+        if self.dialect == "postgresql":
+            # Transactions (writes) go through SQLAlchemy; their control statements are round
+            # trips too. (On SQLite, BEGIN IMMEDIATE is a statement, counted above.)
+
+            def _control(conn: Any) -> None:
+                stats = _current_stats.get()
+                if stats is not None:
+                    stats.round_trips += 1
+
+            for name in ("begin", "commit", "rollback"):
+                event.listen(sync_engine, name, _control)
 
         # Pool gauges for /metrics: connections checked out, and borrowers waiting (_borrow).
         @event.listens_for(sync_engine.pool, "checkout")
@@ -168,21 +224,26 @@ def _create_engine(url: DatabaseUrl, settings: Settings) -> AsyncEngine:
         "pool_pre_ping": pool.pre_ping,
     }
     if url.dialect == "postgresql":
-        statement_seconds = settings.statement_timeout_ms / 1000
-        options["connect_args"] = {
-            "server_settings": {
-                "application_name": "ordergraph",
-                "statement_timeout": str(settings.statement_timeout_ms),
-            },
-            # Bounds connecting (TCP, TLS, authentication) to a server that does not answer.
-            "timeout": pool.timeout,
-            # The server cancels a slow statement itself; this client-side bound, a little
-            # later, covers a server or network that has stopped answering altogether.
-            "command_timeout": statement_seconds + _COMMAND_TIMEOUT_MARGIN
-            if statement_seconds > 0
-            else None,
-        }
+        options["connect_args"] = _connect_args(settings)
     return create_async_engine(url.async_url, **options)
+
+
+def _connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg's connection arguments, for SQLAlchemy's pool and the driver's alike."""
+    statement_seconds = settings.statement_timeout_ms / 1000
+    return {
+        "server_settings": {
+            "application_name": "ordergraph",
+            "statement_timeout": str(settings.statement_timeout_ms),
+        },
+        # Bounds connecting (TCP, TLS, authentication) to a server that does not answer.
+        "timeout": settings.pool.timeout,
+        # The server cancels a slow statement itself; this client-side bound, a little
+        # later, covers a server or network that has stopped answering altogether.
+        "command_timeout": statement_seconds + _COMMAND_TIMEOUT_MARGIN
+        if statement_seconds > 0
+        else None,
+    }
 
 
 _COMMAND_TIMEOUT_MARGIN = 2.0
@@ -221,12 +282,14 @@ def unavailable_message(error: BaseException, *, connecting: bool) -> str | None
     to answer. Once connected, only errors that name the server or a timeout count; a failing
     statement is a bug and stays an internal error.
     """
-    if isinstance(error, sa_exc.TimeoutError):  # no pooled connection became free in time
+    if isinstance(error, sa_exc.TimeoutError | PoolTimeout):  # no pooled connection was free
         return BUSY_MESSAGE
     if isinstance(error, TimeoutError):  # connect timeout or asyncpg's command_timeout
         return TOO_SLOW_MESSAGE
     if isinstance(error, OSError):  # refused, reset, unreachable: raised raw by asyncpg
         return UNAVAILABLE_MESSAGE
+    if connecting and isinstance(error, asyncpg.PostgresError | asyncpg.InterfaceError):
+        return UNAVAILABLE_MESSAGE  # the driver's pool, refused by the server
     if not isinstance(error, sa_exc.DBAPIError):
         return None
     original = error.orig

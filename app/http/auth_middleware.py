@@ -7,7 +7,6 @@ answers 401 / 429 itself so no GraphQL runs for a refused credential.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import ServiceUnavailable
+from app.http import encoding
 from app.http.request_id import HEADER, request_id_from
 from app.http.rest.problems import problem_response
 
@@ -115,9 +115,9 @@ async def _graphql_reply(
     headers: list[tuple[str, str]],
     extra: dict[str, object] | None = None,
 ) -> None:
-    body = json.dumps(
+    body = encoding.dumps(
         {"errors": [{"message": message, "extensions": {"code": code, **(extra or {})}}]}
-    ).encode()
+    )
     raw = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

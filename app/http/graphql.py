@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.config import GraphQLLimits
+from app.http import encoding
 from app.http.auth_middleware import principal_of
 from app.http.errors import ErrorCode, error_entry
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
@@ -247,9 +248,8 @@ def _refused(refused: Refused, media_type: str) -> Outcome:
 def _respond(
     content: Any, status: int, media_type: str, headers: dict[str, str] | None = None
 ) -> Response:
-    body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     return Response(
-        body.encode("utf-8"),
+        encoding.dumps(content),
         status_code=status,
         media_type=f"{media_type}; charset=utf-8",
         headers=headers,

@@ -360,6 +360,7 @@ class OperationPipeline:
         if self._debug:
             extensions["debug"] = {
                 "sqlStatements": stats.statements,
+                "sqlRoundTrips": stats.round_trips,
                 "sqlMs": round(stats.seconds * 1000, 3),
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
                 "executor": executor,

@@ -7,7 +7,6 @@ otherwise generated.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import uuid
@@ -15,6 +14,7 @@ import uuid
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http import encoding
 from app.http.errors import INTERNAL_MESSAGE, ErrorCode
 
 HEADER = "X-Request-ID"
@@ -77,7 +77,7 @@ class RequestIdMiddleware:
             if started or scope["type"] != "http":
                 raise
             # Answered here, in the API's error shape, rather than by Starlette's plain-text 500.
-            body = json.dumps(
+            body = encoding.dumps(
                 {
                     "errors": [
                         {
@@ -89,7 +89,7 @@ class RequestIdMiddleware:
                         }
                     ]
                 }
-            ).encode()
+            )
             await send_with_id(
                 {
                     "type": "http.response.start",

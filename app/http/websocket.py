@@ -60,6 +60,7 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.config import WebSocketSettings
 from app.errors import ServiceUnavailable
+from app.http import encoding
 from app.http.errors import ErrorCode, error_entry
 from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
@@ -527,6 +528,9 @@ class GraphQLWebSocket(GraphQL[Session, None]):
             # Counted (with a coded error) by the handlers above.
             max_subscriptions_per_connection=None,
         )
+
+    def encode_json(self, data: object) -> str:
+        return encoding.dumps_text(data)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "websocket":

@@ -10,6 +10,8 @@ from uuid import UUID
 from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import api_keys, users
 from app.domain.auth import ApiKey
 from app.domain.models import Role
@@ -58,7 +60,7 @@ async def insert_key(conn: AsyncConnection, key: ApiKey, key_hash: str) -> None:
     )
 
 
-async def find_active_by_hash(conn: AsyncConnection, key_hash: str) -> KeyOwner | None:
+async def find_active_by_hash(conn: Connection, key_hash: str) -> KeyOwner | None:
     """One statement: the key and its owner's role and state, if the key is not revoked."""
     stmt = (
         select(api_keys, users.c.role, users.c.disabled_at.label("user_disabled_at"))
@@ -82,23 +84,23 @@ async def count_active_for_user(conn: AsyncConnection, user_id: UUID) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
-async def list_for_user(conn: AsyncConnection, user_id: UUID) -> list[ApiKey]:
+async def list_for_user(conn: Connection, user_id: UUID) -> list[ApiKey]:
     rows = await conn.execute(
         select(api_keys).where(api_keys.c.user_id == user_id).order_by(api_keys.c.created_at)
     )
     return [_key(row) for row in rows]
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
-    rows = await conn.execute(select(api_keys).where(api_keys.c.id.in_(ids)))
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, ApiKey]:
+    rows = await conn.execute(select(api_keys).where(one_of(api_keys.c.id, ids)))
     return {key.id: key for key in map(_key, rows)}
 
 
-async def by_user_ids(conn: AsyncConnection, user_ids: Sequence[UUID]) -> dict[UUID, list[ApiKey]]:
+async def by_user_ids(conn: Connection, user_ids: Sequence[UUID]) -> dict[UUID, list[ApiKey]]:
     """Each user's keys, revoked ones included, oldest first."""
     rows = await conn.execute(
         select(api_keys)
-        .where(api_keys.c.user_id.in_(user_ids))
+        .where(one_of(api_keys.c.user_id, user_ids))
         .order_by(api_keys.c.created_at, api_keys.c.id)
     )
     found: dict[UUID, list[ApiKey]] = {user_id: [] for user_id in user_ids}

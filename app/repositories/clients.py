@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import Row, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
 from app.db.tables import access_tokens, oauth_clients
 from app.domain.auth import VERIFICATION_LEEWAY, AccessTokenRecord, ClientType, OAuthClient
 
@@ -61,14 +62,14 @@ async def insert_client(conn: AsyncConnection, client: OAuthClient) -> None:
     )
 
 
-async def get_by_client_id(conn: AsyncConnection, client_id: str) -> OAuthClient | None:
+async def get_by_client_id(conn: Connection, client_id: str) -> OAuthClient | None:
     row = (
         await conn.execute(select(oauth_clients).where(oauth_clients.c.client_id == client_id))
     ).first()
     return None if row is None else _client(row)
 
 
-async def get_by_name(conn: AsyncConnection, name: str) -> OAuthClient | None:
+async def get_by_name(conn: Connection, name: str) -> OAuthClient | None:
     row = (
         await conn.execute(
             select(oauth_clients)
@@ -79,7 +80,7 @@ async def get_by_name(conn: AsyncConnection, name: str) -> OAuthClient | None:
     return None if row is None else _client(row)
 
 
-async def list_clients(conn: AsyncConnection) -> list[OAuthClient]:
+async def list_clients(conn: Connection) -> list[OAuthClient]:
     rows = await conn.execute(select(oauth_clients).order_by(oauth_clients.c.created_at))
     return [_client(row) for row in rows]
 
@@ -132,7 +133,7 @@ async def insert_tokens(conn: AsyncConnection, records: Sequence[AccessTokenReco
         )
 
 
-async def get_token(conn: AsyncConnection, jti: str) -> AccessTokenRecord | None:
+async def get_token(conn: Connection, jti: str) -> AccessTokenRecord | None:
     row = (await conn.execute(select(access_tokens).where(access_tokens.c.jti == jti))).first()
     return None if row is None else _token(row)
 
@@ -169,7 +170,7 @@ async def revoke_tokens_where(
     return int(result.rowcount)
 
 
-async def revoked_unexpired_jtis(conn: AsyncConnection, now: datetime) -> set[str]:
+async def revoked_unexpired_jtis(conn: Connection, now: datetime) -> set[str]:
     """Revoked tokens that would otherwise still verify: what every process must refuse.
 
     Verification accepts a token for VERIFICATION_LEEWAY after its `exp`, so a revoked token is

@@ -11,6 +11,8 @@ from uuid import UUID
 from sqlalchemy import Row, and_, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import events, handler_runs
 from app.db.types import UTCDateTime
 from app.domain.events import Event
@@ -72,12 +74,12 @@ class EventRepository:
 
 
 async def by_stream_ids(
-    conn: AsyncConnection, stream_ids: Sequence[UUID], types: Sequence[str] | None = None
+    conn: Connection, stream_ids: Sequence[UUID], types: Sequence[str] | None = None
 ) -> dict[UUID, list[Event]]:
     """Each stream's events in version order."""
     stmt = (
         select(events)
-        .where(events.c.stream_id.in_(stream_ids))
+        .where(one_of(events.c.stream_id, stream_ids))
         .order_by(events.c.stream_id, events.c.version)
     )
     if types is not None:
@@ -208,7 +210,7 @@ async def start_attempt(
     return True
 
 
-async def runs_for(conn: AsyncConnection, event_id: UUID) -> dict[str, HandlerRun]:
+async def runs_for(conn: Connection, event_id: UUID) -> dict[str, HandlerRun]:
     stmt = select(handler_runs).where(handler_runs.c.event_id == event_id)
     return {
         row.handler: HandlerRun(row.handler, row.status, row.attempts, row.next_attempt_at)
@@ -292,7 +294,7 @@ async def take_relay_turn(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
 
 
-async def unpublished(conn: AsyncConnection, limit: int) -> list[Event]:
+async def unpublished(conn: Connection, limit: int) -> list[Event]:
     """The oldest committed events the broker has not been given yet, in sequence order."""
     stmt = (
         select(events)
@@ -312,6 +314,6 @@ async def mark_published(conn: AsyncConnection, sequences: Sequence[int], now: d
     return (await conn.execute(stmt)).rowcount
 
 
-async def unpublished_count(conn: AsyncConnection) -> int:
+async def unpublished_count(conn: Connection) -> int:
     stmt = select(func.count()).select_from(events).where(events.c.published_at.is_(None))
     return int((await conn.execute(stmt)).scalar_one())

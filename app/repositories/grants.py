@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy import Row, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
 from app.db.tables import authorization_codes, refresh_tokens
 from app.domain.auth import AuthorizationCode, RefreshToken
 
@@ -66,7 +67,7 @@ async def insert_code(conn: AsyncConnection, code: AuthorizationCode) -> None:
     )
 
 
-async def get_code(conn: AsyncConnection, code_hash: str) -> AuthorizationCode | None:
+async def get_code(conn: Connection, code_hash: str) -> AuthorizationCode | None:
     row = (
         await conn.execute(
             select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
@@ -105,7 +106,7 @@ async def insert_refresh_token(conn: AsyncConnection, token: RefreshToken) -> No
     )
 
 
-async def get_refresh_token(conn: AsyncConnection, token_hash: str) -> RefreshToken | None:
+async def get_refresh_token(conn: Connection, token_hash: str) -> RefreshToken | None:
     row = (
         await conn.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash == token_hash))
     ).first()

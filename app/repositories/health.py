@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, MetaData, String, Table, inspect, select
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, MetaData, String, Table, select, text
+
+from app.db.engine import Connection
 
 # yoyo's bookkeeping table (its default name); not part of the application's metadata.
 yoyo_migration = Table("_yoyo_migration", MetaData(), Column("migration_id", String))
 
+# Whether the table exists, asked of each database's catalogue (one statement, any connection).
+_HAS_TABLE = {
+    "postgresql": text("SELECT to_regclass(CAST(:name AS text)) IS NOT NULL"),
+    "sqlite": text("SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = :name"),
+}
 
-def _has_yoyo_table(conn: Connection) -> bool:
-    return inspect(conn).has_table(yoyo_migration.name)
 
-
-async def applied_migration_ids(conn: AsyncConnection) -> set[str]:
+async def applied_migration_ids(conn: Connection) -> set[str]:
     """The ids yoyo recorded as applied; none on a database that was never migrated."""
-    if not await conn.run_sync(_has_yoyo_table):
+    found = await conn.execute(_HAS_TABLE[conn.dialect.name], {"name": yoyo_migration.name})
+    if not found.scalar():
         return set()
     result = await conn.execute(select(yoyo_migration.c.migration_id))
     return {str(migration_id) for migration_id in result.scalars()}

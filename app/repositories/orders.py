@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import order_items, orders
 from app.domain.models import Order, OrderItem, OrderStatus
 from app.domain.money import Money
@@ -60,13 +62,13 @@ def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Order]:
-    result = await conn.execute(select(orders).where(orders.c.id.in_(ids)))
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Order]:
+    result = await conn.execute(select(orders).where(one_of(orders.c.id, ids)))
     return {order.id: order for order in map(_order, result)}
 
 
 async def page(
-    conn: AsyncConnection, first: int, after: TimeKey | None, where: OrderFilter
+    conn: Connection, first: int, after: TimeKey | None, where: OrderFilter
 ) -> Page[Order]:
     """Orders newest first, by (created_at, id) descending."""
     stmt = (
@@ -81,13 +83,13 @@ async def page(
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
-async def count(conn: AsyncConnection, where: OrderFilter) -> int:
+async def count(conn: Connection, where: OrderFilter) -> int:
     stmt = select(func.count()).select_from(orders).where(*_conditions(where))
     return int((await conn.execute(stmt)).scalar_one())
 
 
 async def pages_by_user_ids(
-    conn: AsyncConnection, user_ids: Sequence[UUID], first: int, after: TimeKey | None
+    conn: Connection, user_ids: Sequence[UUID], first: int, after: TimeKey | None
 ) -> dict[UUID, Page[Order]]:
     """The first `first` orders (newest first) of each user, with totals, in one statement.
 
@@ -109,7 +111,7 @@ async def pages_by_user_ids(
             func.count().over(partition_by=by_user).label("total"),
             skipped.label("skipped"),
         )
-        .where(by_user.in_(user_ids))
+        .where(one_of(by_user, user_ids))
         .subquery("numbered")
     )
     in_page = and_(numbered.c.rn > numbered.c.skipped, numbered.c.rn <= numbered.c.skipped + first)
@@ -134,12 +136,12 @@ async def pages_by_user_ids(
 
 
 async def items_by_order_ids(
-    conn: AsyncConnection, order_ids: Sequence[UUID]
+    conn: Connection, order_ids: Sequence[UUID]
 ) -> dict[UUID, list[OrderItem]]:
     stmt = (
         select(order_items, orders.c.currency)
         .join(orders, orders.c.id == order_items.c.order_id)
-        .where(order_items.c.order_id.in_(order_ids))
+        .where(one_of(order_items.c.order_id, order_ids))
         .order_by(order_items.c.order_id, order_items.c.position)
     )
     items: dict[UUID, list[OrderItem]] = {}

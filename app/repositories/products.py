@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from app.cache import tags
 from app.cache.manager import FunctionCodec
 from app.cache.query import QueryCache
-from app.db.engine import Database
+from app.db.engine import Connection, Database
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -50,7 +50,7 @@ def _page(first: int, after: str | None) -> Select[Any]:
 _COUNT = select(func.count()).select_from(products)
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Product]:
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Product]:
     result = await conn.execute(_by_ids(ids))
     return {product.id: product for product in map(_product, result)}
 
@@ -59,13 +59,13 @@ def _to_page(rows: list[Product], first: int, after: str | None) -> Page[Product
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
-async def page(conn: AsyncConnection, first: int, after: str | None) -> Page[Product]:
+async def page(conn: Connection, first: int, after: str | None) -> Page[Product]:
     """Products by SKU (byte order on both databases)."""
     rows = [_product(row) for row in await conn.execute(_page(first, after))]
     return _to_page(rows, first, after)
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Connection) -> int:
     return int((await conn.execute(_COUNT)).scalar_one())
 
 
@@ -130,7 +130,7 @@ class CatalogueReads:
                 return await get_by_ids(conn, ids)
         stmt = _by_ids(sorted(ids))
 
-        async def run(conn: AsyncConnection) -> list[Product]:
+        async def run(conn: Connection) -> list[Product]:
             return [_product(row) for row in await conn.execute(stmt)]
 
         found = await self._cache.fetch(
@@ -144,7 +144,7 @@ class CatalogueReads:
                 return await page(conn, first, after)
         stmt = _page(first, after)
 
-        async def run(conn: AsyncConnection) -> list[Product]:
+        async def run(conn: Connection) -> list[Product]:
             return [_product(row) for row in await conn.execute(stmt)]
 
         rows = await self._cache.fetch(

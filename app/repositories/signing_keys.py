@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
 from app.db.tables import signing_keys
 from app.domain.auth import StoredSigningKey
 
 
-async def list_keys(conn: AsyncConnection) -> list[StoredSigningKey]:
+async def list_keys(conn: Connection) -> list[StoredSigningKey]:
     rows = await conn.execute(select(signing_keys).order_by(signing_keys.c.activates_at))
     return [
         StoredSigningKey(

@@ -8,12 +8,13 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
 from app.db.tables import trusted_documents
 from app.domain.documents import TrustedDocument
 from app.repositories._upsert import insert_or_skip
 
 
-async def find(conn: AsyncConnection, key: str) -> str | None:
+async def find(conn: Connection, key: str) -> str | None:
     """The text registered under this id, or whose SHA-256 this is."""
     row = (
         await conn.execute(

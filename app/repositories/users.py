@@ -9,6 +9,8 @@ from uuid import UUID
 from sqlalchemy import Row, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.db.engine import Connection
+from app.db.sql import one_of
 from app.db.tables import profiles, users
 from app.domain.models import Profile, Role, User, display_name_for
 from app.pagination import Page, TimeKey
@@ -39,18 +41,18 @@ def _profile(row: Row[tuple[object, ...]]) -> Profile:
     )
 
 
-async def get_by_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, User]:
-    result = await conn.execute(select(users).where(users.c.id.in_(ids)))
+async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, User]:
+    result = await conn.execute(select(users).where(one_of(users.c.id, ids)))
     return {user.id: user for user in map(_user, result)}
 
 
-async def get_by_email(conn: AsyncConnection, email: str) -> User | None:
+async def get_by_email(conn: Connection, email: str) -> User | None:
     result = await conn.execute(select(users).where(users.c.email == email.strip().lower()))
     row = result.first()
     return None if row is None else _user(row)
 
 
-async def page(conn: AsyncConnection, first: int, after: TimeKey | None) -> Page[User]:
+async def page(conn: Connection, first: int, after: TimeKey | None) -> Page[User]:
     """Users by (created_at, id) ascending."""
     stmt = select(users).order_by(users.c.created_at, users.c.id).limit(first + 1)
     if after is not None:
@@ -59,12 +61,12 @@ async def page(conn: AsyncConnection, first: int, after: TimeKey | None) -> Page
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 
-async def count(conn: AsyncConnection) -> int:
+async def count(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
 
-async def profiles_by_user_ids(conn: AsyncConnection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
-    result = await conn.execute(select(profiles).where(profiles.c.user_id.in_(ids)))
+async def profiles_by_user_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
+    result = await conn.execute(select(profiles).where(one_of(profiles.c.user_id, ids)))
     return {profile.user_id: profile for profile in map(_profile, result)}
 
 

@@ -42,7 +42,7 @@ async def _read(db: Database, *statements: str) -> object:
     async with db.read() as conn:
         for statement in statements:
             result = await conn.execute(text(statement))
-            value = result.scalar() if result.returns_rows else None
+            value = result.scalar() if statement.startswith("SELECT") else None
     return value
 
 

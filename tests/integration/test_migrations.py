@@ -34,7 +34,7 @@ async def test_migrated_schema_matches_the_query_tables(backend: str, make_url: 
     migrate(url)
     db = Database(url, Settings(database_url=str(url)))
     try:
-        async with db.read() as conn:
+        async with db.write() as conn:
             found = await conn.run_sync(
                 lambda sync: {
                     name: {c["name"]: c["nullable"] for c in inspect(sync).get_columns(name)}

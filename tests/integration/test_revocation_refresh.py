@@ -8,10 +8,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from app.auth.revocation import RevokedTokens
-from app.db.engine import Database
+from app.db.engine import Connection, Database
 from app.repositories import clients as client_repo
 from tests.auth_support import AuthApp
 
@@ -49,7 +47,7 @@ class _RevokesDuringTheRead:
         self._db, self._revoked, self._jti = db, revoked, jti
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[Connection]:
         async with self._db.read() as conn:
             self._revoked.add(self._jti)
             yield conn

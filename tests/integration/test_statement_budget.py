@@ -5,21 +5,23 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
 from app.auth.principal import Principal, PrincipalKind
 from app.auth.scopes import ROLE_SCOPES
 from app.auth.services import AuthServices
-from app.config import Settings
+from app.config import PoolSettings, Settings
 from app.db.engine import Database, track_statements
 from app.domain.models import Role
+from app.engine import LEVELS, STANDARD
 from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
 from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from tests.auth_support import auth_settings
-from tests.conftest import MakeDb
-from tests.graphql import execute
+from tests.conftest import MakeDb, OpenDb
+from tests.graphql import execute, run
 
 NESTED = """
 query Nested {
@@ -156,3 +158,52 @@ async def test_authorization_adds_no_statements_to_a_customers_query(
     assert result.stats.statements == unrestricted.stats.statements
     assert data["orders"]["totalCount"] < unrestricted.ok()["orders"]["totalCount"]
     assert {e["node"]["user"]["email"] for e in data["orders"]["edges"]} <= {DEMO_CUSTOMER_EMAIL}
+
+
+POINT = "query Point($id: ID!) { product(id: $id) { id sku name price { amount currency } } }"
+LIST = "{ users(first: 50) { edges { node { id email } } } }"
+
+
+async def _server_statements(server: psycopg.AsyncConnection[tuple[int]], db: Database) -> int:
+    """Statements the PostgreSQL server has run in `db` (pg_stat_statements), asked on another
+    connection in autocommit mode so the asking adds nothing but its own, left-out statement."""
+    found = await server.execute(
+        "SELECT coalesce(sum(calls), 0)::int FROM pg_stat_statements "
+        "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = %s) "
+        "AND query NOT LIKE '%%pg_stat_statements%%'",
+        (db.url.url.database,),
+    )
+    row = await found.fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.mark.parametrize(
+    ("query", "statements"), [(POINT, 1), (LIST, 1), (NESTED, 5)], ids=["point", "list", "nested"]
+)
+async def test_each_read_statement_is_one_round_trip(
+    backend: str, make_db: MakeDb, open_db: OpenDb, query: str, statements: int
+) -> None:
+    seeded = await make_db(backend, "round_trips", SMALL)
+    # One pooled connection, so the warm-up request below prepares every statement on the
+    # connection the measured one uses (each connection prepares a statement once).
+    db = open_db(seeded.url, Settings(pool=PoolSettings(size=1, max_overflow=0, timeout=10.0)))
+    first = await execute(db, "{ products(first: 1) { edges { node { id } } } }")
+    variables = {"id": first.ok()["products"]["edges"][0]["node"]["id"]} if query is POINT else None
+    await execute(db, query, variables)  # prepares the statements on the pooled connection
+
+    result = await execute(db, query, variables)
+
+    result.ok()
+    assert result.stats.statements == statements
+    assert result.stats.round_trips == statements
+    if backend == "postgresql":
+        # The server agrees: the request ran exactly these statements, with no BEGIN, ROLLBACK
+        # or ping around them.
+        dsn = db.url.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as server:
+            await server.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            for executor in (STANDARD, LEVELS):
+                before = await _server_statements(server, db)
+                await run(db, query, variables, executor=executor)
+                assert await _server_statements(server, db) - before == statements, executor

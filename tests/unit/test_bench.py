@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bench import chart
 from bench.queries import ShapeError, check_nested, check_product, check_users
 from bench.run import (
     BenchError,
@@ -158,3 +160,36 @@ def test_subscriber_summary_is_median_and_nearest_rank_p99() -> None:
     assert row.p99_ms == pytest.approx(100.0)
     with pytest.raises(SubscriberBenchError):
         summarize(1, [])
+
+
+def test_chart_averages_the_peers_rounds_beside_the_project(tmp_path: Path) -> None:
+    project = {
+        "when": "2026-12-01T15:00:00+00:00",
+        "commit": "abc1234",
+        "results": [
+            {"name": "product by id", "cpu_ms_per_request": 0.25, "rps": 900.0, "p99_ms": 9.0},
+            {"name": "nested users/orders", "cpu_ms_per_request": 5.0, "rps": 80.0, "p99_ms": 90.0},
+        ],
+    }
+    row = {"peer": "apollo-dl", "query": "point", "rps": 1000.0, "p99_us": 4000}
+    peers = {
+        "rounds": [
+            {
+                "rows": [
+                    {**row, "server_cpu_ms_per_req": 0.16},
+                    {"peer": "x", "query": "list", "skipped": "down"},
+                ]
+            },
+            {"rows": [{**row, "server_cpu_ms_per_req": 0.18}]},
+        ]
+    }
+    figures = {"ordergraph": chart.project_figures(project), **chart.peer_figures(peers)}
+
+    assert figures["apollo-dl"]["point"].cpu_ms == pytest.approx(0.17)
+    assert "x" not in figures, "a skipped measurement is no figure"
+    table = chart.markdown(figures)
+    assert "| ordergraph | 0.25 | 900 | 9.0 | n/a | n/a | n/a | 5.00 | 80 | 90.0 |" in table
+    assert "| apollo-dl | 0.17 | 1000 | 4.0 |" in table
+    png = tmp_path / "chart.png"
+    chart.chart(figures, png, "test")
+    assert png.read_bytes().startswith(b"\x89PNG")

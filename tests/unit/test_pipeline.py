@@ -244,7 +244,8 @@ async def test_debug_adds_statement_figures_to_every_answer() -> None:
 
     debug = answer.body["extensions"]["debug"]
     assert debug["sqlStatements"] == 0
-    assert set(debug) == {"sqlStatements", "sqlMs", "elapsedMs", "executor"}
+    assert debug["sqlRoundTrips"] == 0
+    assert set(debug) == {"sqlStatements", "sqlRoundTrips", "sqlMs", "elapsedMs", "executor"}
     assert debug["executor"] == "fake"
 
 
