@@ -105,7 +105,7 @@ async def test_an_app_on_an_allowed_origin_uses_fetch_and_websocket(
     assert ok["revoke"] == {"status": 200}
     # ...and its WebSocket is accepted, authenticated in connection_init, and answers.
     assert ok["websocket"]["seen"][:3] == ["connection_ack", "next", "complete"], ok["websocket"]
-    assert ok["websocketData"] == {"data": {"me": {"email": email}}}
+    assert ok["websocketData"]["data"] == {"me": {"email": email}}
 
     # Another origin, not on the list: the browser hands the page nothing, the socket is refused.
     assert other["origin"] == f"http://localhost:{page_port}"
