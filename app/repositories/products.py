@@ -16,6 +16,7 @@ from app.cache import tags
 from app.cache.manager import FunctionCodec
 from app.cache.query import QueryCache
 from app.db.engine import Connection, Database
+from app.db.sql import one_of
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -39,7 +40,7 @@ def _product(row: Row[tuple[object, ...]]) -> Product:
 
 
 def _by_ids(ids: Sequence[UUID]) -> Select[Any]:
-    return select(products).where(products.c.id.in_(ids))
+    return select(products).where(one_of(products.c.id, ids))
 
 
 def _page(first: int, after: str | None) -> Select[Any]:
