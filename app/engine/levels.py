@@ -1032,7 +1032,7 @@ class _Run:
             if self.nulled and self.under_nulled(slot):
                 continue
             try:
-                result[field.key] = self.complete_field(field, values[index], result, slot)
+                self.finish(field, values[index], result, slot)
             except _Bubble as bubble:
                 bubbles.append((bubble.error, slot))
         self.land(bubbles)

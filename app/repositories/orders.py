@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
     Integer,
     Row,
+    Select,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -88,6 +91,46 @@ async def count(conn: Connection, where: OrderFilter) -> int:
     return int((await conn.execute(stmt)).scalar_one())
 
 
+def _pages_by_user_ids(after: bool) -> Select[Any]:
+    """Each listed user's page of orders (newest first), numbered, with the user's total.
+
+    Built once per variant (with or without a cursor) with named parameters: building it per
+    call (a subquery's column collection, the cache key) cost about as much as running it.
+    """
+    newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
+    by_user = orders.c.user_id
+    if not after:
+        skipped: ColumnElement[int] = literal(0, Integer)
+    else:
+        cursor = tuple_(
+            bindparam("after_at", type_=orders.c.created_at.type),
+            bindparam("after_id", type_=orders.c.id.type),
+        )
+        at_or_before_cursor = tuple_(orders.c.created_at, orders.c.id) >= cursor
+        skipped = func.sum(case((at_or_before_cursor, 1), else_=0)).over(partition_by=by_user)
+    numbered = (
+        select(
+            orders,
+            func.row_number().over(partition_by=by_user, order_by=newest_first).label("rn"),
+            func.count().over(partition_by=by_user).label("total"),
+            skipped.label("skipped"),
+        )
+        .where(one_of(by_user, bindparam("user_ids")))
+        .subquery("numbered")
+    )
+    first = bindparam("first", type_=Integer)
+    in_page = and_(numbered.c.rn > numbered.c.skipped, numbered.c.rn <= numbered.c.skipped + first)
+    return (
+        select(numbered)
+        .where(or_(in_page, numbered.c.rn == 1))
+        .order_by(numbered.c.user_id, numbered.c.rn)
+    )
+
+
+_PAGES_BY_USER_IDS = _pages_by_user_ids(after=False)
+_PAGES_BY_USER_IDS_AFTER = _pages_by_user_ids(after=True)
+
+
 async def pages_by_user_ids(
     conn: Connection, user_ids: Sequence[UUID], first: int, after: TimeKey | None
 ) -> dict[UUID, Page[Order]]:
@@ -97,31 +140,14 @@ async def pages_by_user_ids(
     statement serves any number of users. Each user's first row also comes back, even when it is
     outside the page, so that the total is known for every user who has orders.
     """
-    newest_first = (orders.c.created_at.desc(), orders.c.id.desc())
-    by_user = orders.c.user_id
+    parameters: dict[str, Any] = {"user_ids": list(user_ids), "first": first}
     if after is None:
-        skipped: ColumnElement[int] = literal(0, Integer)
+        stmt = _PAGES_BY_USER_IDS
     else:
-        at_or_before_cursor = tuple_(orders.c.created_at, orders.c.id) >= after
-        skipped = func.sum(case((at_or_before_cursor, 1), else_=0)).over(partition_by=by_user)
-    numbered = (
-        select(
-            orders,
-            func.row_number().over(partition_by=by_user, order_by=newest_first).label("rn"),
-            func.count().over(partition_by=by_user).label("total"),
-            skipped.label("skipped"),
-        )
-        .where(one_of(by_user, user_ids))
-        .subquery("numbered")
-    )
-    in_page = and_(numbered.c.rn > numbered.c.skipped, numbered.c.rn <= numbered.c.skipped + first)
-    stmt = (
-        select(numbered)
-        .where(or_(in_page, numbered.c.rn == 1))
-        .order_by(numbered.c.user_id, numbered.c.rn)
-    )
+        stmt = _PAGES_BY_USER_IDS_AFTER
+        parameters["after_at"], parameters["after_id"] = after
     found: dict[UUID, tuple[list[Order], int, int]] = {}
-    for row in await conn.execute(stmt):
+    for row in await conn.execute(stmt, parameters):
         m = row._mapping
         items, total, skip = found.setdefault(m["user_id"], ([], m["total"], int(m["skipped"])))
         if skip < m["rn"] <= skip + first:
