@@ -115,16 +115,27 @@ _Counted = tuple[int, tuple[tuple[str, "_Counted"], ...]]
 
 
 def _measure(counted: _Counted, value: Any) -> int:
-    if value is None:
-        return 0
     weight, children = counted
     if isinstance(value, list):
-        return sum(_measure(counted, item) for item in value)
+        total = 0
+        for item in value:
+            if isinstance(item, dict):
+                total += weight
+                for key, child in children:
+                    found = item.get(key)
+                    if found is not None:
+                        total += _measure(child, found)
+            elif item is not None:
+                total += _measure(counted, item)
+        return total
+    if value is None:
+        return 0
     total = weight
-    if children and isinstance(value, dict):
+    if isinstance(value, dict):
         for key, child in children:
-            if key in value:
-                total += _measure(child, value[key])
+            found = value.get(key)
+            if found is not None:
+                total += _measure(child, found)
     return total
 
 

@@ -164,25 +164,38 @@ async def pages_by_user_ids(
 async def items_by_order_ids(
     conn: Connection, order_ids: Sequence[UUID]
 ) -> dict[UUID, list[OrderItem]]:
-    stmt = (
-        select(order_items, orders.c.currency)
-        .join(orders, orders.c.id == order_items.c.order_id)
-        .where(one_of(order_items.c.order_id, order_ids))
-        .order_by(order_items.c.order_id, order_items.c.position)
-    )
     items: dict[UUID, list[OrderItem]] = {}
-    for row in await conn.execute(stmt):
-        m = row._mapping
-        items.setdefault(m["order_id"], []).append(
-            OrderItem(
-                id=m["id"],
-                order_id=m["order_id"],
-                product_id=m["product_id"],
-                quantity=m["quantity"],
-                unit_price=Money(m["unit_price_amount"], m["currency"]),
-            )
+    # A page's hundreds of items: the columns named once, in the order each row is unpacked.
+    rows = await conn.execute(_ITEMS_BY_ORDER_IDS, {"order_ids": list(order_ids)})
+    for id_, order_id, product_id, quantity, amount, currency in rows:
+        line = OrderItem(
+            id=id_,
+            order_id=order_id,
+            product_id=product_id,
+            quantity=quantity,
+            unit_price=Money(amount, currency),
         )
+        found = items.get(order_id)
+        if found is None:
+            items[order_id] = [line]
+        else:
+            found.append(line)
     return items
+
+
+_ITEMS_BY_ORDER_IDS = (
+    select(
+        order_items.c.id,
+        order_items.c.order_id,
+        order_items.c.product_id,
+        order_items.c.quantity,
+        order_items.c.unit_price_amount,
+        orders.c.currency,
+    )
+    .join(orders, orders.c.id == order_items.c.order_id)
+    .where(one_of(order_items.c.order_id, bindparam("order_ids")))
+    .order_by(order_items.c.order_id, order_items.c.position)
+)
 
 
 class OrderRepository:
