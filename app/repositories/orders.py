@@ -11,7 +11,6 @@ from uuid import UUID
 from sqlalchemy import (
     ColumnElement,
     Integer,
-    Row,
     Select,
     and_,
     bindparam,
@@ -42,15 +41,29 @@ class OrderFilter:
     """Only this user's orders: how a customer's `orders` list is restricted, in SQL."""
 
 
-def _order(row: Row[tuple[object, ...]]) -> Order:
-    m = row._mapping
+# An order's columns, in the order `_order` unpacks them (a page reads hundreds of rows: a
+# tuple unpacked costs a fraction of a RowMapping and a lookup per column).
+_ORDER_COLUMNS = (
+    orders.c.id,
+    orders.c.user_id,
+    orders.c.status,
+    orders.c.total_amount,
+    orders.c.currency,
+    orders.c.created_at,
+    orders.c.updated_at,
+)
+_STATUSES = {status.value: status for status in OrderStatus}
+
+
+def _order(row: Sequence[Any]) -> Order:
+    id_, user_id, status, amount, currency, created_at, updated_at = row[:7]
     return Order(
-        id=m["id"],
-        user_id=m["user_id"],
-        status=OrderStatus(m["status"]),
-        total=Money(m["total_amount"], m["currency"]),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+        id=id_,
+        user_id=user_id,
+        status=_STATUSES[status],
+        total=Money(amount, currency),
+        created_at=created_at,
+        updated_at=updated_at,
     )
 
 
@@ -66,7 +79,7 @@ def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Order]:
-    result = await conn.execute(select(orders).where(one_of(orders.c.id, ids)))
+    result = await conn.execute(select(*_ORDER_COLUMNS).where(one_of(orders.c.id, ids)))
     return {order.id: order for order in map(_order, result)}
 
 
@@ -75,7 +88,7 @@ async def page(
 ) -> Page[Order]:
     """Orders newest first, by (created_at, id) descending."""
     stmt = (
-        select(orders)
+        select(*_ORDER_COLUMNS)
         .where(*_conditions(where))
         .order_by(orders.c.created_at.desc(), orders.c.id.desc())
         .limit(first + 1)
@@ -110,7 +123,7 @@ def _pages_by_user_ids(after: bool) -> Select[Any]:
         skipped = func.sum(case((at_or_before_cursor, 1), else_=0)).over(partition_by=by_user)
     numbered = (
         select(
-            orders,
+            *_ORDER_COLUMNS,
             func.row_number().over(partition_by=by_user, order_by=newest_first).label("rn"),
             func.count().over(partition_by=by_user).label("total"),
             skipped.label("skipped"),
@@ -148,9 +161,10 @@ async def pages_by_user_ids(
         parameters["after_at"], parameters["after_id"] = after
     found: dict[UUID, tuple[list[Order], int, int]] = {}
     for row in await conn.execute(stmt, parameters):
-        m = row._mapping
-        items, total, skip = found.setdefault(m["user_id"], ([], m["total"], int(m["skipped"])))
-        if skip < m["rn"] <= skip + first:
+        # The order's columns (user_id second), then rn, total and skipped.
+        user_id, rn, total, skipped = row[1], row[7], row[8], row[9]
+        items, total, skip = found.setdefault(user_id, ([], total, int(skipped)))
+        if skip < rn <= skip + first:
             items.append(_order(row))
     pages: dict[UUID, Page[Order]] = {}
     for user_id in user_ids:
