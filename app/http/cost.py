@@ -120,22 +120,29 @@ def _measure(counted: _Counted, value: Any) -> int:
         total = 0
         for item in value:
             if isinstance(item, dict):
-                total += weight
-                for key, child in children:
-                    found = item.get(key)
-                    if found is not None:
-                        total += _measure(child, found)
+                total += weight + _below(children, item) if children else weight
             elif item is not None:
                 total += _measure(counted, item)
         return total
     if value is None:
         return 0
-    total = weight
-    if isinstance(value, dict):
-        for key, child in children:
-            found = value.get(key)
-            if found is not None:
-                total += _measure(child, found)
+    if children and isinstance(value, dict):
+        return weight + _below(children, value)
+    return weight
+
+
+def _below(children: tuple[tuple[str, _Counted], ...], value: dict[str, Any]) -> int:
+    """What the costing keys of one returned object cost; an object below with no costing
+    keys of its own (a Money, a product of scalars) is counted here, without a call."""
+    total = 0
+    for key, child in children:
+        found = value.get(key)
+        if found is None:
+            continue
+        if not child[1] and isinstance(found, dict):
+            total += child[0]
+        else:
+            total += _measure(child, found)
     return total
 
 
