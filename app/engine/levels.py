@@ -271,6 +271,10 @@ class _Object:
             raise Unsupported("a type with its own is_type_of")  # it may need a ResolveInfo
         # Strawberry's is_type_of is true for an instance of the type's own class.
         self.origin: type | None = None if definition is None else definition.origin
+        if definition is not None and definition.concrete_of is not None and not self.is_type_of:
+            # A generic's specialisation (OrderConnection, OrderEdge) holds instances of the
+            # generic class itself, which graphql-core takes unchecked (no is_type_of).
+            self.origin = definition.concrete_of.origin
         self.fill: Fill = _compile_fill(self)
 
 
@@ -824,7 +828,7 @@ class _Run:
         return self.abstract(field, shape.of, value, position)
 
     def complete_list(self, field: _Field, item: _Shape, value: Any, position: Slot) -> list[Any]:
-        if not is_iterable(value):
+        if type(value) is not list and not is_iterable(value):
             raise Unsupported("a list field returned no iterable")
         out: list[Any] = []
         append = out.append
