@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -30,16 +28,8 @@ from app.db.sql import one_of
 from app.db.tables import order_items, orders
 from app.domain.models import Order, OrderItem, OrderStatus
 from app.domain.money import Money
+from app.domain.orders import OrderFilter
 from app.pagination import Page, TimeKey
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilter:
-    status: OrderStatus | None = None
-    created_after: datetime | None = None
-    user_id: UUID | None = None
-    """Only this user's orders: how a customer's `orders` list is restricted, in SQL."""
-
 
 # An order's columns, in the order `_order` unpacks them (a page reads hundreds of rows: a
 # tuple unpacked costs a fraction of a RowMapping and a lookup per column).
