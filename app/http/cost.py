@@ -17,7 +17,7 @@ result (objects really returned), whichever executor produced it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -100,10 +100,12 @@ class Cost:
     """An operation's cost tree (its root keys)."""
 
     roots: dict[str, CostNode]
+    # Summed once: the tree is complete when the Cost is made, and a kept Cost (the pipeline
+    # keeps one per document) is asked on every request.
+    requested: int = field(init=False)
 
-    @property
-    def requested(self) -> int:
-        return sum(node.requested() for node in self.roots.values())
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "requested", sum(node.requested() for node in self.roots.values()))
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
         if data is None:
