@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,14 +25,18 @@ from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
+from app.http.cors import CorsMiddleware
 from app.http.executors import PreparedDocument
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
+from app.http.metrics import metrics_route
+from app.http.observe import ObserveMiddleware
 from app.http.request_id import RequestIdMiddleware
 from app.http.rest.api import not_found, rest_endpoint
 from app.http.security_headers import SecurityHeadersMiddleware
+from app.http.sockets import OpenSockets
 from app.http.subscriptions import Hub
 from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
@@ -42,7 +47,9 @@ from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
 from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
+from app.observability import metrics
 from app.state import AppState
+from app.usecases.retention import RetentionJob
 from loaders import Loaders
 from resolvers.schema import build_schema
 
@@ -100,6 +107,9 @@ def create_app(
         subscriptions = Hub(
             db, fanout, schema._schema, settings.websocket, events, debug=settings.debug
         )
+        retention = (
+            RetentionJob(db, settings.retention) if settings.retention.interval_seconds else None
+        )
         app.state.og = AppState(
             settings=settings,
             db=db,
@@ -111,6 +121,7 @@ def create_app(
             relay=relay,
             subscriptions=subscriptions,
             probe=probe,
+            sockets=sockets,
             cache=cache,
             invalidation=invalidation,
             query_cache=query_cache,
@@ -122,6 +133,8 @@ def create_app(
             probe.start()
         await broker.start()  # readers first: they must know where the stream ends
         await relay.start()  # then catch up on events committed but never published
+        if retention is not None:
+            await retention.start()
         # What startup built (modules, the schema, the engine) lives as long as the process;
         # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
         # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
@@ -133,6 +146,8 @@ def create_app(
             gc.unfreeze()
             subscriptions.close()
             await app.state.og.pipeline.close()
+            if retention is not None:
+                await retention.stop()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other
@@ -144,15 +159,23 @@ def create_app(
             if probe is not None:
                 await probe.stop()
             await db.dispose()
+            metrics.process_exited(os.getpid())  # its live gauges leave the sums
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
+    sockets = OpenSockets()
+    operations = settings.operations
     return Starlette(
         debug=False,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             # The same path over WebSocket: subscriptions (and queries, mutations) for clients
             # speaking graphql-transport-ws or graphql-ws.
-            WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
+            WebSocketRoute(
+                "/graphql",
+                sockets.middleware(
+                    GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins)
+                ),
+            ),
             # The versioned REST API (app/http/rest): /api/v1/..., /api/v2/..., or /api/... with
             # the `api-version` header; every method reaches it, so others get a 405 problem.
             Route(
@@ -165,6 +188,7 @@ def create_app(
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
+            *([metrics_route(operations.metrics_token)] if operations.metrics_token else []),
             *(
                 [Route("/_test/events", published_events, methods=["GET"])]
                 if settings.events.test_event_probe
@@ -176,6 +200,15 @@ def create_app(
             # over https) and its request ID.
             Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
+            # Durations for /metrics and the access line, with the request ID already known.
+            Middleware(ObserveMiddleware),
+            # Preflights are answered here, before limits and authentication. Without allowed
+            # origins nothing is added: browsers then refuse cross-origin calls themselves.
+            *(
+                [Middleware(CorsMiddleware, settings=settings.cors)]
+                if settings.cors.allowed_origins
+                else []
+            ),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.graphql.max_body_bytes,

@@ -25,6 +25,7 @@ from app.http.executors import EngineExecutor
 from app.http.persisted import PersistedQueries, TrustedDocuments
 from app.http.pipeline import OperationPipeline
 from app.http.socket_limits import SocketLimits
+from app.http.sockets import OpenSockets
 from app.http.subscriptions import Hub
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -56,6 +57,8 @@ class AppState:
     subscriptions: Hub | None = None
     # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
     probe: EventProbe | None = None
+    # The open WebSockets: counted, and closed with 1001 when the process shuts down.
+    sockets: OpenSockets = field(default_factory=OpenSockets)
     # The two-level cache; None where nothing caches (one-off tools).
     cache: CacheManager | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.

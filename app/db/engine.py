@@ -28,6 +28,7 @@ from app.config import Settings
 from app.db.driver import DriverPool, PoolTimeout
 from app.db.urls import DatabaseUrl
 from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
+from app.observability import metrics
 
 log = logging.getLogger("app.db")
 
@@ -169,6 +170,15 @@ class Database:
 
             for name in ("begin", "commit", "rollback"):
                 event.listen(sync_engine, name, _control)
+
+        # Pool gauges for /metrics: connections checked out, and borrowers waiting (_borrow).
+        @event.listens_for(sync_engine.pool, "checkout")
+        def _checked_out(*args: Any) -> None:
+            metrics.POOL_IN_USE.inc()
+
+        @event.listens_for(sync_engine.pool, "checkin")
+        def _checked_in(*args: Any) -> None:
+            metrics.POOL_IN_USE.dec()
 
         if self.dialect == "sqlite":
             # SQLAlchemy's documented recipe for SQLite transactions: the driver's own
@@ -323,8 +333,12 @@ def _database_trouble(*, connecting: bool) -> Iterator[None]:
 async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A pooled connection, returned on exit, with the connect phase told apart from the rest."""
     connection = engine.connect()
-    with _database_trouble(connecting=True):
-        await connection.start()
+    metrics.POOL_WAITING.inc()
+    try:
+        with _database_trouble(connecting=True):
+            await connection.start()
+    finally:
+        metrics.POOL_WAITING.dec()
     with _database_trouble(connecting=False):
         try:
             yield connection

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from datetime import timedelta
 from inspect import isawaitable
@@ -261,6 +261,7 @@ class Session:
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
+            transport="websocket",
         )
         plan = await pipeline.plan(request, Transport.WEBSOCKET, caller)
         if isinstance(plan, Refused):
@@ -588,15 +589,22 @@ _RELEASES = "og_socket_releases"
 
 class GraphQLWebSocket(GraphQL[Session, None]):
     """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
-    them). Cross-origin browser handshakes are refused (Strawberry's default, no allowed
-    origins); the socket carries credentials only in connection_init, never cookies."""
+    them). Cross-origin browser handshakes are refused (403) unless their origin is in
+    CORS_ALLOWED_ORIGINS (Strawberry's origin check); the socket carries credentials only in
+    connection_init, never cookies."""
 
     graphql_transport_ws_handler_class = TransportWsHandler
     graphql_ws_handler_class = LegacyWsHandler
 
-    def __init__(self, schema: strawberry.Schema, settings: WebSocketSettings) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: WebSocketSettings,
+        allowed_origins: Sequence[str] = (),
+    ) -> None:
         super().__init__(
             schema,
+            allowed_origins=allowed_origins,
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=settings.keepalive,

@@ -28,6 +28,7 @@ STARTUP_TIMEOUT = 60.0
 class LiveServer:
     base_url: str
     log: Path
+    process: subprocess.Popen[bytes] | None = None
 
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -85,7 +86,7 @@ def live_server(
     if listener is not None:
         # The child holds the socket now; if it dies, connecting fails instead of hanging.
         listener.close()
-    server = LiveServer(base_url=f"http://127.0.0.1:{port}", log=log)
+    server = LiveServer(base_url=f"http://127.0.0.1:{port}", log=log, process=process)
     try:
         _wait_until_healthy(server, process)
         yield server
