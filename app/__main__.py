@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from app.auth import cli as auth_cli
+from app import cli as auth_cli
 from app.config import (
     PROJECT_ROOT,
     ConfigError,
@@ -94,7 +94,7 @@ def _share_metrics_between_workers() -> None:
 def banner(settings: Settings, demo: dict[str, str]) -> str:
     """What `make run` prints: where everything is, the demo credentials, and the truth about
     GraphiQL."""
-    from app.auth.cli import DEMO_REDIRECT_URI
+    from app.cli import DEMO_REDIRECT_URI
     from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
@@ -170,7 +170,7 @@ def _seed(settings: Settings) -> int:
 def _purge(settings: Settings) -> int:
     from app.db.engine import Database
     from app.db.migrate import migrate
-    from app.usecases.retention import purge
+    from app.retention import purge
 
     url = DatabaseUrl.parse(settings.database_url)
     migrate(url)
@@ -208,7 +208,7 @@ def _register_documents(settings: Settings, manifest: Path) -> int:
     from app.db.engine import Database
     from app.db.migrate import migrate
     from app.domain.documents import ManifestError, parse_manifest
-    from app.usecases.documents import check_documents, register_documents
+    from app.http.manifest import check_documents, register_documents
     from resolvers.schema import schema
 
     try:

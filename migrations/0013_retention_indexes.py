@@ -1,4 +1,4 @@
-"""Retention (app.usecases.retention) deletes rows by age: indexes so each bounded batch finds
+"""Retention (app.retention) deletes rows by age: indexes so each bounded batch finds
 its rows without scanning the whole table."""
 
 from yoyo import step

@@ -29,8 +29,8 @@ from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media
 from app.http.observe import OPERATION_KEY
 from app.http.pipeline import Caller, OperationRequest, Refusal, Refused, Transport
 from app.http.request_id import request_id_of
+from app.http.state import AppState
 from app.observability import metrics
-from app.state import AppState
 
 HtmlPage = Callable[[Request], Response]
 

@@ -15,8 +15,8 @@ from websockets.typing import Origin, Subprotocol
 from app.config import ConfigError, CorsSettings, Settings
 from app.db.engine import Database
 from app.main import create_app
+from bench.servers import in_process as live_server
 from tests.e2e.ws_support import TRANSPORT_WS
-from tests.live_server import live_server
 
 ALLOWED = "http://localhost:5173"
 OTHER = "https://evil.example"

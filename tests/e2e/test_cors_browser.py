@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from app.config import PROJECT_ROOT
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators
+from bench.servers import subprocess_server as live_server
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server
 from tests.e2e.test_graphiql_browser import _require_browser_tools
 from tests.events_support import customer_key
 

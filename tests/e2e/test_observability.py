@@ -23,9 +23,9 @@ from app.email import ConsoleEmailSender, Email
 from app.main import create_app
 from app.observability import logs
 from app.observability.metrics import OperationNames
+from bench.servers import in_process as live_server
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import wait_for
-from tests.live_server import live_server
 
 TOKEN = "metrics-token-0123456789"
 AUTH = {"authorization": f"Bearer {TOKEN}"}

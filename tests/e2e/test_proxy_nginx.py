@@ -23,9 +23,10 @@ from websockets.typing import Subprotocol
 
 from app.config import PROJECT_ROOT
 from app.seed import SeedSize
+from bench.servers import ServerProcess, free_port
+from bench.servers import subprocess_server as live_server
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import LiveServer, _free_port, live_server
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import (
     create_order,
@@ -59,7 +60,7 @@ def _site(upstreams: list[str], port: int) -> str:
 def _nginx(prefix: Path, upstreams: list[str]) -> Iterator[str]:
     if not os.access(NGINX, os.X_OK):
         unavailable("nginx", f"{NGINX} is missing (apt-get install nginx-light)")
-    port = _free_port()
+    port = free_port()
     for sub in ("logs", "temp"):
         (prefix / sub).mkdir(parents=True, exist_ok=True)
     (prefix / "ordergraph.conf").write_text(_site(upstreams, port))
@@ -185,7 +186,7 @@ async def test_two_processes_behind_nginx(make_db: MakeDb, tmp_path: Path) -> No
 
 
 async def _through_the_proxy(
-    proxy: str, a: LiveServer, b: LiveServer, key: str, product: str
+    proxy: str, a: ServerProcess, b: ServerProcess, key: str, product: str
 ) -> None:
     ws_url = proxy.replace("http://", "ws://") + "/graphql"
     limits = httpx.Limits(max_keepalive_connections=4)

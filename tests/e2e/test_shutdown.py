@@ -16,8 +16,9 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from app.seed import SeedSize
+from bench.servers import free_port
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeDb
-from tests.e2e.live_server import _free_port, live_server
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import wait_for
 
@@ -106,7 +107,7 @@ async def test_sigterm_under_load_drops_nothing(make_db: MakeDb, tmp_path: Path)
 
 async def test_workers_share_one_port_and_one_metrics_page(make_db: MakeDb, tmp_path: Path) -> None:
     db = await make_db("sqlite", "workers", SIZE)
-    metrics_port = _free_port()
+    metrics_port = free_port()
     multiproc = tmp_path / "metrics"
     multiproc.mkdir()
     (multiproc / "counter_999999.db").write_bytes(b"stale")  # emptied at start

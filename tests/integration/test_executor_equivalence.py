@@ -27,6 +27,7 @@ from app.config import PROJECT_ROOT
 from app.db.engine import Database
 from app.domain import models
 from app.engine import LEVELS, STANDARD, Engine
+from app.main import graphql_context
 from app.repositories import orders as order_repository
 from bench.queries import NESTED, PRODUCT, USERS
 from resolvers.context import Context
@@ -290,7 +291,7 @@ async def test_a_subscription_event_answers_the_same(demo_db: Database) -> None:
     found = await _order(demo_db, order_id)
 
     def context() -> Context:
-        return Context.create(demo_db, principal=TEST_ADMIN, request_id="test")
+        return graphql_context(demo_db, principal=TEST_ADMIN, request_id="test")
 
     executed = graphql_execute(
         schema._schema, document, root_value=Order.of(found), context_value=context()

@@ -15,10 +15,10 @@ from app.__main__ import main
 from app.config import RetentionSettings
 from app.db import tables
 from app.db.engine import Database
+from app.repositories.unit_of_work import SqlUnitOfWork
+from app.retention import RetentionJob, purge
 from app.seed import SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators
-from app.usecases.retention import RetentionJob, purge
 from tests.conftest import MakeDb
 from tests.events_support import record_stock_changes, wait_for
 

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.domain.events import EventType, StreamType, new_event
 from app.errors import ConcurrencyConflict, DatabaseBusy
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from tests.conftest import MakeDb
 from tests.integration.helpers import add_product, count_rows, new_shop, stock_of
 

@@ -24,9 +24,9 @@ from app.domain.auth import (
 )
 from app.domain.events import Event
 from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, User
+from app.domain.orders import IdempotencyRecord
+from app.domain.products import StockMove
 from app.errors import ConcurrencyConflict
-from app.repositories.idempotency import IdempotencyRecord
-from app.repositories.products import StockMove
 from app.unit_of_work import AfterCommit, Repositories, UnitOfWork
 
 

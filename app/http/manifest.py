@@ -1,4 +1,8 @@
-"""Registering trusted documents (an operator's change, from a manifest)."""
+"""Registering trusted documents (an operator's change, from a manifest).
+
+It checks documents with the server's own preparer and writes them through the trusted-documents
+repository, so it sits at the edge beside what serves them (app.http.persisted), not among the
+use cases, which reach storage only through the unit of work."""
 
 from __future__ import annotations
 
