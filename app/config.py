@@ -427,7 +427,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         pool_size = _int(env, "DB_POOL_SIZE", 10, minimum=1)
-        return cls(
+        settings = cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000, minimum=0),
@@ -521,6 +521,14 @@ class Settings:
             ),
             persisted_queries=_persisted_queries(env),
         )
+        kept, window = settings.retention.event_seconds, settings.events.replay_window
+        if 0 < kept < window:
+            # Purging inside the window would let a subscriber resume past events it never got.
+            raise ConfigError(
+                f"RETENTION_EVENT_SECONDS ({kept}) must be 0 (keep every event) or at least "
+                f"EVENTS_REPLAY_WINDOW_SECONDS ({window:g}), which subscribers may resume within"
+            )
+        return settings
 
 
 def _operations(env: Mapping[str, str]) -> OperationsSettings:

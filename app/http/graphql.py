@@ -174,7 +174,7 @@ async def _run(
     if isinstance(plan, Refused):
         state_of_request[OPERATION_KEY] = params.operation_name
         metrics.observe_operation(
-            "http", params.operation_name, "refused", time.perf_counter() - started, None
+            "http", params.operation_name, "refused", time.perf_counter() - started
         )
         return _refused(plan, media_type)
     name = plan.operation.name
@@ -183,7 +183,7 @@ async def _run(
     if isinstance(answer, Refused):
         # Refused before execution (the principal's cost budget): counted as refused.
         metrics.observe_operation(
-            "http", state_of_request[OPERATION_KEY], "refused", time.perf_counter() - started, None
+            "http", state_of_request[OPERATION_KEY], "refused", time.perf_counter() - started
         )
         return _refused(answer, media_type)
     body = answer.body

@@ -365,6 +365,7 @@ class OperationPipeline:
             metrics.outcome_of(body),
             time.perf_counter() - started,
             stats.statements,
+            stats.round_trips,
         )
         body["extensions"] = extensions
         return Answer(body)

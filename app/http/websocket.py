@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from datetime import timedelta
@@ -71,6 +72,7 @@ from app.http.request_id import request_id_of
 from app.http.socket_limits import LimitReached, Release
 from app.http.state import AppState
 from app.http.subscriptions import Encoded, Query, TooSlow
+from app.observability import metrics
 from resolvers.context import Context
 from resolvers.subscription import Feed
 
@@ -263,8 +265,10 @@ class Session:
             client_address=self.client_address,
             transport="websocket",
         )
+        started = time.perf_counter()
         plan = await pipeline.plan(request, Transport.WEBSOCKET, caller)
         if isinstance(plan, Refused):
+            _observe_refusal(request.operation_name, started)
             yield plan
             return
         if plan.kind is not OperationType.SUBSCRIPTION:
@@ -272,6 +276,7 @@ class Session:
             return
         refused = await pipeline.charge_subscription(plan, caller)
         if refused is not None:
+            _observe_refusal(plan.operation_name, started)
             yield refused
             return
         query = Query(
@@ -342,6 +347,11 @@ class Session:
         return self.state.context(
             principal=principal, request_id=self.request_id, client_address=self.client_address
         )
+
+
+def _observe_refusal(operation_name: str | None, started: float) -> None:
+    """An operation refused before it ran, in /metrics beside those the pipeline executed."""
+    metrics.observe_operation("websocket", operation_name, "refused", time.perf_counter() - started)
 
 
 async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:

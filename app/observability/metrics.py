@@ -56,6 +56,12 @@ SQL_STATEMENTS = Histogram(
     ["transport"],
     buckets=_COUNTS,
 )
+SQL_ROUND_TRIPS = Histogram(
+    "og_graphql_sql_round_trips",
+    "Waits for the database one GraphQL operation made (statements, prepares, BEGIN, COMMIT).",
+    ["transport"],
+    buckets=_COUNTS,
+)
 LOADER_BATCH = Histogram(
     "og_dataloader_batch_size",
     "Keys one DataLoader batch asked the database for.",
@@ -164,7 +170,7 @@ def process_exited(pid: int) -> None:
 
 
 _operation_children: dict[tuple[str, str, str], Any] = {}
-_statement_children: dict[str, Any] = {}
+_sql_children: dict[str, tuple[Any, Any]] = {}
 
 
 def outcome_of(body: Mapping[str, Any]) -> str:
@@ -182,16 +188,27 @@ def outcome_of(body: Mapping[str, Any]) -> str:
 
 
 def observe_operation(
-    transport: str, name: str | None, outcome: str, seconds: float, statements: int | None
+    transport: str,
+    name: str | None,
+    outcome: str,
+    seconds: float,
+    statements: int | None = None,
+    round_trips: int = 0,
 ) -> None:
+    """One operation's duration; its SQL counts where it executed (`statements` not None)."""
     label = OPERATION_NAMES.label(name)
     key = (transport, label, outcome)
     child = _operation_children.get(key)
     if child is None:
         child = _operation_children[key] = OPERATION_DURATION.labels(transport, label, outcome)
     child.observe(seconds)
-    if statements is not None:
-        counted = _statement_children.get(transport)
-        if counted is None:
-            counted = _statement_children[transport] = SQL_STATEMENTS.labels(transport)
-        counted.observe(statements)
+    if statements is None:
+        return
+    sql = _sql_children.get(transport)
+    if sql is None:
+        sql = _sql_children[transport] = (
+            SQL_STATEMENTS.labels(transport),
+            SQL_ROUND_TRIPS.labels(transport),
+        )
+    sql[0].observe(statements)
+    sql[1].observe(round_trips)

@@ -86,6 +86,11 @@ async def test_metrics_need_the_token_and_count_operations(http_db: Database) ->
     assert delta("og_graphql_sql_statements_count", transport="http") == 4  # executed ones
     # One statement for the first Shelf; the response cache may answer the repeats.
     assert 1 <= delta("og_graphql_sql_statements_sum", transport="http") <= 3
+    # Each statement waits for the database at least once (PostgreSQL: twice when unprepared).
+    assert delta("og_graphql_sql_round_trips_count", transport="http") == 4
+    assert delta("og_graphql_sql_round_trips_sum", transport="http") >= delta(
+        "og_graphql_sql_statements_sum", transport="http"
+    )
     assert 1 <= delta("og_dataloader_batch_size_count", loader="ProductsPageLoader") <= 3
     assert delta("og_http_request_duration_seconds_count", route="/graphql", status="2xx") == 5
     assert delta("og_http_request_duration_seconds_count", route="/metrics", status="4xx") == 2
@@ -143,7 +148,23 @@ async def test_websocket_connections_and_subscriptions_are_gauged(http_db: Datab
             }
             await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": subscribe}))
             await until((idle[0] + 1, idle[1] + 1))
+            before = _samples((await http.get(f"{base}/metrics", headers=AUTH)).text)
+            broken = {"query": "query Broken { nope }"}
+            await ws.send(json.dumps({"type": "subscribe", "id": "2", "payload": broken}))
+            assert json.loads(await ws.recv())["type"] == "error"
+            shelf = {"query": "query Shelf { products(first: 1) { totalCount } }"}
+            await ws.send(json.dumps({"type": "subscribe", "id": "3", "payload": shelf}))
+            assert json.loads(await ws.recv())["type"] == "next"
+            after = _samples((await http.get(f"{base}/metrics", headers=AUTH)).text)
         await until(idle)
+
+    def delta(**labels: str) -> float:
+        name = "og_graphql_operation_duration_seconds_count"
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    # Refused before parsing told its name, it counts as the request named it (here: not at all).
+    assert delta(transport="websocket", operation="anonymous", outcome="refused") == 1
+    assert delta(transport="websocket", operation="Shelf", outcome="ok") == 1
 
 
 async def test_rate_limit_refusals_are_counted_by_bucket_kind() -> None:

@@ -96,3 +96,20 @@ def test_the_issuer_is_where_the_process_listens_unless_configured(
 def test_production_still_requires_an_explicit_issuer() -> None:
     settings = Settings.from_env({"APP_ENV": "production", "HOST": "api.example.com"})
     assert any("OAUTH_ISSUER" in problem for problem in production_problems(settings))
+
+
+@pytest.mark.parametrize(
+    ("env", "kept"),
+    [
+        ({}, 0),
+        ({"RETENTION_EVENT_SECONDS": "604800"}, 604800),
+        ({"RETENTION_EVENT_SECONDS": "3600", "EVENTS_REPLAY_WINDOW_SECONDS": "3600"}, 3600),
+    ],
+)
+def test_event_retention_keeps_the_replay_window(env: dict[str, str], kept: int) -> None:
+    assert Settings.from_env(env).retention.event_seconds == kept
+
+
+def test_event_retention_inside_the_replay_window_is_refused() -> None:
+    with pytest.raises(ConfigError, match="RETENTION_EVENT_SECONDS"):
+        Settings.from_env({"RETENTION_EVENT_SECONDS": "86400"})
