@@ -19,8 +19,10 @@ from tests.services import PostgresServer
 
 # Session-long databases keep one idle connection (a run makes dozens of databases, several runs
 # may share the server, and it allows 100 connections by default) and, like the default pool,
-# open at most 15 at once.
-TEST_POOL = PoolSettings(size=1, max_overflow=14, timeout=10.0)
+# open at most 15 at once. The PostgreSQL read pool (app.db.driver) keeps none: it closes a
+# connection idle for `recycle` seconds, and with the default half hour every database would hold
+# a second idle connection for the rest of the run.
+TEST_POOL = PoolSettings(size=1, max_overflow=14, timeout=10.0, recycle=5)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
