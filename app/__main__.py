@@ -208,7 +208,9 @@ def _register_documents(settings: Settings, manifest: Path) -> int:
     from app.db.engine import Database
     from app.db.migrate import migrate
     from app.domain.documents import ManifestError, parse_manifest
-    from app.http.manifest import check_documents, register_documents
+    from app.http.manifest import check_documents
+    from app.repositories.unit_of_work import SqlUnitOfWork
+    from app.usecases.operators import register_documents
     from resolvers.schema import schema
 
     try:
@@ -224,7 +226,7 @@ def _register_documents(settings: Settings, manifest: Path) -> int:
     async def run() -> int:
         db = Database(url, settings)
         try:
-            return await register_documents(db, documents)
+            return await register_documents(SqlUnitOfWork.factory(db), documents)
         finally:
             await db.dispose()
 

@@ -33,6 +33,7 @@ from app.domain.auth import (
     RefreshToken,
     StoredSigningKey,
 )
+from app.domain.documents import TrustedDocument
 from app.domain.events import Event
 from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, User
 from app.domain.orders import IdempotencyRecord
@@ -132,6 +133,10 @@ class SigningKeys(Protocol):
     async def delete(self, kids: Sequence[str]) -> int: ...
 
 
+class TrustedDocuments(Protocol):
+    async def add(self, documents: Sequence[TrustedDocument], now: datetime) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Repositories:
     products: Products
@@ -144,6 +149,7 @@ class Repositories:
     clients: Clients
     grants: Grants
     signing_keys: SigningKeys
+    trusted_documents: TrustedDocuments
 
 
 # --- the unit of work -------------------------------------------------------------------------
@@ -229,6 +235,10 @@ class UnitOfWork(abc.ABC):
     @property
     def signing_keys(self) -> SigningKeys:
         return self._current().signing_keys
+
+    @property
+    def trusted_documents(self) -> TrustedDocuments:
+        return self._current().trusted_documents
 
     async def record(self, *events: Event) -> None:
         """Append the events to the store now, in this transaction, so a taken stream version

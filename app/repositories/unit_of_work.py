@@ -21,6 +21,7 @@ from app.repositories.idempotency import IdempotencyRepository
 from app.repositories.orders import OrderRepository
 from app.repositories.products import ProductRepository
 from app.repositories.signing_keys import SigningKeyRepository
+from app.repositories.trusted_documents import TrustedDocumentRepository
 from app.repositories.users import ProfileRepository, UserRepository
 from app.unit_of_work import AfterCommit, Repositories, UnitOfWork, UnitOfWorkFactory
 
@@ -39,6 +40,7 @@ def sql_repositories(conn: AsyncConnection) -> Repositories:
         clients=ClientRepository(conn),
         grants=GrantRepository(conn),
         signing_keys=SigningKeyRepository(conn),
+        trusted_documents=TrustedDocumentRepository(conn),
     )
 
 

@@ -330,3 +330,74 @@ async def test_handlers_run_side_by_side_across_events_each_once(
             .all()
         )
     assert sorted(statuses) == ["done", "done", "done"]
+
+
+async def _record_registrations(shop: Shop, count: int) -> list[uuid.UUID]:
+    ids = []
+    async with SqlUnitOfWork(shop.db) as uow:
+        for _ in range(count):
+            address = f"bus-{uuid.uuid4().hex[:8]}@example.com"
+            event = user_registered(uuid.uuid4(), address, "Bus", datetime.now(UTC))
+            await uow.record(event)
+            ids.append(event.id)
+    return ids
+
+
+async def test_the_dispatcher_reaches_handlers_through_the_bus(
+    backend: str, make_db: MakeDb
+) -> None:
+    """Every handler the dispatcher runs goes through the bus's middlewares; a failing one is
+    recorded and retried on its own; once unsubscribed, a handler gets no further events."""
+    shop = await new_shop(make_db, backend, "bus_path")
+    trail: list[tuple[str, str]] = []
+
+    async def around(event: Event, name: str, call_next: Handler) -> None:
+        trail.append((name, event.type))
+        await call_next(event)
+
+    bus = EventBus([around])
+    dispatcher = Dispatcher(shop.db, bus)
+    await dispatcher.drain()  # the seeded users' events, out of the way
+    seen: list[uuid.UUID] = []
+
+    async def welcome(event: Event) -> None:
+        seen.append(event.id)
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    stop_welcome = bus.subscribe(EventType.USER_REGISTERED, welcome, name="welcome")
+    bus.subscribe(EventType.USER_REGISTERED, broken, name="broken")
+    first = await _record_registrations(shop, 2)
+    await dispatcher.drain()
+    assert sorted(seen) == sorted(first)  # events are handled side by side
+    assert sorted(trail) == sorted(
+        [(name, "UserRegistered") for name in ("welcome", "broken") for _ in first]
+    )
+    async with shop.db.read() as conn:
+        runs = (
+            await conn.execute(
+                select(tables.handler_runs.c.handler, tables.handler_runs.c.status).where(
+                    tables.handler_runs.c.event_id.in_(first)
+                )
+            )
+        ).all()
+    assert sorted(runs) == sorted(
+        [("broken", "retrying"), ("broken", "retrying"), ("welcome", "done"), ("welcome", "done")]
+    )
+
+    stop_welcome()
+    later = await _record_registrations(shop, 1)
+    trail.clear()
+    await dispatcher.drain()
+    assert sorted(seen) == sorted(first), "an unsubscribed handler gets no further events"
+    assert trail == [("broken", "UserRegistered")]
+    async with shop.db.read() as conn:
+        later_runs = (
+            await conn.execute(
+                select(tables.handler_runs.c.handler).where(
+                    tables.handler_runs.c.event_id.in_(later)
+                )
+            )
+        ).all()
+    assert [r.handler for r in later_runs] == ["broken"]
