@@ -7,6 +7,7 @@ A test that needs a service it cannot reach fails in CI and skips only on a lapt
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 import psycopg
@@ -19,6 +20,8 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Seconds a test waits for a connection slot on a full PostgreSQL before it fails.
+FULL_SERVER_WAIT = 60.0
 
 
 def unavailable(service: str, reason: object) -> None:
@@ -36,11 +39,22 @@ class PostgresServer:
         self.created: list[str] = []
 
     def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(
-            self.admin_url.yoyo_url.replace("postgresql+psycopg", "postgresql"),
-            autocommit=True,
-            connect_timeout=3,
-        )
+        """The admin connection; while the shared server is full (parallel runs on one machine),
+        it waits for a free slot, up to FULL_SERVER_WAIT seconds, rather than fail the test."""
+        deadline = time.monotonic() + FULL_SERVER_WAIT
+        delay = 0.1
+        while True:
+            try:
+                return psycopg.connect(
+                    self.admin_url.yoyo_url.replace("postgresql+psycopg", "postgresql"),
+                    autocommit=True,
+                    connect_timeout=3,
+                )
+            except psycopg.OperationalError as error:
+                if "too many clients" not in str(error) or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
     def check(self) -> None:
         try:
