@@ -32,6 +32,9 @@ from app.observability import metrics
 
 log = logging.getLogger("app.db")
 
+# A pooled connection's record says it was counted in og_db_pool_connections_in_use.
+_COUNTED = "og_counted_in_use"
+
 
 @dataclass
 class StatementStats:
@@ -172,13 +175,18 @@ class Database:
                 event.listen(sync_engine, name, _control)
 
         # Pool gauges for /metrics: connections checked out, and borrowers waiting (_borrow).
+        # SQLAlchemy also checks in a connection whose checkout failed after the pool took it
+        # (a pre-ping cancelled or failing): only what was counted out is counted back in, or
+        # the gauge would drift below the truth.
         @event.listens_for(sync_engine.pool, "checkout")
-        def _checked_out(*args: Any) -> None:
+        def _checked_out(dbapi_connection: Any, record: Any, *args: Any) -> None:
+            record.info[_COUNTED] = True
             metrics.POOL_IN_USE.inc()
 
         @event.listens_for(sync_engine.pool, "checkin")
-        def _checked_in(*args: Any) -> None:
-            metrics.POOL_IN_USE.dec()
+        def _checked_in(dbapi_connection: Any, record: Any) -> None:
+            if record is not None and record.info.pop(_COUNTED, False):
+                metrics.POOL_IN_USE.dec()
 
         if self.dialect == "sqlite":
             # SQLAlchemy's documented recipe for SQLite transactions: the driver's own

@@ -108,6 +108,19 @@ async def test_the_pool_gauge_counts_a_borrowed_connection(http_db: Database) ->
         assert POOL_IN_USE._value.get() >= 1, "the connection held here is counted"
 
 
+async def test_a_checkin_without_a_counted_checkout_leaves_the_gauge(http_db: Database) -> None:
+    """SQLAlchemy checks in a connection whose checkout failed (a cancelled pre-ping) without
+    having reported its checkout; counting it back in would drift the gauge below zero."""
+    from app.observability.metrics import POOL_IN_USE
+
+    class FailedCheckout:
+        info: dict[str, object] = {}
+
+    before = POOL_IN_USE._value.get()
+    http_db.engine.sync_engine.pool.dispatch.checkin(None, FailedCheckout())
+    assert POOL_IN_USE._value.get() == before
+
+
 async def test_without_a_token_there_is_no_metrics_route(http_db: Database) -> None:
     async with _client(http_db) as client:
         assert (await client.get("/metrics", headers=AUTH)).status_code == 404
