@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from enum import EnumMeta
 from inspect import isawaitable
+from keyword import iskeyword
 from typing import Any
 
 import strawberry
@@ -41,6 +43,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLID,
@@ -169,7 +172,37 @@ def _serializer(leaf: Any) -> Callable[[Any], Any]:
             return value if type(value) is bool else checked(value)
 
         return boolean
+    members = _enum_names(leaf, coerce)
+    if members:
+        enum_class = type(next(iter(members)))
+
+        def enum(value: Any) -> Any:
+            if type(value) is enum_class:
+                name = members.get(value)
+                if name is not None:
+                    return name
+            return checked(value)
+
+        return enum
     return checked
+
+
+def _enum_names(leaf: Any, coerce: Callable[[Any], Any]) -> dict[Any, str]:
+    """A Python enum's members and the names the leaf serialises them to, asked of the leaf
+    itself once (Strawberry's enum type compares each member's value on every call)."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
+        return {}
+    names: dict[Any, str] = {}
+    member: Any
+    for member in wrapped.__members__.values():
+        try:
+            name = coerce(member)
+        except Exception:
+            continue  # left to the leaf, with its error, on every call
+        if type(member) is wrapped and isinstance(name, str):
+            names[member] = name
+    return names
 
 
 class _Field:
@@ -226,7 +259,7 @@ class _Field:
 class _Object:
     """The fields an object of one runtime type completes, for one selection."""
 
-    __slots__ = ("fields", "is_type_of", "name", "origin", "type")
+    __slots__ = ("fields", "fill", "is_type_of", "name", "origin", "type")
 
     def __init__(self, object_type: GraphQLObjectType, fields: list[_Field]) -> None:
         self.type = object_type
@@ -238,6 +271,110 @@ class _Object:
             raise Unsupported("a type with its own is_type_of")  # it may need a ResolveInfo
         # Strawberry's is_type_of is true for an instance of the type's own class.
         self.origin: type | None = None if definition is None else definition.origin
+        if definition is not None and definition.concrete_of is not None and not self.is_type_of:
+            # A generic's specialisation (OrderConnection, OrderEdge) holds instances of the
+            # generic class itself, which graphql-core takes unchecked (no is_type_of).
+            self.origin = definition.concrete_of.origin
+        self.fill: Fill = _compile_fill(self)
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_DEFERRED = object()  # a resolver's awaitable, completed with the next level
+
+# fill(run, source, result, slot): complete an object's fields into `result`, in order.
+Fill = Callable[["_Run", Any, dict[str, Any], Slot], None]
+
+
+def _compile_fill(plan: _Object) -> Fill:
+    """The object's `fill`, written out for its fields: what a loop over the fields would
+    decide per field and per object (which kind, which attribute, which exact type) is decided
+    here once, so completing a page's hundreds of objects runs straight-line code. Every value
+    that is not the common case (an error, a null, a leaf needing its serializer, a list)
+    goes to `_Run.finish`, the one general path."""
+    names: dict[str, Any] = {
+        "Bubble": _Bubble,
+        "isawaitable": isawaitable,
+        "DEFERRED": _DEFERRED,
+        "TYPENAME_VALUE": plan.name,
+    }
+    lines = ["def fill(run, source, result, slot):"]
+    add = lines.append
+    if any(field.kind in (BATCH_, RESOLVE) for field in plan.fields):
+        add("    defer = run.pending.append")
+    if any(field.kind is EACH_ for field in plan.fields):
+        add("    context = run.context")
+    for index, field in enumerate(plan.fields):
+        f, k = f"F{index}", f"K{index}"
+        names[f], names[k] = field, field.key
+        kind = field.kind
+        if kind is TYPENAME:
+            add(f"    result[{k}] = TYPENAME_VALUE")
+            continue
+        if kind is BATCH_:
+            add(f"    result[{k}] = None")
+            add(f"    defer(({f}, source, result, slot, None))")
+            continue
+        add("    try:")
+        if kind is ATTR:
+            attr = field.attr
+            if attr.isidentifier() and not iskeyword(attr) and not attr.startswith("__"):
+                add(f"        value = source.{attr}")
+            else:
+                names[f"A{index}"] = attr
+                add(f"        value = getattr(source, A{index})")
+        elif kind is EACH_:
+            add(f"        value = {f}.fn(context, source, **run.python_arguments({f}))")
+        elif kind is CALL:
+            add(f"        value = {f}.fn(source)")
+        else:
+            add(f"        value = {f}.fn(source, run.info({f}, slot), **run.arguments({f}))")
+        add("    except Exception as error:")
+        add("        value = error")
+        if kind is RESOLVE:
+            add("    else:")
+            add("        if isawaitable(value):")
+            add(f"            result[{k}] = None")
+            add(f"            defer(({f}, source, result, slot, value))")
+            add("            value = DEFERRED")
+            add("    if value is DEFERRED:")
+            add("        pass")
+            branch = "elif"
+        else:
+            branch = "if"
+        leaf = field.shape.of if field.serialize is not None else None
+        if leaf is GraphQLInt:
+            add(f"    {branch} type(value) is int and {_INT_MIN} <= value <= {_INT_MAX}:")
+            add(f"        result[{k}] = value")
+            branch = "elif"
+        elif field.exact is not None:
+            add(f"    {branch} type(value) is {f}.exact:")
+            add(f"        result[{k}] = value")
+            branch = "elif"
+        shape = field.shape
+        if field.serialize is None and shape.kind is OBJECT:
+            # An object of the expected class: straight to its fields.
+            add(f"    {branch} {f}.object is not None and type(value) is {f}.object.origin:")
+            add("        child = {}")
+            add(f"        result[{k}] = child")
+            add(f"        position = (slot, result, {k}, {shape.nullable})")
+            if shape.nullable:
+                add("        try:")
+                add(f"            {f}.object.fill(run, value, child, position)")
+                add("        except Bubble as bubble:")
+                add(f"            result[{k}] = None")
+                add("            run.record(bubble.error, slot, position)")
+            else:
+                add(f"        {f}.object.fill(run, value, child, position)")
+            branch = "elif"
+        if branch == "if":
+            add(f"    run.finish({f}, value, result, slot)")
+        else:
+            add("    else:")
+            add(f"        run.finish({f}, value, result, slot)")
+    add("    return None")
+    exec(compile("\n".join(lines), f"<fill {plan.name}>", "exec"), names)
+    fill: Fill = names["fill"]
+    return fill
 
 
 def _uses_variables(node: FieldNode) -> bool:
@@ -487,7 +624,7 @@ class _Run:
     async def execute(self, root: _Object) -> ExecutionResult:
         data: dict[str, Any] = {}
         try:
-            self.fill(root, self.root_value, data, None)
+            root.fill(self, self.root_value, data, None)
         except _Bubble as bubble:
             self.record(bubble.error, None)
             self.data_null = True
@@ -624,62 +761,34 @@ class _Run:
 
     # --- completion --------------------------------------------------------------------------
 
-    def fill(self, plan: _Object, source: Any, result: dict[str, Any], slot: Slot) -> None:
-        """Complete an object's fields in order; deferred ones get their key now, their value
-        with the next level (so the keys keep the query's order)."""
-        context = self.context
-        for field in plan.fields:
-            kind = field.kind
-            try:
-                if kind is ATTR:
-                    value = getattr(source, field.attr)
-                    if type(value) is field.exact:
-                        result[field.key] = value
-                        continue
-                elif kind is TYPENAME:
-                    result[field.key] = plan.name
-                    continue
-                elif kind is BATCH_:
+    def finish(self, field: _Field, value: Any, result: dict[str, Any], slot: Slot) -> None:
+        """Complete a field's value (or its resolver's error) that an object's compiled `fill`
+        did not settle itself."""
+        serialize = field.serialize
+        if serialize is not None:
+            if value is not None and not isinstance(value, Exception):
+                try:
+                    result[field.key] = serialize(value)
+                    return
+                except Exception:
+                    pass  # reported by complete_field
+        else:
+            sub = field.object
+            if sub is not None and type(value) is sub.origin:
+                # An object of the expected class: straight to its fields.
+                child: dict[str, Any] = {}
+                result[field.key] = child
+                nullable = field.shape.nullable
+                position = (slot, result, field.key, nullable)
+                try:
+                    sub.fill(self, value, child, position)
+                except _Bubble as bubble:
+                    if not nullable:
+                        raise
                     result[field.key] = None
-                    self.pending.append((field, source, result, slot, None))
-                    continue
-                elif kind is EACH_:
-                    value = field.fn(context, source, **self.python_arguments(field))
-                elif kind is CALL:
-                    value = field.fn(source)
-                else:
-                    value = field.fn(source, self.info(field, slot), **self.arguments(field))
-                    if isawaitable(value):
-                        result[field.key] = None
-                        self.pending.append((field, source, result, slot, value))
-                        continue
-            except Exception as error:
-                value = error  # a field error, located by complete_field
-            serialize = field.serialize
-            if serialize is not None:
-                if value is not None and not isinstance(value, Exception):
-                    try:
-                        result[field.key] = serialize(value)
-                        continue
-                    except Exception:
-                        pass  # reported by complete_field
-            else:
-                sub = field.object
-                if sub is not None and type(value) is sub.origin:
-                    # An object of the expected class: straight to its fields.
-                    child: dict[str, Any] = {}
-                    result[field.key] = child
-                    nullable = field.shape.nullable
-                    position = (slot, result, field.key, nullable)
-                    try:
-                        self.fill(sub, value, child, position)
-                    except _Bubble as bubble:
-                        if not nullable:
-                            raise
-                        result[field.key] = None
-                        self.record(bubble.error, slot, position)
-                    continue
-            result[field.key] = self.complete_field(field, value, result, slot)
+                    self.record(bubble.error, slot, position)
+                return
+        result[field.key] = self.complete_field(field, value, result, slot)
 
     def complete_field(self, field: _Field, value: Any, result: dict[str, Any], slot: Slot) -> Any:
         shape = field.shape
@@ -719,7 +828,7 @@ class _Run:
         return self.abstract(field, shape.of, value, position)
 
     def complete_list(self, field: _Field, item: _Shape, value: Any, position: Slot) -> list[Any]:
-        if not is_iterable(value):
+        if type(value) is not list and not is_iterable(value):
             raise Unsupported("a list field returned no iterable")
         out: list[Any] = []
         append = out.append
@@ -744,7 +853,7 @@ class _Run:
                 entry_position = (position, out, index, nullable)
                 child: dict[str, Any] = {}
                 try:
-                    self.fill(plan, entry, child, entry_position)
+                    plan.fill(self, entry, child, entry_position)
                 except _Bubble as bubble:
                     if not nullable:
                         raise
@@ -795,7 +904,7 @@ class _Run:
             if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                 raise Unsupported("is_type_of refused a value")
         result: dict[str, Any] = {}
-        self.fill(plan, value, result, position)
+        plan.fill(self, value, result, position)
         return result
 
     def abstract(self, field: _Field, abstract: Any, value: Any, position: Slot) -> Any:
@@ -927,7 +1036,7 @@ class _Run:
             if self.nulled and self.under_nulled(slot):
                 continue
             try:
-                result[field.key] = self.complete_field(field, values[index], result, slot)
+                self.finish(field, values[index], result, slot)
             except _Bubble as bubble:
                 bubbles.append((bubble.error, slot))
         self.land(bubbles)
