@@ -22,6 +22,7 @@ from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.domain.events import Event
 from app.email import EmailSender, sender_from
+from app.engine import Engine
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.executors import PreparedDocument
@@ -97,13 +98,14 @@ def create_app(
         broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
         probe = EventProbe(fanout) if events.test_event_probe else None
-        subscriptions = Hub(
-            db, fanout, schema._schema, settings.websocket, events, debug=settings.debug
-        )
+        # One engine executes queries (the pipeline) and subscription events (the hub).
+        engine = Engine(schema, settings.graphql_executor)
+        subscriptions = Hub(db, fanout, engine, settings.websocket, events, debug=settings.debug)
         app.state.og = AppState(
             settings=settings,
             db=db,
             schema=schema,
+            engine=engine,
             auth=auth,
             dispatcher=dispatcher,
             fanout=fanout,

@@ -427,10 +427,27 @@ class LevelExecutor:
         operation: OperationDefinitionNode,
         variables: VariableValues,
         context: Any,
-        root_value: Any = None,
     ) -> ExecutionResult:
-        """Execute a query operation, or a subscription operation's selection for one event
-        (`root_value` is then the event's payload, as graphql-core executes each event).
+        """Execute a query operation.
+
+        Raises `Unsupported` for what only the standard executor reproduces exactly.
+        """
+        [result] = await self.execute_many(document, operation, variables, context, [None])
+        return result
+
+    async def execute_many(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        context: Any,
+        root_values: Sequence[Any],
+    ) -> list[ExecutionResult]:
+        """Execute the operation once per root value, all of them level by level together: a
+        batch field is resolved with one call for the parents of every execution, so a batch
+        of subscription events (each root value an event's payload, as graphql-core executes
+        each event) costs what one query over all of them would. Each answer is the one its
+        execution alone gives.
 
         Raises `Unsupported` for what only the standard executor reproduces exactly.
         """
@@ -438,8 +455,16 @@ class LevelExecutor:
         if root_type is None:
             raise Unsupported(f"no {operation.operation.value} type")
         op = self._operation(document, operation)
-        run = _Run(self, op, variables, context, root_value)
-        return await run.execute(self._root(op, root_type, variables))
+        root = self._root(op, root_type, variables)
+        runs = [_Run(self, op, variables, context, value) for value in root_values]
+        for run in runs:
+            run.start(root)
+        while True:
+            waiting = [run for run in runs if run.pending and not run.data_null]
+            if not waiting:
+                break
+            await _level(waiting)
+        return [run.finish() for run in runs]
 
 
 class _Run:
@@ -448,6 +473,7 @@ class _Run:
     __slots__ = (
         "args",
         "context",
+        "data",
         "data_null",
         "errors",
         "executor",
@@ -473,6 +499,7 @@ class _Run:
         self.variables = variables
         self.context = context
         self.root_value = root_value
+        self.data: dict[str, Any] = {}
         self.errors: list[GraphQLError] = []
         # Positions nulled by an error (by id; the value keeps the slot, and so its id, alive).
         self.nulled: dict[int, Slot] = {}
@@ -484,19 +511,19 @@ class _Run:
         self.kwargs: dict[int, dict[str, Any] | Exception] = {}
         self.helpers = GraphQLResolveInfoHelpers(_gather, _track)
 
-    async def execute(self, root: _Object) -> ExecutionResult:
-        data: dict[str, Any] = {}
+    def start(self, root: _Object) -> None:
+        """Complete the root fields that need no waiting; the rest wait for the levels."""
         try:
-            self.fill(root, self.root_value, data, None)
+            self.fill(root, self.root_value, self.data, None)
         except _Bubble as bubble:
             self.record(bubble.error, None)
             self.data_null = True
-        while self.pending and not self.data_null:
-            await self.level()
+
+    def finish(self) -> ExecutionResult:
         errors = self.errors
         if errors:
             self.executor.schema.process_errors(errors)
-        return ExecutionResult(None if self.data_null else data, errors or None)
+        return ExecutionResult(None if self.data_null else self.data, errors or None)
 
     # --- errors and null propagation -------------------------------------------------------
 
@@ -811,131 +838,144 @@ class _Run:
             raise Unsupported("an abstract type resolved to no possible type")
         return self.complete_object(field, runtime, value, position)
 
-    # --- levels ------------------------------------------------------------------------------
 
-    async def level(self) -> None:
-        """Resolve every deferred field (one call per batch field, other resolvers awaited
-        together), then complete them in the order graphql-core would: first what was settled
-        before anything waited (a batch function's per-parent errors, resolvers that finished
-        at once), in the order deferred; then the rest as their resolvers finished."""
-        jobs = self.pending
-        self.pending = []
-        if self.nulled:
-            jobs = [job for job in jobs if not self.under_nulled(job[3])]
-        values: list[Any] = [None] * len(jobs)
-        # Per job: the index of the awaitable it waits for (-1: settled without one).
-        waits_for = [-1] * len(jobs)
-        batches: dict[_Field, list[int]] = {}
-        waits: list[Awaitable[Any]] = []
-        targets: list[int | tuple[_Field, list[int]]] = []
-        for index, job in enumerate(jobs):
-            awaitable = job[4]
-            if awaitable is None:
-                group = batches.get(job[0])
-                if group is None:
-                    group = batches[job[0]] = []
-                group.append(index)
-            else:
-                waits_for[index] = len(waits)
-                waits.append(awaitable)
-                targets.append(index)
-        context = self.context
-        for field, group in batches.items():
-            try:
-                parents = [jobs[index][1] for index in group]
-                awaitable = field.fn(context, parents, **self.python_arguments(field))
-            except Exception as error:
-                for index in group:
-                    values[index] = error
-                continue
-            for index in group:
-                waits_for[index] = len(waits)
+# A deferred field of one execution: (field, parent value, parent's result dict, parent's slot,
+# awaitable or None for a batch field).
+_Job = tuple[_Field, Any, dict[str, Any], Slot, Any]
+
+
+async def _level(runs: Sequence[_Run]) -> None:
+    """Resolve every deferred field of the runs (one call per batch field for the parents of
+    every run, other resolvers awaited together), then complete them in the order graphql-core
+    would, run by run: first what was settled before anything waited (a batch function's
+    per-parent errors, resolvers that finished at once), in the order deferred; then the rest
+    as their resolvers finished."""
+    jobs: list[_Job] = []
+    owners: list[_Run] = []
+    for run in runs:
+        pending = run.pending
+        run.pending = []
+        if run.nulled:
+            pending = [job for job in pending if not run.under_nulled(job[3])]
+        jobs.extend(pending)
+        owners.extend([run] * len(pending))
+    values: list[Any] = [None] * len(jobs)
+    # Per job: the index of the awaitable it waits for (-1: settled without one).
+    waits_for = [-1] * len(jobs)
+    batches: dict[_Field, list[int]] = {}
+    waits: list[Awaitable[Any]] = []
+    targets: list[int | tuple[_Field, list[int]]] = []
+    for index, job in enumerate(jobs):
+        awaitable = job[4]
+        if awaitable is None:
+            group = batches.get(job[0])
+            if group is None:
+                group = batches[job[0]] = []
+            group.append(index)
+        else:
+            waits_for[index] = len(waits)
             waits.append(awaitable)
-            targets.append((field, group))
-        # Per awaitable: when it finished (0: within its first step, before anything waited).
-        finished: list[int | None] = [None] * len(waits)
-        if len(waits) == 1:
-            try:
-                outcomes: Sequence[Any] = [await waits[0]]
-            except Exception as error:
-                outcomes = [error]
-            finished[0] = 1
-        elif waits:
-            tasks = [asyncio.ensure_future(awaitable) for awaitable in waits]
-            order = 1
+            targets.append(index)
+    for field, group in batches.items():
+        # The runs share the document, variables and context: their arguments are the same.
+        first = owners[group[0]]
+        try:
+            parents = [jobs[index][1] for index in group]
+            awaitable = field.fn(first.context, parents, **first.python_arguments(field))
+        except Exception as error:
+            for index in group:
+                values[index] = error
+            continue
+        for index in group:
+            waits_for[index] = len(waits)
+        waits.append(awaitable)
+        targets.append((field, group))
+    # Per awaitable: when it finished (0: within its first step, before anything waited).
+    finished: list[int | None] = [None] * len(waits)
+    if len(waits) == 1:
+        try:
+            outcomes: Sequence[Any] = [await waits[0]]
+        except Exception as error:
+            outcomes = [error]
+        finished[0] = 1
+    elif waits:
+        tasks = [asyncio.ensure_future(awaitable) for awaitable in waits]
+        order = 1
 
-            def done(index: int) -> Callable[[Any], None]:
-                def mark(_: Any) -> None:
-                    nonlocal order
-                    if finished[index] is None:
-                        order += 1
-                        finished[index] = order
+        def done(index: int) -> Callable[[Any], None]:
+            def mark(_: Any) -> None:
+                nonlocal order
+                if finished[index] is None:
+                    order += 1
+                    finished[index] = order
 
-                return mark
+            return mark
 
-            for index, task in enumerate(tasks):
-                task.add_done_callback(done(index))
-            await asyncio.sleep(0)  # every task takes its first step
-            for index, task in enumerate(tasks):
-                if task.done():
-                    finished[index] = 0
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-        for target, outcome in zip(targets, outcomes, strict=True):
-            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-                raise outcome
-            if isinstance(target, int):
-                values[target] = outcome
-                continue
-            field, group = target
-            if not isinstance(outcome, Exception) and len(outcome) != len(group):
-                outcome = RuntimeError(
-                    f"the batch resolver of {field.parent.name}.{field.name} returned "
-                    f"{len(outcome)} values for {len(group)} parents"
-                )
-            if isinstance(outcome, Exception):
-                for index in group:
-                    values[index] = outcome
-            else:
-                for index, found in zip(group, outcome, strict=True):
-                    values[index] = found
+        for index, task in enumerate(tasks):
+            task.add_done_callback(done(index))
+        await asyncio.sleep(0)  # every task takes its first step
+        for index, task in enumerate(tasks):
+            if task.done():
+                finished[index] = 0
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for target, outcome in zip(targets, outcomes, strict=True):
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome
+        if isinstance(target, int):
+            values[target] = outcome
+            continue
+        field, group = target
+        if not isinstance(outcome, Exception) and len(outcome) != len(group):
+            outcome = RuntimeError(
+                f"the batch resolver of {field.parent.name}.{field.name} returned "
+                f"{len(outcome)} values for {len(group)} parents"
+            )
+        if isinstance(outcome, Exception):
+            for index in group:
+                values[index] = outcome
+        else:
+            for index, found in zip(group, outcome, strict=True):
+                values[index] = found
 
-        def rank(index: int) -> int:
-            if waits_for[index] < 0 or (
-                jobs[index][4] is None and isinstance(values[index], Exception)
-            ):
-                return 0
-            return finished[waits_for[index]] or 0
+    def rank(index: int) -> int:
+        if waits_for[index] < 0 or (
+            jobs[index][4] is None and isinstance(values[index], Exception)
+        ):
+            return 0
+        return finished[waits_for[index]] or 0
 
-        if len(waits) > 1 or any(isinstance(value, Exception) for value in values):
-            ranks = [rank(index) for index in range(len(jobs))]
-            ranked: Iterable[int] = sorted(range(len(jobs)), key=ranks.__getitem__)
-        else:  # one batch call or resolver, nothing failed: the order they were deferred in
-            ranks = [0] * len(jobs)
-            ranked = range(len(jobs))
-        # A null that must propagate reaches its nullable ancestor only after the values that
-        # settled together with it are completed (in graphql-core it crosses task boundaries,
-        # while those tasks record their own errors).
-        bubbles: list[tuple[GraphQLError, Slot]] = []
-        current = 0
-        for index in ranked:
-            if ranks[index] != current:
-                current = ranks[index]
-                self.land(bubbles)
-            if self.data_null:
-                return
-            field, _, result, slot, _ = jobs[index]
-            if self.nulled and self.under_nulled(slot):
-                continue
-            try:
-                result[field.key] = self.complete_field(field, values[index], result, slot)
-            except _Bubble as bubble:
-                bubbles.append((bubble.error, slot))
-        self.land(bubbles)
+    if len(waits) > 1 or any(isinstance(value, Exception) for value in values):
+        ranks = [rank(index) for index in range(len(jobs))]
+        ranked: Iterable[int] = sorted(range(len(jobs)), key=ranks.__getitem__)
+    else:  # one batch call or resolver, nothing failed: the order they were deferred in
+        ranks = [0] * len(jobs)
+        ranked = range(len(jobs))
+    # A null that must propagate reaches its nullable ancestor only after the values that
+    # settled together with it are completed (in graphql-core it crosses task boundaries,
+    # while those tasks record their own errors). Each run's own, in the order they came.
+    bubbles: list[tuple[_Run, GraphQLError, Slot]] = []
+    current = 0
+    for index in ranked:
+        if ranks[index] != current:
+            current = ranks[index]
+            _land(bubbles)
+        run = owners[index]
+        if run.data_null:
+            continue
+        field, _, result, slot, _ = jobs[index]
+        if run.nulled and run.under_nulled(slot):
+            continue
+        try:
+            result[field.key] = run.complete_field(field, values[index], result, slot)
+        except _Bubble as bubble:
+            bubbles.append((run, bubble.error, slot))
+    _land(bubbles)
 
-    def land(self, bubbles: list[tuple[GraphQLError, Slot]]) -> None:
-        for error, slot in bubbles:
-            self.bubble(error, slot)
-        bubbles.clear()
+
+def _land(bubbles: list[tuple[_Run, GraphQLError, Slot]]) -> None:
+    for run, error, slot in bubbles:
+        run.bubble(error, slot)
+    bubbles.clear()
 
 
 async def _gather(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:
