@@ -357,7 +357,7 @@ async def _replay(
             if message.get("type") == "next":
                 cursor = message["payload"]["extensions"]["cursor"]
     await ws.close()
-    await _commit_stock_changes(database_url, product_id, REPLAY_EVENTS)
+    await commit_stock_changes(database_url, product_id, REPLAY_EVENTS)
     ws = await connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")])
     try:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
@@ -377,7 +377,7 @@ async def _replay(
         await ws.close()
 
 
-async def _commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
+async def commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
     """Commit `count` stock changes of the product straight into the store (a mutation each
     would take minutes), then wait until the server's relay has numbered them all."""
     settings = Settings(database_url=database_url)

@@ -75,6 +75,9 @@ log = logging.getLogger("app.http.subscriptions")
 GROUP_QUEUE = 10_000
 
 
+TOO_SLOW = "Subscriber too slow; resume with the last cursor"
+
+
 class TooSlow(Exception):
     """The subscriber fell further behind than WS_MAX_LAG_SECONDS allows: close with 1013."""
 
@@ -431,7 +434,7 @@ class Hub:
             if catching_up and events[0].occurred_at < datetime.now(UTC) - timedelta(
                 seconds=self.ws.max_lag
             ):
-                raise TooSlow("Subscriber too slow; resume with the last cursor")
+                raise TooSlow(TOO_SLOW)
             for event, encoded in zip(events, await renderer.render(events), strict=True):
                 yield event.position or after, encoded
             after = events[-1].position or after
