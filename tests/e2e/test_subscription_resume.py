@@ -36,6 +36,8 @@ STATUS = """subscription S($id: ID, $after: String) {
 # The product's name 300 times: events large enough that a few hundred fill socket buffers.
 _NAMES = " ".join(f"n{i}: name" for i in range(300))
 WIDE_STOCK = STOCK.replace("{ id stock }", "{ id stock " + _NAMES + " }")
+CREATE_PRODUCT = """mutation P($input: CreateProductInput!) {
+  createProduct(input: $input) { product { id } errors { message } } }"""
 RESTOCK = "mutation R($id: ID!) { restockProduct(id: $id, quantity: 1) { product { stock } } }"
 CREATE_ORDER = """mutation C($p: ID!) {
   createOrder(input: {items: [{productId: $p, quantity: 1}]}) { order { id } errors { code } } }"""
@@ -57,6 +59,18 @@ async def _product(server: Server) -> str:
     query = "{ products(first: 1) { edges { node { id } } } }"
     body = await server.http(query, server.admin_token())
     return str(body["data"]["products"]["edges"][0]["node"]["id"])
+
+
+async def _new_product(server: Server) -> str:
+    """A product of the test's own, listed after the seeded ones (by SKU), so `_product` of
+    every other test still finds the same first product."""
+    sku = f"ZZ-RESUME-{uuid4().hex[:8]}"
+    body = await server.http(
+        CREATE_PRODUCT,
+        server.admin_token(),
+        input={"sku": sku, "name": sku, "price": {"amount": "1.00", "currency": "USD"}, "stock": 0},
+    )
+    return str(body["data"]["createProduct"]["product"]["id"])
 
 
 async def _restock(server: Server, product: str) -> int:
@@ -324,12 +338,15 @@ async def test_a_subscriber_cut_off_by_the_network_resumes_with_every_event_once
             await _restock(server, product)
             committed += 1
 
-    writer = asyncio.create_task(write())
+    writer: asyncio.Task[None] | None = None
     try:
         async with Proxy(server) as proxy:
             for _ in range(3):
                 async with ready_socket(server, url=proxy.url) as client:
                     await resumer.subscribe(client)
+                    if writer is None:  # the first subscription sees every commit of the test
+                        await server.listening(1)
+                        writer = asyncio.create_task(write())
                     await resumer.take(client, 3)
                     proxy.cut()
                     # What had reached the client before the cut still counts; then the socket
@@ -338,13 +355,15 @@ async def test_a_subscriber_cut_off_by_the_network_resumes_with_every_event_once
                 # The server notices the dead connection and lets the subscription go.
                 await _gone(server)
             stop.set()
+            assert writer is not None
             await writer
             async with ready_socket(server, url=proxy.url) as client:
                 await resumer.subscribe(client)
                 await resumer.take(client, committed - len(resumer.received))
     finally:
         stop.set()
-        await asyncio.gather(writer, return_exceptions=True)
+        if writer is not None:
+            await asyncio.gather(writer, return_exceptions=True)
     expected = (await _numbered(server, product, start + committed))[start:]
     assert resumer.cursors() == expected, "every event once, in order"
 
@@ -359,7 +378,9 @@ async def test_a_client_that_stops_reading_is_closed_with_1013_and_resumes_witho
     # megabytes).
     wide = GraphQLLimits(max_aliases=300)
     async with serving(resume_db, wide, max_lag=1.0, max_queued_events=4) as server:
-        product = await _product(server)
+        # A product of its own: its stream gets events straight into the store, past the
+        # product row's version, so no other test may restock it.
+        product = await _new_product(server)
         start = len(await _positions(server, product))
         resumer = Resumer(server, WIDE_STOCK, {"id": product}, server.admin_token())
         hub = server.state.subscriptions
