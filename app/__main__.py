@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.auth import cli as auth_cli
+from app import cli as auth_cli
 from app.config import (
     PROJECT_ROOT,
     ConfigError,
@@ -55,7 +55,7 @@ def _serve(settings: Settings) -> int:
 def banner(settings: Settings, demo: dict[str, str]) -> str:
     """What `make run` prints: where everything is, the demo credentials, and the truth about
     GraphiQL."""
-    from app.auth.cli import DEMO_REDIRECT_URI
+    from app.cli import DEMO_REDIRECT_URI
     from app.http.graphiql import availability
     from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, DEMO_PASSWORD
 
@@ -141,7 +141,9 @@ def _register_documents(settings: Settings, manifest: Path) -> int:
     from app.db.engine import Database
     from app.db.migrate import migrate
     from app.domain.documents import ManifestError, parse_manifest
-    from app.usecases.documents import check_documents, register_documents
+    from app.http.manifest import check_documents
+    from app.repositories.unit_of_work import SqlUnitOfWork
+    from app.usecases.operators import register_documents
     from resolvers.schema import schema
 
     try:
@@ -157,7 +159,7 @@ def _register_documents(settings: Settings, manifest: Path) -> int:
     async def run() -> int:
         db = Database(url, settings)
         try:
-            return await register_documents(db, documents)
+            return await register_documents(SqlUnitOfWork.factory(db), documents)
         finally:
             await db.dispose()
 

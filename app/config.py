@@ -273,12 +273,6 @@ class EventSettings:
     # it catches up after a crash, an outage or a restart, and picks up other processes' commits.
     relay_poll_seconds: float = 1.0
     relay_batch: int = 500
-    # Test-only (refused in production): stop the process (exit status 75) right after the Nth
-    # commit that recorded events, before anything publishes them. 0 = off.
-    fault_crash_after_commit: int = 0
-    # Test-only (refused in production): GET /_test/events lists the events this process's fanout
-    # has published, so a test can watch another process's deliveries.
-    test_event_probe: bool = False
     # How far back a subscription may resume (`after` a cursor): an older cursor is
     # CURSOR_EXPIRED. Retention of handled events must keep at least this much of the store.
     replay_window: float = 7 * 24 * 3600.0
@@ -509,22 +503,13 @@ def _persisted_queries(env: Mapping[str, str]) -> PersistedQuerySettings:
 
 
 def _events(env: Mapping[str, str]) -> EventSettings:
-    events = EventSettings(
+    return EventSettings(
         stream_maxlen=_int(env, "EVENTS_STREAM_MAXLEN", 100_000, minimum=100),
         relay_poll_seconds=_positive_float(env, "EVENTS_RELAY_POLL_SECONDS", 1.0),
         relay_batch=_int(env, "EVENTS_RELAY_BATCH", 500, minimum=1),
         replay_window=_positive_float(env, "EVENTS_REPLAY_WINDOW_SECONDS", 7 * 24 * 3600.0),
         dispatch_concurrency=_int(env, "EVENTS_DISPATCH_CONCURRENCY", 8, minimum=1),
-        fault_crash_after_commit=_int(env, "OG_FAULT_CRASH_AFTER_COMMIT", 0),
-        test_event_probe=_bool(env, "OG_TEST_EVENT_PROBE", False),
     )
-    app_env = _app_env(env)
-    if app_env == "production" and (events.fault_crash_after_commit or events.test_event_probe):
-        raise ConfigError(
-            "OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are test-only switches "
-            "and are refused when APP_ENV=production"
-        )
-    return events
 
 
 def _auth(env: Mapping[str, str]) -> AuthSettings:
@@ -643,8 +628,6 @@ def production_problems(settings: Settings) -> list[str]:
             "DEBUG must be off in production: it shows SQL, timings and internal messages to "
             "every caller"
         )
-    if settings.events.fault_crash_after_commit or settings.events.test_event_probe:
-        problems.append("OG_FAULT_CRASH_AFTER_COMMIT and OG_TEST_EVENT_PROBE are for tests only")
     return problems
 
 

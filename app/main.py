@@ -1,17 +1,24 @@
-"""The Starlette application: the composition root that wires settings, database and schema."""
+"""The composition root: the one place that builds the application's parts and hands each layer
+what it needs (the engine, the units of work, the GraphQL context, the event machinery).
+
+Nothing below it constructs these for itself. An app built for tests passes an
+`Instrumentation` (fault injection, probes); `serve` never does.
+"""
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from app.auth.principal import ANONYMOUS, Principal
 from app.auth.services import AuthServices
 from app.cache.invalidation import CacheInvalidation
 from app.cache.manager import CacheManager
@@ -20,6 +27,7 @@ from app.cache.responses import ResponseCache
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
+from app.domain.accounts import MAX_KEYS_PER_USER
 from app.domain.events import Event
 from app.email import EmailSender, sender_from
 from app.engine import Engine
@@ -33,19 +41,91 @@ from app.http.limits import BodyLimitMiddleware
 from app.http.request_id import RequestIdMiddleware
 from app.http.rest.api import not_found, rest_endpoint
 from app.http.security_headers import SecurityHeadersMiddleware
+from app.http.state import AppState, ContextFactory
 from app.http.subscriptions import Hub
-from app.http.test_hooks import published_events
 from app.http.websocket import GraphQLWebSocket
 from app.messaging import handlers
 from app.messaging.broker import Broker, create_broker
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
-from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
-from app.state import AppState
+from app.repositories.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
+from app.unit_of_work import AfterCommit
+from app.usecases.accounts import SignUps
 from loaders import Loaders
+from resolvers.context import Context
 from resolvers.schema import build_schema
+
+
+def graphql_context(
+    db: Database,
+    *,
+    principal: Principal = ANONYMOUS,
+    request_id: str = "",
+    after_commit: AfterCommit | None = None,
+    client_address: str = "",
+    sign_ups: SignUps | None = None,
+    api_key_environment: str = "live",
+    max_api_keys_per_user: int = MAX_KEYS_PER_USER,
+    repositories: RepositoryFactory = sql_repositories,
+    query_cache: QueryCache | None = None,
+) -> Context:
+    """A GraphQL operation's context: fresh loaders over `db` (the catalogue's reads through
+    `query_cache` when given), and units of work on it that call `after_commit` with what they
+    committed."""
+    return Context(
+        loaders=Loaders.create(db, query_cache),
+        unit_of_work=SqlUnitOfWork.factory(
+            db, after_commit=after_commit, repositories=repositories
+        ),
+        principal=principal,
+        request_id=request_id,
+        client_address=client_address,
+        sign_ups=sign_ups,
+        api_key_environment=api_key_environment,
+        max_api_keys_per_user=max_api_keys_per_user,
+    )
+
+
+def _contexts(
+    db: Database,
+    auth: AuthServices,
+    after_commit: AfterCommit,
+    query_cache: QueryCache | None,
+) -> ContextFactory:
+    sign_ups = SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address)
+
+    def make(
+        *,
+        principal: Principal,
+        request_id: str,
+        client_address: str,
+    ) -> Context:
+        return graphql_context(
+            db,
+            principal=principal,
+            request_id=request_id,
+            after_commit=after_commit,
+            client_address=client_address,
+            sign_ups=sign_ups,
+            api_key_environment=auth.settings.api_key_environment,
+            max_api_keys_per_user=auth.settings.max_api_keys_per_user,
+            query_cache=query_cache,
+        )
+
+    return make
+
+
+@dataclass(frozen=True)
+class Instrumentation:
+    """What only an app built for tests adds (tests.instrumented): hooks called with each
+    commit's events before anything acts on them, routes, and a context entered once the app
+    has started (given its state) and left before it stops."""
+
+    commit_hooks: Sequence[AfterCommit] = ()
+    routes: Sequence[BaseRoute] = ()
+    running: Callable[[AppState], AbstractAsyncContextManager[None]] | None = None
 
 
 def create_app(
@@ -53,8 +133,10 @@ def create_app(
     *,
     node_modules: Path = NODE_MODULES,
     email_sender: EmailSender | None = None,
+    instrumentation: Instrumentation | None = None,
 ) -> Starlette:
     """`email_sender` replaces the configured one (SMTP_URL, else the log), e.g. in tests."""
+    extras = instrumentation or Instrumentation()
     settings = settings or Settings.from_env()
     url = DatabaseUrl.parse(settings.database_url)
     schema = build_schema(extensions=[PreparedDocument])
@@ -97,11 +179,10 @@ def create_app(
         )
         broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
-        probe = EventProbe(fanout) if events.test_event_probe else None
         # One engine executes queries (the pipeline) and subscription events (the hub).
         engine = Engine(schema, settings.graphql_executor)
         subscriptions = Hub(db, fanout, engine, settings.websocket, events, debug=settings.debug)
-        app.state.og = AppState(
+        state = AppState(
             settings=settings,
             db=db,
             schema=schema,
@@ -112,16 +193,18 @@ def create_app(
             broker=broker,
             relay=relay,
             subscriptions=subscriptions,
-            probe=probe,
+            commit_hooks=list(extras.commit_hooks),
             cache=cache,
             invalidation=invalidation,
             query_cache=query_cache,
             responses=ResponseCache(cache) if cache.enabled and settings.cache.responses else None,
         )
+        state.contexts = _contexts(db, auth, state.after_commit, query_cache)
+        app.state.og = state
         await auth.start()
         await dispatcher.start()  # first catches up on events stored before this start
-        if probe is not None:
-            probe.start()
+        running = extras.running(state) if extras.running is not None else nullcontext()
+        await running.__aenter__()
         await broker.start()  # readers first: they must know where the stream ends
         await relay.start()  # then catch up on events committed but never published
         # What startup built (modules, the schema, the engine) lives as long as the process;
@@ -134,17 +217,16 @@ def create_app(
         finally:
             gc.unfreeze()
             subscriptions.close()
-            await app.state.og.pipeline.close()
+            await state.pipeline.close()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other
             # tasks' own timers must not come due in the meantime.
             await relay.stop()
             await broker.close()
+            await running.__aexit__(None, None, None)
             await invalidation.close()
             await cache.close()
-            if probe is not None:
-                await probe.stop()
             await db.dispose()
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
@@ -167,11 +249,7 @@ def create_app(
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
-            *(
-                [Route("/_test/events", published_events, methods=["GET"])]
-                if settings.events.test_event_probe
-                else []
-            ),
+            *extras.routes,
         ],
         middleware=[
             # Outermost first: every response, even a refusal or a crash, gets nosniff (and HSTS

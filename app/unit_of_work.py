@@ -9,10 +9,9 @@ raised, which commit with the state change or not at all.
 Leaving the block normally commits; any exception rolls everything back. After a commit the
 after-commit hook gets the recorded events (the dispatcher and relay wake on it).
 
-Use cases see only `UnitOfWork` and the repository protocols below: `SqlUnitOfWork` runs them
-on the database, and the tests' in-memory fake runs them without one. Which repositories a
-`SqlUnitOfWork` binds to its connection is injected (`repositories=`), so a test can wrap one
-without patching a class for the whole process.
+Use cases see only `UnitOfWork` and the repository protocols below, which import nothing but
+the domain: `app.repositories.unit_of_work.SqlUnitOfWork` runs them on the database, and the
+tests' in-memory fake runs them without one.
 """
 
 from __future__ import annotations
@@ -20,16 +19,12 @@ from __future__ import annotations
 import abc
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from app.db.engine import Database
 from app.domain.auth import (
     AccessTokenRecord,
     ApiKey,
@@ -38,17 +33,11 @@ from app.domain.auth import (
     RefreshToken,
     StoredSigningKey,
 )
+from app.domain.documents import TrustedDocument
 from app.domain.events import Event
 from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, User
-from app.repositories.api_keys import ApiKeyRepository
-from app.repositories.clients import ClientRepository
-from app.repositories.events import EventRepository
-from app.repositories.grants import GrantRepository
-from app.repositories.idempotency import IdempotencyRecord, IdempotencyRepository
-from app.repositories.orders import OrderRepository
-from app.repositories.products import ProductRepository, StockMove
-from app.repositories.signing_keys import SigningKeyRepository
-from app.repositories.users import ProfileRepository, UserRepository
+from app.domain.orders import IdempotencyRecord
+from app.domain.products import StockMove
 
 # Runs after a commit, before the unit of work's block is left (so before a mutation answers);
 # it may be a coroutine function, which is awaited (the cache's invalidation is).
@@ -144,6 +133,10 @@ class SigningKeys(Protocol):
     async def delete(self, kids: Sequence[str]) -> int: ...
 
 
+class TrustedDocuments(Protocol):
+    async def add(self, documents: Sequence[TrustedDocument], now: datetime) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Repositories:
     products: Products
@@ -156,6 +149,7 @@ class Repositories:
     clients: Clients
     grants: Grants
     signing_keys: SigningKeys
+    trusted_documents: TrustedDocuments
 
 
 # --- the unit of work -------------------------------------------------------------------------
@@ -242,6 +236,10 @@ class UnitOfWork(abc.ABC):
     def signing_keys(self) -> SigningKeys:
         return self._current().signing_keys
 
+    @property
+    def trusted_documents(self) -> TrustedDocuments:
+        return self._current().trusted_documents
+
     async def record(self, *events: Event) -> None:
         """Append the events to the store now, in this transaction, so a taken stream version
         fails the work here rather than at commit."""
@@ -252,66 +250,3 @@ class UnitOfWork(abc.ABC):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
-RepositoryFactory = Callable[[AsyncConnection], Repositories]
-
-
-def sql_repositories(conn: AsyncConnection) -> Repositories:
-    return Repositories(
-        products=ProductRepository(conn),
-        orders=OrderRepository(conn),
-        profiles=ProfileRepository(conn),
-        users=UserRepository(conn),
-        api_keys=ApiKeyRepository(conn),
-        idempotency=IdempotencyRepository(conn),
-        events=EventRepository(conn),
-        clients=ClientRepository(conn),
-        grants=GrantRepository(conn),
-        signing_keys=SigningKeyRepository(conn),
-    )
-
-
-class SqlUnitOfWork(UnitOfWork):
-    """A unit of work in one write transaction of the database (`Database.write`)."""
-
-    def __init__(
-        self,
-        db: Database,
-        *,
-        after_commit: AfterCommit | None = None,
-        repositories: RepositoryFactory = sql_repositories,
-    ) -> None:
-        super().__init__(after_commit=after_commit)
-        self._db = db
-        self._make_repositories = repositories
-        self._cm: AbstractAsyncContextManager[AsyncConnection] | None = None
-        self._conn: AsyncConnection | None = None
-
-    @classmethod
-    def factory(
-        cls,
-        db: Database,
-        *,
-        after_commit: AfterCommit | None = None,
-        repositories: RepositoryFactory = sql_repositories,
-    ) -> UnitOfWorkFactory:
-        return lambda: cls(db, after_commit=after_commit, repositories=repositories)
-
-    async def _begin(self) -> Repositories:
-        self._cm = self._db.write()
-        self._conn = await self._cm.__aenter__()
-        return self._make_repositories(self._conn)
-
-    async def _end(self, error: BaseException | None) -> None:
-        cm, self._cm, self._conn = self._cm, None, None
-        assert cm is not None
-        if error is None:
-            await cm.__aexit__(None, None, None)
-        else:
-            await cm.__aexit__(type(error), error, error.__traceback__)
-
-    @property
-    def connection(self) -> AsyncConnection:
-        """The work's connection, for tests that need to run raw SQL inside it."""
-        if self._conn is None:
-            raise RuntimeError("use the unit of work inside `async with uow:`")
-        return self._conn

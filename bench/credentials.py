@@ -17,7 +17,7 @@ from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.domain.auth import ClientType
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 
 CLIENT_NAME = "ordergraph-bench"

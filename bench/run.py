@@ -9,7 +9,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from bench.credentials import (
 )
 from bench.dataset import Dataset, NotOurDatabase, prepare
 from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries, cache_queries
+from bench.servers import QUIET, subprocess_server
 from bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ordergraph_bench"
@@ -88,22 +88,6 @@ def request_headers(token: str) -> dict[str, str]:
     }
 
 
-# `python -m app serve`'s uvicorn.run, minus the access log (see `server`); `--port` is added per
-# server. The app, as in production, reads its settings from the environment.
-SERVER_COMMAND = [
-    sys.executable,
-    "-m",
-    "uvicorn",
-    "app.main:create_app",
-    "--factory",
-    "--host",
-    "127.0.0.1",
-    "--no-proxy-headers",
-    "--log-level",
-    "info",
-    "--no-access-log",
-]
-
 # The per-client token bucket (default 600 a minute, burst 60) would otherwise be what wrk
 # measures: the bench's one client sends thousands of requests a second. The anonymous bucket
 # is per address, and every bench client (the subscribers' thousand sockets) is on loopback.
@@ -129,12 +113,6 @@ def cpu_ticks(stat: str) -> int:
 
 def process_cpu_seconds(pid: int) -> float:
     return cpu_ticks(Path(f"/proc/{pid}/stat").read_text()) / CLOCK_TICKS
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -167,65 +145,16 @@ def server(
     as in production. The cache is off unless `cache` (the cache's own comparison): the other
     figures measure the work of answering, not of remembering an answer.
     """
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
         "DEBUG": "true" if debug else "false",
         **RATE_LIMIT_ENV,
         "CACHE_ENABLED": "true" if cache else "false",
     }
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*SERVER_COMMAND, "--port", str(port)],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = Server(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        _wait_until_up(running)
+    with subprocess_server(env, log_path, uvicorn_args=QUIET, startup_timeout=30.0) as process:
+        running = Server(process.process, process.base_url, log_path)
         running.token = fetch_token(http, running.url, credentials)
         yield running
-    finally:
-        _stop(process)
-
-
-def _wait_until_up(running: Server, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if running.process.poll() is not None:
-            raise BenchError(
-                f"the server exited with {running.process.returncode}; see {running.log_path}"
-            )
-        try:
-            if httpx.get(f"{running.url}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise BenchError(
-        f"the server did not answer /healthz within {timeout:g} s; see {running.log_path}"
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
 
 
 def post(client: httpx.Client, running: Server, body: dict[str, Any]) -> dict[str, Any]:
@@ -443,7 +372,9 @@ def bench(options: Options, out: TextIO) -> dict[str, Any]:
             "warmup_s": options.warmup,
             "connections": options.connections,
             "wrk_threads": options.threads,
-            "server": " ".join(["python", *SERVER_COMMAND[1:]]) + " (one process, DEBUG=false)",
+            "server": "python -m uvicorn app.main:create_app --factory "
+            + " ".join(QUIET)
+            + " (one process, DEBUG=false)",
             "server_env": dict(RATE_LIMIT_ENV),
         },
         "dataset": asdict(dataset),

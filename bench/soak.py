@@ -22,7 +22,6 @@ import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,15 +42,16 @@ from websockets.typing import Subprotocol
 
 from app.auth.passwords import Passwords
 from app.auth.scopes import ALL_SCOPES
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.db import tables
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize, seed
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
-from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port
+from bench.run import RATE_LIMIT_ENV
+from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import to_global_id
 
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "60"))
@@ -137,41 +138,11 @@ async def _prepare(database_url: str) -> tuple[str, list[str], list[str]]:
 
 @asynccontextmanager
 async def _server(env: dict[str, str]) -> AsyncIterator[str]:
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        process = await asyncio.create_subprocess_exec(
-            *SERVER_COMMAND,
-            "--port",
-            str(port),
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient() as client:
-                for _ in range(300):
-                    if process.returncode is not None:
-                        log.seek(0)
-                        raise SoakError(f"a server exited: {log.read()[-2000:].decode()}")
-                    with contextlib.suppress(httpx.TransportError):
-                        if (await client.get(f"{url}/healthz")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.1)
-                else:
-                    raise SoakError("a server did not answer /healthz within 30 s")
-            yield url
-        finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 15)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET) as server,
+    ):
+        yield server.base_url
 
 
 async def _subscribe(base_url: str, key: str, state: Subscriber, ready: asyncio.Event) -> None:

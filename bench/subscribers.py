@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,15 +45,16 @@ from websockets.typing import Subprotocol
 
 from app.auth.passwords import Passwords
 from app.auth.scopes import ALL_SCOPES
-from app.config import PROJECT_ROOT, Settings
+from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
 from app.domain.events import EventType, StreamType, new_event
 from app.repositories import events as store
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
-from bench.run import RATE_LIMIT_ENV, SERVER_COMMAND, free_port, process_cpu_seconds
+from bench.run import RATE_LIMIT_ENV, process_cpu_seconds
+from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import from_global_id
 
 # (label, sockets, distinct documents)
@@ -147,55 +147,20 @@ async def _admin_key(database_url: str) -> str:
 async def _server(
     database_url: str, redis_url: str | None, prefix: str
 ) -> AsyncIterator[tuple[str, int]]:
-    port = free_port()
     env = {
-        **os.environ,
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         **RATE_LIMIT_ENV,
         # Each socket holds one operation; the queue bound is the server's own default.
         "WS_KEEPALIVE_SECONDS": "30",
+        "REDIS_URL": redis_url or "",
+        "REDIS_PREFIX": prefix,
     }
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-        env["REDIS_PREFIX"] = prefix
-    with tempfile.TemporaryFile() as log:
-        process = await asyncio.create_subprocess_exec(
-            *SERVER_COMMAND,
-            "--port",
-            str(port),
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient() as client:
-                for _ in range(300):
-                    if process.returncode is not None:
-                        log.seek(0)
-                        raise BenchError(f"the server exited: {log.read()[-2000:].decode()}")
-                    try:
-                        if (await client.get(f"{url}/healthz")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
-                else:
-                    raise BenchError("the server did not answer /healthz within 30 s")
-            yield url, process.pid
-        finally:
-            if process.returncode is None:
-                process.terminate()
-                try:
-                    await asyncio.wait_for(process.wait(), 10)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+    with (
+        tempfile.TemporaryDirectory() as logs,
+        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET) as server,
+    ):
+        yield server.base_url, server.pid
 
 
 async def _post(client: httpx.AsyncClient, query: str, **variables: Any) -> dict[str, Any]:

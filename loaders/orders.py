@@ -10,9 +10,9 @@ from uuid import UUID
 
 from app.db.engine import Database
 from app.domain.models import Order, OrderItem
+from app.domain.orders import OrderFilter
 from app.pagination import Page, TimeKey
 from app.repositories import orders as repo
-from app.repositories.orders import OrderFilter
 from loaders.base import LevelLoader, by_keys
 
 

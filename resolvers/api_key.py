@@ -46,7 +46,7 @@ async def load_visible_api_key(info: Info, pk: UUID) -> ApiKey | None:
     principal = info.context.principal
     policy.require_authenticated(principal)
     key = await info.context.loaders.api_key_by_id.load(pk)
-    if key is None or principal.user_id is None or key.user_id != principal.user_id:
+    if key is None or not policy.may_read_key(principal, key):
         return None
     return ApiKey.of(key)
 

@@ -12,10 +12,9 @@ import strawberry
 from strawberry import UNSET
 
 from app.auth import policy
-from app.auth.principal import PrincipalKind
+from app.domain.orders import OrderFilter
 from app.errors import ApiError, BadUserInput, NotFound
 from app.pagination import check_first, decode_text_cursor, decode_time_cursor
-from app.repositories.orders import OrderFilter
 from loaders.orders import OrdersPageKey
 from loaders.products import ProductsPageKey
 from loaders.users import UsersPageKey
@@ -86,10 +85,8 @@ class Query:
 
     @strawberry.field(description="The signed-in user, or null.")
     async def me(self, info: Info) -> User | None:
-        principal = info.context.principal
-        if principal.user_id is None or principal.kind is PrincipalKind.CLIENT:
-            return None
-        return await load_user(info, principal.user_id)
+        user_id = policy.own_account(info.context.principal)
+        return None if user_id is None else await load_user(info, user_id)
 
     @strawberry.field(description="The signed-in user's API keys, oldest first (revoked included).")
     async def api_keys(self, info: Info) -> list[ApiKey]:

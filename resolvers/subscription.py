@@ -28,7 +28,6 @@ from app.auth import policy
 from app.auth.principal import Principal
 from app.domain.events import Event, EventType
 from app.errors import NotFound
-from app.messaging import cursor
 from loaders import Loaders
 from resolvers.context import Info
 from resolvers.global_id import pk_of
@@ -53,13 +52,14 @@ After = Annotated[str | None, strawberry.argument(description=AFTER)]
 @dataclass(frozen=True, slots=True)
 class Feed(Generic[T]):
     """One subscription's events: their types, one stream or all, how an event becomes the
-    field's value for a principal, and where to resume (a store position) if asked."""
+    field's value for a principal, and where to resume (the client's cursor, which the
+    transport decodes and checks before it sends anything) if asked."""
 
     event_types: frozenset[str]
     stream_id: UUID | None
     # The event's value for the field, or None when this subscriber is not to see it.
     source: Callable[[Event, Loaders, Principal], Awaitable[T | None]]
-    after: int | None = None
+    after: str | None = None
 
     def __aiter__(self) -> AsyncIterator[T]:
         # graphql-core only checks that a subscription resolver returned something iterable;
@@ -79,8 +79,8 @@ async def _product(event: Event, loaders: Loaders, principal: Principal) -> Prod
     return None if product is None else Product.of(product)
 
 
-def _after(after: str | None) -> int | None:
-    return None if after is None or after is UNSET else cursor.decode(after)
+def _after(after: str | None) -> str | None:
+    return None if after is UNSET else after
 
 
 @strawberry.type

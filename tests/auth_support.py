@@ -19,7 +19,7 @@ from app.db.engine import Database
 from app.db.urls import DatabaseUrl
 from app.email import EmailSender
 from app.main import create_app
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.operators import NewClient, create_client
 from tests.services import RUN_ID
 

@@ -21,7 +21,7 @@ from app.db import tables
 from app.db.engine import Database
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.messaging.fanout import Listener
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from resolvers.global_id import to_global_id
 from tests.services import RUN_ID, unavailable

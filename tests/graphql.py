@@ -21,8 +21,8 @@ from graphql.execution.values import get_variable_values
 from app.auth.principal import Principal, PrincipalKind
 from app.db.engine import Database, StatementStats, track_statements
 from app.engine import LEVELS, STANDARD, Engine
-from app.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
-from resolvers.context import Context
+from app.main import graphql_context
+from app.repositories.unit_of_work import RepositoryFactory, sql_repositories
 from resolvers.schema import schema
 
 ALL_SCOPES = frozenset(
@@ -91,8 +91,7 @@ async def run(
     `repositories` binds the mutations' repositories: a test may wrap one to inject a fault."""
     from app.http.errors import format_error
 
-    context = Context.create(db, principal=principal, request_id="test")
-    context.unit_of_work = SqlUnitOfWork.factory(db, repositories=repositories)
+    context = graphql_context(db, principal=principal, request_id="test", repositories=repositories)
 
     def standard() -> Any:
         return schema.execute(

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from app.db.tables import access_tokens, authorization_codes, refresh_tokens
 from app.domain.models import User
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.operators import NewClient, create_client, create_user
 from tests.auth_support import AuthApp, basic
 

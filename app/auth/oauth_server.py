@@ -62,6 +62,7 @@ from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 
+from app.auth import grants
 from app.auth.errors import InvalidCredentials
 from app.auth.ratelimit import RateLimiter
 from app.auth.revocation import RevokedTokens
@@ -84,7 +85,6 @@ from app.repositories import clients as client_repo
 from app.repositories import grants as grant_repo
 from app.repositories import users as user_repo
 from app.unit_of_work import UnitOfWorkFactory
-from app.usecases import grants
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")

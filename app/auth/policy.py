@@ -38,6 +38,18 @@ def may_read_user(principal: Principal, user_id: UUID) -> bool:
     return principal.user_id == user_id or has_scope(principal, USERS_READ)
 
 
+def own_account(principal: Principal) -> UUID | None:
+    """The account `me` shows: a signed-in user's (a client acting for a user has none)."""
+    if principal.kind is PrincipalKind.CLIENT:
+        return None
+    return principal.user_id
+
+
+def may_read_key(principal: Principal, key: ApiKey) -> bool:
+    """Only its owner sees a key; to anyone else it does not exist."""
+    return principal.user_id is not None and key.user_id == principal.user_id
+
+
 def may_see_email(principal: Principal, user_id: UUID) -> bool:
     return may_read_user(principal, user_id)
 

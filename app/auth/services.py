@@ -17,7 +17,7 @@ from app.auth.revocation import KeyUsage, RevokedTokens, refresh_forever, refres
 from app.auth.tokens import AccessTokens
 from app.config import AuthSettings, Settings
 from app.db.engine import Database
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 
 log = logging.getLogger("app.auth")
 

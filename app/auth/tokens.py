@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -72,7 +73,16 @@ class VerifiedToken:
 
 
 class AccessTokens:
-    def __init__(self, keys: SigningKey | KeyRing, settings: AuthSettings) -> None:
+    def __init__(
+        self,
+        keys: SigningKey | KeyRing,
+        settings: AuthSettings,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        # The time tokens are minted at and checked against (exp, with the leeway). The default
+        # looks `time.time` up at each call, so a test that patches it moves this clock too.
+        self.clock = clock or (lambda: time.time())
         self.keys = (
             keys if isinstance(keys, KeyRing) else KeyRing(keys, settings.access_token_seconds)
         )
@@ -80,9 +90,11 @@ class AccessTokens:
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
         self._leeway = int(VERIFICATION_LEEWAY.total_seconds())
-        # Verified tokens, oldest first: token -> (claims, its key, last second it is valid).
+        # Verified tokens, oldest first: token -> (claims, its key, the moment it stops being
+        # valid: exp plus the leeway, as the claims check counts it).
         self._verified: dict[str, tuple[VerifiedToken, SigningKey, int]] = {}
         self._claims = JWTClaimsRegistry(
+            now=lambda: int(self.clock()),
             leeway=self._leeway,
             iss={"essential": True, "value": self.issuer},
             aud={"essential": True, "value": self.audience},
@@ -102,7 +114,7 @@ class AccessTokens:
         now: int | None = None,
         family_id: UUID | None = None,
     ) -> tuple[str, AccessTokenRecord]:
-        issued = int(time.time()) if now is None else now
+        issued = int(self.clock()) if now is None else now
         jti = secrets.token_urlsafe(24)
         claims = {
             "iss": self.issuer,
@@ -139,8 +151,8 @@ class AccessTokens:
         """
         remembered = self._verified.get(token)
         if remembered is not None:
-            verified, key, good_until = remembered
-            if time.time() <= good_until and self.keys.find(key.kid) is key:
+            verified, key, refused_from = remembered
+            if self.clock() < refused_from and self.keys.find(key.kid) is key:
                 return verified
             del self._verified[token]
         verified, key = self._verify(token)

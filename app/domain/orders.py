@@ -28,6 +28,22 @@ _NEXT: dict[OrderStatus, dict[OrderStatus, EventType]] = {
 
 
 @dataclass(frozen=True, slots=True)
+class IdempotencyRecord:
+    fingerprint: str
+    order_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    """Which orders a listing shows (its page is cut in SQL by the repository)."""
+
+    status: OrderStatus | None = None
+    created_after: datetime | None = None
+    user_id: UUID | None = None
+    """Only this user's orders: how a customer's `orders` list is restricted, in SQL."""
+
+
+@dataclass(frozen=True, slots=True)
 class OrderLine:
     product_id: UUID
     quantity: int

@@ -24,6 +24,15 @@ MAX_STOCK = 1_000_000_000
 MAX_RESTOCK = 1_000_000
 
 
+@dataclass(frozen=True, slots=True)
+class StockMove:
+    """A product's state right after a stock update, as the database returned it."""
+
+    version: int
+    stock: int
+    price: Money
+
+
 class StockReason(StrEnum):
     ORDER = "order"
     CANCELLATION = "cancellation"

@@ -27,7 +27,7 @@ from app.http.errors import ErrorCode, error_entry
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
 from app.http.pipeline import Caller, OperationRequest, Refusal, Refused, Transport
 from app.http.request_id import request_id_of
-from app.state import AppState
+from app.http.state import AppState
 
 HtmlPage = Callable[[Request], Response]
 

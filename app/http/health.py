@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from app.db.migrate import known_ids
 from app.errors import ServiceUnavailable
+from app.http.state import AppState
 from app.repositories import health
-from app.state import AppState
 
 _NO_STORE = {"Cache-Control": "no-store"}
 # A probe must answer quickly; a broker slower than this to answer a PING counts as degraded.

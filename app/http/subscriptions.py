@@ -382,8 +382,9 @@ class Hub:
         Raises CURSOR_EXPIRED or BAD_USER_INPUT for an unusable cursor before anything is sent,
         and TooSlow when the subscriber must be closed with 1013.
         """
-        if feed.after is not None:
-            await self.check_cursor(feed.after)
+        after = None if feed.after is None else cursor.decode(feed.after)
+        if after is not None:
+            await self.check_cursor(after)
         key = query.group_key(principal)
         group = self.groups.get(key)
         if group is None:
@@ -392,14 +393,14 @@ class Hub:
         member = Member(self.ws.max_queued_events)
         group.members.add(member)
         try:
-            last = feed.after
+            last = after
             if last is None:
                 # Live events from here on; a catch-up after an overflow starts here.
                 last = self.fanout.last_position
                 if last is None:
                     async with self.db.read() as conn:
                         last = await store.last_position(conn)
-            replaying = feed.after is not None
+            replaying = after is not None
             catching_up = False  # the first replay may go back days; a catch-up may not
             own: _Renderer | None = None
             while True:

@@ -69,8 +69,8 @@ from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transport
 from app.http.request_id import request_id_of
 from app.http.socket_limits import LimitReached, Release
+from app.http.state import AppState
 from app.http.subscriptions import TOO_SLOW, Encoded, Query, TooSlow
-from app.state import AppState
 from resolvers.context import Context
 from resolvers.subscription import Feed
 

@@ -1,7 +1,9 @@
 """The in-process event bus: named subscriptions per event type, wrapped in middlewares.
 
-The bus only delivers; it keeps no record. Durable, retried delivery of stored events is the
-dispatcher's job, which hands each event to the bus once per handler that still has to run.
+It is the one path from a stored event to its handlers: the dispatcher asks it which
+subscriptions an event has (`subscriptions_for`) and hands the event to each one that still has
+to run (`deliver`, through the middlewares), recording every outcome itself, so a failing
+handler is retried on its own and never stops the others. The bus keeps no record.
 """
 
 from __future__ import annotations
@@ -34,10 +36,6 @@ class EventBus:
         self._subscriptions: dict[str, Subscription] = {}
         self._middlewares = list(middlewares)
 
-    def use(self, middleware: Middleware) -> None:
-        """Add a middleware; the first added is the outermost."""
-        self._middlewares.append(middleware)
-
     def subscribe(
         self, event_type: str, handler: Handler, *, name: str | None = None
     ) -> Unsubscribe:
@@ -65,25 +63,6 @@ class EventBus:
         for middleware in reversed(self._middlewares):
             call = _wrap(middleware, subscription.name, call)
         await call(event)
-
-    async def publish(
-        self, event: Event, *, only: Collection[str] | None = None
-    ) -> dict[str, Exception | None]:
-        """Deliver to every subscription (or those named in `only`), one after another.
-
-        A failing handler never stops the others: each outcome comes back by subscription name.
-        """
-        outcomes: dict[str, Exception | None] = {}
-        for subscription in self.subscriptions_for(event.type):
-            if only is not None and subscription.name not in only:
-                continue
-            try:
-                await self.deliver(event, subscription)
-            except Exception as error:
-                outcomes[subscription.name] = error
-            else:
-                outcomes[subscription.name] = None
-        return outcomes
 
 
 def _wrap(middleware: Middleware, name: str, call_next: Handler) -> Handler:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -10,13 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.tables import idempotency_keys
+from app.domain.orders import IdempotencyRecord
 from app.repositories._upsert import insert_or_skip
-
-
-@dataclass(frozen=True, slots=True)
-class IdempotencyRecord:
-    fingerprint: str
-    order_id: UUID
 
 
 class IdempotencyRepository:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from uuid import UUID
 
 from sqlalchemy import (
@@ -28,15 +26,8 @@ from app.db.sql import one_of
 from app.db.tables import order_items, orders
 from app.domain.models import Order, OrderItem, OrderStatus
 from app.domain.money import Money
+from app.domain.orders import OrderFilter
 from app.pagination import Page, TimeKey
-
-
-@dataclass(frozen=True, slots=True)
-class OrderFilter:
-    status: OrderStatus | None = None
-    created_after: datetime | None = None
-    user_id: UUID | None = None
-    """Only this user's orders: how a customer's `orders` list is restricted, in SQL."""
 
 
 def _order(row: Row[tuple[object, ...]]) -> Order:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,6 +18,7 @@ from app.db.engine import Connection, Database
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
+from app.domain.products import StockMove
 from app.pagination import Page
 from app.repositories._upsert import insert_or_skip
 
@@ -159,15 +159,6 @@ class CatalogueReads:
         return await self._cache.fetch(
             self._db, _COUNT, count, tags=[tags.PRODUCT_LIST], codec=_COUNT_CODEC
         )
-
-
-@dataclass(frozen=True, slots=True)
-class StockMove:
-    """A product's state right after a stock update, as the database returned it."""
-
-    version: int
-    stock: int
-    price: Money
 
 
 class ProductRepository:

@@ -26,24 +26,30 @@ async def find(conn: Connection, key: str) -> str | None:
     return None if row is None else str(row[0])
 
 
-async def add(conn: AsyncConnection, documents: Sequence[TrustedDocument], now: datetime) -> int:
-    """Register the documents not registered yet; how many were new."""
-    added = 0
-    for document in documents:
-        inserted = await conn.execute(
-            insert_or_skip(
-                conn,
-                trusted_documents,
-                {
-                    "id": document.id,
-                    "sha256": document.sha256,
-                    "body": document.body,
-                    "name": document.name,
-                    "registered_at": now,
-                },
-                ["id"],
-                ["id"],
+class TrustedDocumentRepository:
+    """Registering trusted documents inside a unit of work."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, documents: Sequence[TrustedDocument], now: datetime) -> int:
+        """Register the documents not registered yet; how many were new."""
+        added = 0
+        for document in documents:
+            inserted = await self._conn.execute(
+                insert_or_skip(
+                    self._conn,
+                    trusted_documents,
+                    {
+                        "id": document.id,
+                        "sha256": document.sha256,
+                        "body": document.body,
+                        "name": document.name,
+                        "registered_at": now,
+                    },
+                    ["id"],
+                    ["id"],
+                )
             )
-        )
-        added += inserted.first() is not None
-    return added
+            added += inserted.first() is not None
+        return added

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -24,6 +24,7 @@ from app.auth.principal import OPERATOR
 from app.auth.scopes import ALL_SCOPES, CLIENT_SCOPES, UnknownScope, parse_scopes
 from app.domain.accounts import MAX_KEYS_PER_USER, user_disabled
 from app.domain.auth import ApiKey, ClientType, OAuthClient, secret_hash
+from app.domain.documents import TrustedDocument
 from app.domain.events import user_registered
 from app.domain.models import InvalidUser, Profile, Role, User, display_name_for, normalize_email
 from app.errors import ApiError
@@ -363,5 +364,20 @@ async def rotate_signing_key(
         await uow.signing_keys.delete(dropped)
         await uow.signing_keys.add(keys.stored_key(new, activates_at, sealer))
         return Rotation(new.kid, activates_at, dropped)
+
+    return await _run(uow_factory, work)
+
+
+# --- trusted documents --------------------------------------------------------------------------
+
+
+async def register_documents(
+    uow_factory: UnitOfWorkFactory, documents: Sequence[TrustedDocument]
+) -> int:
+    """Register, all at once, the documents of a manifest not registered yet (the caller has
+    checked them against the schema); how many were new."""
+
+    async def work(uow: UnitOfWork) -> int:
+        return await uow.trusted_documents.add(documents, utcnow())
 
     return await _run(uow_factory, work)

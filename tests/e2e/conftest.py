@@ -15,9 +15,9 @@ from starlette.applications import Starlette
 from app.auth.scopes import ALL_SCOPES
 from app.config import CacheSettings, GraphQLLimits, Settings
 from app.db.engine import Database
+from app.http.state import AppState
 from app.main import create_app
 from app.seed import SeedSize
-from app.state import AppState
 from tests.conftest import MakeDb
 
 SMALL = SeedSize(products=5, users=6, orders=12, max_items_per_order=2)

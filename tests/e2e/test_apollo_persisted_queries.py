@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from app.config import PROJECT_ROOT
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
-from tests.e2e.live_server import live_server
 from tests.services import unavailable
 
 SCRIPT = PROJECT_ROOT / "tests" / "e2e" / "apollo_persisted_queries.mjs"

@@ -25,13 +25,13 @@ from sqlalchemy import select
 
 from app.db import tables
 from app.db.engine import Database
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import DEMO_ADMIN_EMAIL, SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
+from bench.servers import subprocess_server as live_server
 from resolvers.global_id import to_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server
 from tests.events_support import DEADLINE, drop_keys, shared_redis, unique_prefix
 
 pytestmark = pytest.mark.postgresql

@@ -17,9 +17,9 @@ from app.config import CacheSettings, Settings
 from app.db.engine import Database
 from app.db.tables import users
 from app.domain.models import Role
+from app.http.state import AppState
 from app.main import create_app
 from app.seed import SeedSize
-from app.state import AppState
 from resolvers.global_id import to_global_id
 from tests.conftest import MakeDb
 

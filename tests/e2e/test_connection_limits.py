@@ -14,9 +14,9 @@ from websockets.typing import Subprotocol
 
 from app.config import GraphQLLimits
 from app.db.engine import Database
+from bench.servers import subprocess_server as serve_command
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
-from tests.e2e.live_server import live_server as serve_command
 from tests.e2e.ws_support import TRANSPORT_WS, WAIT, Server, ready_socket, serving, socket
 
 STOCK = "subscription S($id: ID!) { productStockChanged(id: $id) { id stock } }"

@@ -10,9 +10,9 @@ from typing import Any
 import httpx
 
 from app.domain.documents import sha256_of
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
-from tests.e2e.live_server import live_server
 from tests.events_support import drop_keys, shared_redis, unique_prefix
 
 PRODUCTS = "query P($n: Int) { products(first: $n) { edges { node { sku } } } }"

@@ -1,8 +1,9 @@
 """Events across real server processes: two processes share one event; a process that dies between
 commit and publish loses nothing; Redis going away and coming back loses nothing either.
 
-Deliveries are observed through the test-only probe (`OG_TEST_EVENT_PROBE=1`, `GET /_test/events`),
-a fanout listener on each process, until WebSocket subscriptions can be used instead.
+Deliveries are observed through tests.instrumented's probe (`OG_TEST_EVENT_PROBE=1`,
+`GET /_test/events`), a fanout listener on each process, until WebSocket subscriptions can be
+used instead.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from websockets.typing import Subprotocol
 from app.config import EventSettings, Settings
 from app.db.engine import Database
 from app.domain.events import EventType
+from app.http.state import AppState
 from app.main import create_app
 from app.messaging import cursor
 from app.repositories import events as store
 from app.seed import SeedSize
-from app.state import AppState
+from bench.servers import in_process as in_loop_server
+from bench.servers import subprocess_server as process_server
 from resolvers.global_id import from_global_id, to_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server as process_server
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import (
     DEADLINE,
@@ -48,9 +50,10 @@ from tests.events_support import (
     unique_prefix,
     wait_for,
 )
-from tests.live_server import live_server as in_loop_server
 
 SMALL = SeedSize(products=3, users=3, orders=0)
+# The app with the test-only probe and crash switch (never `serve`'s).
+INSTRUMENTED = "tests.instrumented:create_app"
 TIMEOUT = httpx.Timeout(30.0)
 
 
@@ -86,8 +89,8 @@ async def test_an_order_created_on_one_process_reaches_the_other(
     env = _env(db, REDIS_URL=redis_url, REDIS_PREFIX=prefix)
     try:
         with (
-            process_server(env, tmp_path / "a.log") as a,
-            process_server(env, tmp_path / "b.log") as b,
+            process_server(env, tmp_path / "a.log", factory=INSTRUMENTED) as a,
+            process_server(env, tmp_path / "b.log", factory=INSTRUMENTED) as b,
         ):
             async with httpx.AsyncClient(timeout=TIMEOUT) as client:
                 order_id = order_id_of(await create_order(client, a.base_url, key, product))
@@ -147,7 +150,7 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
     try:
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
             crashing = _env(db, OG_FAULT_CRASH_AFTER_COMMIT="3", **extra)
-            with process_server(crashing, tmp_path / "first.log") as first:
+            with process_server(crashing, tmp_path / "first.log", factory=INSTRUMENTED) as first:
                 placed = [
                     order_id_of(await create_order(client, first.base_url, key, product))
                     for _ in range(2)
@@ -163,7 +166,9 @@ async def test_a_crash_between_commit_and_publish_loses_nothing(
             unpublished = [e for e in stored if e["publishedAt"] is None]
             assert unpublished, "the third order's events were committed, not yet published"
 
-            with process_server(_env(db, **extra), tmp_path / "second.log") as second:
+            with process_server(
+                _env(db, **extra), tmp_path / "second.log", factory=INSTRUMENTED
+            ) as second:
 
                 async def delivered_after_restart() -> list[dict[str, Any]] | None:
                     seen = await _published(client, second.base_url)

@@ -20,8 +20,8 @@ from app.config import PROJECT_ROOT
 from app.db.urls import DatabaseUrl
 from app.http.graphiql import NODE_MODULES, Assets
 from app.seed import SeedSize
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server
 from tests.graphql import execute
 from tests.services import unavailable
 

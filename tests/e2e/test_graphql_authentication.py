@@ -6,8 +6,8 @@ import base64
 import json
 from collections.abc import Mapping
 
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import DEMO_CUSTOMER_EMAIL
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from tests.auth_support import AuthApp, running_app
 

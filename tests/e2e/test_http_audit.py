@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from app.config import PROJECT_ROOT
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server
 from tests.services import unavailable
 
 AUDIT_SCRIPT = PROJECT_ROOT / "tests" / "e2e" / "audit.mjs"

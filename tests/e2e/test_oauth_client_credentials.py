@@ -9,7 +9,7 @@ from joserfc import jwt
 from sqlalchemy import func, select
 
 from app.db.tables import access_tokens
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from tests.auth_support import AUDIENCE, ISSUER, AuthApp, basic
 
 

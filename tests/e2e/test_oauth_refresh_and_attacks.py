@@ -5,7 +5,11 @@ Each attack gets its documented error and changes nothing (row counts, no sessio
 
 from __future__ import annotations
 
-from app.unit_of_work import SqlUnitOfWork
+from sqlalchemy import update
+
+from app.db.tables import users
+from app.domain.models import Role
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.operators import disable_user
 from tests.auth_support import AuthApp, running_app
 from tests.oauth_flow import Flow, code_client, hidden_fields, me, pkce, query_of, rows, user
@@ -123,6 +127,41 @@ async def test_invalid_grant_wrong_verifier_and_invalid_request_without_one(flow
     assert missing.status_code == 400
     assert missing.json()["error"] == "invalid_request"
     assert await rows(flow.app) == before
+
+
+async def test_invalid_grant_when_the_verifier_is_the_stored_challenge_itself(
+    flow: Flow,
+) -> None:
+    """S256 is checked: sending the challenge back as the verifier (as `plain` would) fails."""
+    customer = await user(flow.app)
+    code = await flow.code(customer.email)
+    before = await rows(flow.app)
+
+    replayed = await flow.exchange(code, verifier=flow.challenge)
+
+    assert replayed.status_code == 400
+    assert replayed.json()["error"] == "invalid_grant"
+    assert await rows(flow.app) == before
+    assert (await flow.exchange(code)).status_code == 200, "the code was not used up"
+
+
+async def test_a_refresh_after_a_role_change_carries_only_the_new_roles_scopes(
+    flow: Flow,
+) -> None:
+    admin = await user(flow.app, admin=True)
+    first = await flow.exchange(await flow.code(admin.email, scope="orders:read admin"))
+    assert first.json()["scope"] == "orders:read admin"
+    async with flow.app.db.write() as conn:
+        await conn.execute(
+            update(users).where(users.c.id == admin.id).values(role=Role.CUSTOMER.value)
+        )
+
+    refreshed = await flow.refresh(first.json()["refresh_token"])
+
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["scope"] == "orders:read"
+    principal = flow.app.services.tokens.verify(refreshed.json()["access_token"]).principal()
+    assert principal.scopes == frozenset({"orders:read"})
 
 
 async def test_csrf_token_missing_or_wrong_is_refused(flow: Flow) -> None:

@@ -19,12 +19,12 @@ from app.config import CacheSettings, PoolSettings, Settings
 from app.db.engine import BUSY_MESSAGE, UNAVAILABLE_MESSAGE
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
+from app.http.state import AppState
 from app.main import create_app
 from app.seed import SeedSize, seed
-from app.state import AppState
+from bench.servers import in_process as live_server
 from tests.conftest import MakeUrl, OpenDb
 from tests.graphql import execute
-from tests.live_server import live_server
 from tests.services import PostgresServer
 
 # Anonymous may read products: the outage is about the database, not about credentials.

@@ -17,8 +17,8 @@ from app.db.migrate import known_ids, migrate, rollback_last
 from app.db.urls import DatabaseUrl
 from app.http import health
 from app.main import create_app
+from bench.servers import in_process as live_server
 from tests.conftest import MakeUrl
-from tests.live_server import live_server
 
 READY = {
     "status": "ready",

@@ -20,9 +20,9 @@ from schemathesis import checks
 from app.db.engine import Database
 from app.http.rest.openapi import document
 from app.seed import SeedSize
+from bench.servers import subprocess_server as live_server
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.live_server import live_server
 from tests.events_support import customer_key
 
 EXAMPLES = 25

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 
 from app.db.urls import DatabaseUrl
+from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeUrl
-from tests.e2e.live_server import live_server
 
 COUNTS = "{ products(first: 0) { totalCount } }"
 

@@ -14,7 +14,8 @@ from uuid import UUID, uuid4
 import pytest
 
 from app.db.engine import Database
-from app.unit_of_work import SqlUnitOfWork
+from app.domain.auth import VERIFICATION_LEEWAY
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.operators import create_api_key, create_user, disable_user
 from resolvers.global_id import from_global_id
 from tests.conftest import MakeDb
@@ -403,12 +404,16 @@ async def test_keepalive_messages_are_sent(ws_db: Database, protocol: str) -> No
 
 
 @BOTH
-async def test_an_expired_token_closes_the_socket(server: Server, protocol: str) -> None:
-    lifetime = server.state.auth.tokens.lifetime
-    # Expired (past the 30 s leeway) a moment after it is checked at connection_init.
-    issued = int(__import__("time").time()) - lifetime - 29
-    token, _ = server.token(uuid4(), "products:read", issued=issued)
+async def test_an_expired_token_closes_the_socket(
+    server: Server, protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens = server.state.auth.tokens
+    issued = tokens.clock()
+    token, _ = server.token(uuid4(), "products:read")
     async with ready_socket(server, protocol, f"Bearer {token}") as client:
+        # Accepted at connection_init; then the server's clock passes exp and the leeway.
+        past_expiry = issued + tokens.lifetime + VERIFICATION_LEEWAY.total_seconds() + 1
+        monkeypatch.setattr(tokens, "clock", lambda: past_expiry)
         assert await client.close_code() == 4403
 
 

@@ -30,11 +30,11 @@ from app.config import (
 )
 from app.db.engine import Database
 from app.domain.events import Event
+from app.http.state import AppState
 from app.repositories import events as event_repo
-from app.state import AppState
+from bench.servers import in_process as live_server
 from resolvers.global_id import from_global_id
 from tests.auth_support import auth_settings
-from tests.live_server import live_server
 
 TRANSPORT_WS = "graphql-transport-ws"
 LEGACY_WS = "graphql-ws"

@@ -13,8 +13,8 @@ from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
 from app.domain.products import PriceInput
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases.products import CreateProduct, create_product
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN

@@ -13,13 +13,13 @@ from app.auth.passwords import Passwords
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.auth.ratelimit import MemoryRateLimiter
 from app.db import tables
-from app.db.engine import Database
+from app.db.engine import Database, track_statements
 from app.email import InMemoryEmailSender
+from app.main import graphql_context
 from app.messaging import handlers
 from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.usecases.accounts import SignUps
-from resolvers.context import Context
 from resolvers.global_id import to_global_id
 from resolvers.schema import schema
 from tests.auth_support import auth_settings
@@ -58,12 +58,13 @@ async def register(
     from app.http.errors import format_error
 
     fields.setdefault("password", "Sturdy-pass-1")
-    context = Context.create(db, client_address=address, sign_ups=sign_ups)
-    result = await schema.execute(
-        REGISTER, variable_values={"input": fields}, context_value=context
-    )
+    context = graphql_context(db, client_address=address, sign_ups=sign_ups)
+    with track_statements() as stats:
+        result = await schema.execute(
+            REGISTER, variable_values={"input": fields}, context_value=context
+        )
     errors = [format_error(e, "test", debug=True) for e in result.errors or []]
-    return Result(result.data, errors, context.stats)
+    return Result(result.data, errors, stats)
 
 
 def sign_ups_of(passwords: Passwords, per_minute: int = 100) -> SignUps:

@@ -18,7 +18,7 @@ from app.auth.scopes import ALL_SCOPES
 from app.db.engine import Database
 from app.repositories import events as event_repo
 from app.repositories.products import ProductRepository
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.products import UpdateProduct, restock_product, update_product
 from tests.conftest import MakeDb
 from tests.integration.helpers import add_product, new_shop, stock_of

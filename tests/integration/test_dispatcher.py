@@ -15,15 +15,18 @@ from app.db import tables
 from app.db.engine import Database, track_statements
 from app.domain.events import Event, EventType, user_registered
 from app.email import Email, InMemoryEmailSender
+from app.main import graphql_context
 from app.messaging import handlers
-from app.messaging.bus import EventBus, logging_middleware
+from app.messaging.bus import EventBus, Handler, logging_middleware
 from app.messaging.dispatcher import Dispatcher
-from app.unit_of_work import SqlUnitOfWork
-from resolvers.context import Context
+from app.repositories.unit_of_work import SqlUnitOfWork
 from resolvers.global_id import from_global_id, to_global_id
 from resolvers.schema import schema
 from tests.conftest import MakeDb
 from tests.integration.helpers import Shop, add_product, new_shop
+
+# A bound on waiting for a condition; reaching it means something hangs.
+WAIT = 30.0
 
 CREATE = """mutation($input: CreateOrderInput!) {
   createOrder(input: $input) { order { id } errors { code } } }"""
@@ -47,7 +50,7 @@ async def place_orders(
     ids = []
     for n in range(count):
         principal = shop.customers[n % len(shop.customers)]
-        context = Context.create(shop.db, principal=principal, after_commit=after_commit)
+        context = graphql_context(shop.db, principal=principal, after_commit=after_commit)
         items = [{"productId": to_global_id("Product", product.id), "quantity": quantity}]
         result = await schema.execute(
             CREATE, variable_values={"input": {"items": items}}, context_value=context
@@ -129,22 +132,34 @@ async def test_a_handler_never_runs_twice_for_one_event_with_two_dispatchers(
     shop = await new_shop(make_db, backend, "two_dispatchers")
     await place_orders(shop, 20)
     seen: Counter[uuid.UUID] = Counter()
+    took: Counter[str] = Counter()
+    second_took_one = asyncio.Event()
 
-    async def slow_handler(event: Event) -> None:
-        seen[event.id] += 1
-        await asyncio.sleep(0)  # let the other dispatcher try to take the same event
+    def handler_of(dispatcher: str) -> Handler:
+        async def handle(event: Event) -> None:
+            seen[event.id] += 1
+            took[dispatcher] += 1
+            if dispatcher == "second":
+                second_took_one.set()
+            else:  # the first holds its event until the second has taken one of its own
+                async with asyncio.timeout(WAIT):
+                    await second_took_one.wait()
+
+        return handle
 
     # A second engine, as a second process would have, over the same database.
     other_db = Database(shop.db.url, Settings(database_url=str(shop.db.url)))
     try:
         dispatchers = []
-        for db in (shop.db, other_db):
+        for name, db in (("first", shop.db), ("second", other_db)):
             bus = EventBus()
-            bus.subscribe(EventType.ORDER_CREATED, slow_handler, name="count")
+            bus.subscribe(EventType.ORDER_CREATED, handler_of(name), name="count")
             dispatchers.append(Dispatcher(db, bus, batch=3))
         await asyncio.gather(*(d.drain() for d in dispatchers))
     finally:
         await other_db.dispose()
+    assert took["first"] >= 1
+    assert took["second"] >= 1, "both dispatchers took events"
     assert len(seen) == 20
     assert set(seen.values()) == {1}
     assert await unhandled(shop.db) == 0
@@ -315,3 +330,74 @@ async def test_handlers_run_side_by_side_across_events_each_once(
             .all()
         )
     assert sorted(statuses) == ["done", "done", "done"]
+
+
+async def _record_registrations(shop: Shop, count: int) -> list[uuid.UUID]:
+    ids = []
+    async with SqlUnitOfWork(shop.db) as uow:
+        for _ in range(count):
+            address = f"bus-{uuid.uuid4().hex[:8]}@example.com"
+            event = user_registered(uuid.uuid4(), address, "Bus", datetime.now(UTC))
+            await uow.record(event)
+            ids.append(event.id)
+    return ids
+
+
+async def test_the_dispatcher_reaches_handlers_through_the_bus(
+    backend: str, make_db: MakeDb
+) -> None:
+    """Every handler the dispatcher runs goes through the bus's middlewares; a failing one is
+    recorded and retried on its own; once unsubscribed, a handler gets no further events."""
+    shop = await new_shop(make_db, backend, "bus_path")
+    trail: list[tuple[str, str]] = []
+
+    async def around(event: Event, name: str, call_next: Handler) -> None:
+        trail.append((name, event.type))
+        await call_next(event)
+
+    bus = EventBus([around])
+    dispatcher = Dispatcher(shop.db, bus)
+    await dispatcher.drain()  # the seeded users' events, out of the way
+    seen: list[uuid.UUID] = []
+
+    async def welcome(event: Event) -> None:
+        seen.append(event.id)
+
+    async def broken(event: Event) -> None:
+        raise RuntimeError("boom")
+
+    stop_welcome = bus.subscribe(EventType.USER_REGISTERED, welcome, name="welcome")
+    bus.subscribe(EventType.USER_REGISTERED, broken, name="broken")
+    first = await _record_registrations(shop, 2)
+    await dispatcher.drain()
+    assert sorted(seen) == sorted(first)  # events are handled side by side
+    assert sorted(trail) == sorted(
+        [(name, "UserRegistered") for name in ("welcome", "broken") for _ in first]
+    )
+    async with shop.db.read() as conn:
+        runs = (
+            await conn.execute(
+                select(tables.handler_runs.c.handler, tables.handler_runs.c.status).where(
+                    tables.handler_runs.c.event_id.in_(first)
+                )
+            )
+        ).all()
+    assert sorted(runs) == sorted(
+        [("broken", "retrying"), ("broken", "retrying"), ("welcome", "done"), ("welcome", "done")]
+    )
+
+    stop_welcome()
+    later = await _record_registrations(shop, 1)
+    trail.clear()
+    await dispatcher.drain()
+    assert sorted(seen) == sorted(first), "an unsubscribed handler gets no further events"
+    assert trail == [("broken", "UserRegistered")]
+    async with shop.db.read() as conn:
+        later_runs = (
+            await conn.execute(
+                select(tables.handler_runs.c.handler).where(
+                    tables.handler_runs.c.event_id.in_(later)
+                )
+            )
+        ).all()
+    assert [r.handler for r in later_runs] == ["broken"]

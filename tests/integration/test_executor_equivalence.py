@@ -29,9 +29,9 @@ from app.db.engine import Database, track_statements
 from app.domain import models
 from app.domain.events import Event, EventType, StreamType, new_event
 from app.engine import LEVELS, STANDARD, Engine, Executed
+from app.main import graphql_context
 from app.repositories import orders as order_repository
 from bench.queries import NESTED, PRODUCT, USERS
-from resolvers.context import Context
 from resolvers.global_id import from_global_id, to_global_id
 from resolvers.schema import schema
 from resolvers.subscription import Feed
@@ -369,7 +369,7 @@ async def _render(
 
     document = parse(query)
     [operation] = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    context = Context.create(db, principal=principal, request_id="test")
+    context = graphql_context(db, principal=principal, request_id="test")
     built = Executor.build(schema._schema, document, None, context, variables)
     assert not isinstance(built, list)
     feed = create_source_event_stream(built)

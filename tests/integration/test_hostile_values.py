@@ -32,8 +32,8 @@ from graphql import (
     is_composite_type,
 )
 
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from resolvers.global_id import to_global_id
 from resolvers.schema import schema

@@ -7,7 +7,7 @@ from collections import Counter
 
 from app.auth.login import Logins, Outcome
 from app.auth.passwords import Passwords, PasswordsBusy
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases.operators import create_user
 from tests.auth_support import AuthApp, auth_settings
 

@@ -12,7 +12,7 @@ from app.auth.login import Outcome
 from app.domain.events import EventType, StreamType, new_event
 from app.email import InMemoryEmailSender
 from app.messaging.handlers import welcome_email
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from tests.auth_support import AuthApp, basic, running_app
 from tests.conftest import MakeDb

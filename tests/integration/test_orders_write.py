@@ -7,6 +7,7 @@ import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,8 @@ from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.db import tables
 from app.db.engine import Database
 from app.domain.models import Product
-from app.unit_of_work import Repositories, RepositoryFactory, sql_repositories
+from app.repositories.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
+from app.unit_of_work import Repositories
 from resolvers.global_id import from_global_id, to_global_id
 from tests.conftest import MakeDb
 from tests.graphql import TEST_ADMIN, Result, execute
@@ -31,6 +33,8 @@ CREATE = """mutation($input: CreateOrderInput!) {
 CANCEL = """mutation($id: ID!) { cancelOrder(id: $id) {
   order { id status history { type version data } } errors { code } } }"""
 FULFILL = """mutation($id: ID!) { fulfillOrder(id: $id) { order { status } errors { code } } }"""
+
+NOW = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 def line(product: Product, quantity: int) -> dict[str, Any]:
@@ -317,6 +321,39 @@ async def test_cancel_and_fulfil_follow_the_order_life_cycle(backend: str, make_
     assert outcomes == [[], ["INVALID_TRANSITION"]], "exactly one of two racing changes wins"
     missing = to_global_id("Order", owner.user_id)  # type: ignore[arg-type]
     assert (await execute(shop.db, FULFILL, {"id": missing})).codes == ["NOT_FOUND"]
+
+
+async def test_a_reader_who_neither_owns_nor_administers_the_order_may_not_cancel_it(
+    backend: str, make_db: MakeDb
+) -> None:
+    """A client with orders:read and orders:write reads every order, but owns none."""
+    shop = await new_shop(make_db, backend, "cancel_by_reader")
+    product = await add_product(shop.db, stock=5)
+    placed = (await order(shop.db, shop.customers[0], line(product, 2))).ok()["createOrder"]
+    partner = Principal(
+        PrincipalKind.CLIENT, client_id="partner", scopes=frozenset({"orders:read", "orders:write"})
+    )
+    result = await execute(shop.db, CANCEL, {"id": placed["order"]["id"]}, principal=partner)
+    assert result.codes == ["FORBIDDEN"]
+    assert await count_rows(shop.db, "orders", status="PLACED") == 1
+    assert await stock_of(shop.db, product.id) == 3, "no stock came back"
+    assert await events_of(shop.db, "OrderCancelled") == []
+
+
+async def test_the_stock_guard_refuses_to_go_below_zero_by_itself(
+    backend: str, make_db: MakeDb
+) -> None:
+    """The conditional UPDATE answers None and changes nothing: the CHECK constraint is a last
+    line, never how an oversell is caught."""
+    shop = await new_shop(make_db, backend, "stock_guard")
+    product = await add_product(shop.db, stock=2)
+    async with SqlUnitOfWork(shop.db) as uow:
+        assert await uow.products.move_stock(product.id, -3, NOW) is None
+        assert await uow.products.move_stock(product.id, 1, NOW, ceiling=2) is None
+        moved = await uow.products.move_stock(product.id, -2, NOW)
+    assert moved is not None
+    assert (moved.stock, moved.version) == (0, product.version + 1)
+    assert await stock_of(shop.db, product.id) == 0
 
 
 async def test_order_changes_reveal_nothing_to_principals_who_may_not_read_the_order(

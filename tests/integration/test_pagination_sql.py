@@ -10,8 +10,8 @@ from sqlalchemy import select
 from app.db.engine import Database
 from app.db.tables import orders as orders_table
 from app.domain.models import OrderStatus
+from app.domain.orders import OrderFilter
 from app.repositories import orders, products, users
-from app.repositories.orders import OrderFilter
 
 OrderRow = tuple[UUID, UUID, datetime, str]
 

@@ -14,7 +14,7 @@ from app.messaging.fanout import Fanout
 from app.messaging.relay import Relay
 from app.repositories import events as store
 from app.repositories.events import EventRepository
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from tests.conftest import MakeDb
 from tests.events_support import new_stock_event, record_stock_changes, stored_events, take
 

@@ -16,8 +16,8 @@ from app.config import PoolSettings, Settings
 from app.db.engine import Database, track_statements
 from app.domain.models import Role
 from app.engine import LEVELS, STANDARD
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import DEMO_ADMIN_EMAIL, DEMO_CUSTOMER_EMAIL, SeedSize
-from app.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
 from tests.auth_support import auth_settings
 from tests.conftest import MakeDb, OpenDb

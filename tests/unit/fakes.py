@@ -22,11 +22,12 @@ from app.domain.auth import (
     RefreshToken,
     StoredSigningKey,
 )
+from app.domain.documents import TrustedDocument
 from app.domain.events import Event
 from app.domain.models import Order, OrderItem, OrderStatus, Product, Profile, User
+from app.domain.orders import IdempotencyRecord
+from app.domain.products import StockMove
 from app.errors import ConcurrencyConflict
-from app.repositories.idempotency import IdempotencyRecord
-from app.repositories.products import StockMove
 from app.unit_of_work import AfterCommit, Repositories, UnitOfWork
 
 
@@ -47,6 +48,7 @@ class Store:
     codes: dict[str, AuthorizationCode] = field(default_factory=dict)
     refresh_tokens: dict[str, RefreshToken] = field(default_factory=dict)
     signing_keys: dict[str, StoredSigningKey] = field(default_factory=dict)
+    trusted_documents: dict[str, tuple[TrustedDocument, datetime]] = field(default_factory=dict)
 
     def events_of(self, type_: str) -> list[Event]:
         return [e for e in self.events if e.type == type_]
@@ -322,6 +324,19 @@ class _SigningKeys:
         return sum(self._s.signing_keys.pop(kid, None) is not None for kid in kids)
 
 
+class _TrustedDocuments:
+    def __init__(self, store: Store) -> None:
+        self._s = store
+
+    async def add(self, documents: Sequence[TrustedDocument], now: datetime) -> int:
+        added = 0
+        for document in documents:
+            if document.id not in self._s.trusted_documents:
+                self._s.trusted_documents[document.id] = (document, now)
+                added += 1
+        return added
+
+
 def fake_repositories(store: Store) -> Repositories:
     return Repositories(
         products=_Products(store),
@@ -334,6 +349,7 @@ def fake_repositories(store: Store) -> Repositories:
         clients=_Clients(store),
         grants=_Grants(store),
         signing_keys=_SigningKeys(store),
+        trusted_documents=_TrustedDocuments(store),
     )
 
 

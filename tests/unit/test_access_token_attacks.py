@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from collections.abc import Callable
 
 import pytest
 from joserfc import jwt
@@ -16,6 +17,7 @@ from app.auth.errors import InvalidCredentials
 from app.auth.keys import from_pem, generate
 from app.auth.principal import PrincipalKind
 from app.auth.tokens import AccessTokens
+from app.domain.auth import VERIFICATION_LEEWAY
 from tests.auth_support import auth_settings, signing_pem
 
 KEY = from_pem(signing_pem())
@@ -71,6 +73,27 @@ def test_expired_token() -> None:
     token, _ = tokens.mint(client_id="c", user_id=None, scope="", now=int(time.time()) - 7200)
     with pytest.raises(InvalidCredentials, match="has expired"):
         tokens.verify(token)
+
+
+def _frozen_at(moment: float) -> Callable[[], float]:
+    return lambda: moment
+
+
+def test_the_expiry_leeway_is_exactly_thirty_seconds() -> None:
+    """Accepted until 30 s past `exp` (clock skew), refused from then on; with the clock under
+    the test's control, not the wall's."""
+    now = 1_900_000_000.0
+    tokens = AccessTokens(KEY, auth_settings(), clock=lambda: now)
+    token, _ = tokens.mint(client_id="c", user_id=None, scope="orders:read")
+    expires = now + tokens.lifetime
+    leeway = VERIFICATION_LEEWAY.total_seconds()
+    for moment in (expires - 1, expires, expires + leeway - 1):
+        tokens.clock = _frozen_at(moment)
+        assert tokens.verify(token).principal().client_id == "c"
+    for moment in (expires + leeway, expires + leeway + 1, expires + 3600):
+        tokens.clock = _frozen_at(moment)
+        with pytest.raises(InvalidCredentials, match="has expired"):
+            tokens.verify(token)
 
 
 def test_bad_signature() -> None:

@@ -1,14 +1,13 @@
-"""Event settings: defaults, parsing, and the test-only switches refused in production."""
+"""Event settings: defaults and parsing; test-only switches are no settings of the app."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from app.config import ConfigError, EventSettings, Settings, production_problems
+from app.config import ConfigError, EventSettings, Settings
 from app.domain.events import Event
 from app.messaging.broker import decode, encode
 
@@ -20,27 +19,21 @@ def test_defaults_and_parsing() -> None:
             "EVENTS_STREAM_MAXLEN": "5000",
             "EVENTS_RELAY_POLL_SECONDS": "0.5",
             "EVENTS_RELAY_BATCH": "50",
-            "OG_FAULT_CRASH_AFTER_COMMIT": "2",
-            "OG_TEST_EVENT_PROBE": "true",
             "EVENTS_REPLAY_WINDOW_SECONDS": "3600",
+            "EVENTS_DISPATCH_CONCURRENCY": "3",
         }
     ).events
-    assert parsed == EventSettings(5000, 0.5, 50, 2, True, 3600.0)
+    assert parsed == EventSettings(5000, 0.5, 50, replay_window=3600.0, dispatch_concurrency=3)
 
 
-@pytest.mark.parametrize(
-    "switch", [{"OG_FAULT_CRASH_AFTER_COMMIT": "1"}, {"OG_TEST_EVENT_PROBE": "1"}]
-)
-def test_test_only_switches_are_refused_in_production(switch: dict[str, str]) -> None:
-    with pytest.raises(ConfigError, match="refused when APP_ENV=production"):
-        Settings.from_env({"APP_ENV": "production", **switch})
-    assert Settings.from_env({"APP_ENV": "staging", **switch}).events != EventSettings()
+def test_the_served_app_has_no_test_switches() -> None:
+    """Fault injection and probes exist only in tests.instrumented's app, never in `serve`'s."""
+    from app.main import create_app
 
-
-def test_production_problems_name_the_switches() -> None:
-    settings = Settings.from_env({"OG_TEST_EVENT_PROBE": "1"})
-    production = replace(settings, auth=replace(settings.auth, environment="production"))
-    assert any("OG_TEST_EVENT_PROBE" in problem for problem in production_problems(production))
+    app = create_app(Settings.from_env({"OG_TEST_EVENT_PROBE": "1"}))
+    paths = {getattr(route, "path", "") for route in app.routes}
+    assert "/_test/events" not in paths
+    assert "/graphql" in paths
 
 
 def test_a_poll_of_zero_is_refused() -> None:

@@ -12,6 +12,7 @@ from app.auth import keys
 from app.auth.passwords import Passwords
 from app.config import AuthSettings
 from app.domain.auth import AccessTokenRecord, RefreshToken, same_secret
+from app.domain.documents import TrustedDocument
 from app.domain.models import Role
 from app.usecases import operators
 from app.usecases.operators import OperatorError
@@ -204,3 +205,16 @@ async def test_rotating_the_signing_key_stores_a_sealed_key_and_drops_expired_on
         await operators.rotate_signing_key(
             db, configured, sealer=sealer, token_lifetime_seconds=60, activate_in=-1
         )
+
+
+async def test_registering_a_manifest_adds_only_the_documents_not_registered_yet() -> None:
+    db = FakeDatabase()
+    first = TrustedDocument("q1", "{ products { totalCount } }", "Count")
+    second = TrustedDocument("q2", "{ me { id } }")
+    assert await operators.register_documents(db, [first]) == 1
+    assert await operators.register_documents(db, [first, second]) == 1
+    assert {key: stored[0] for key, stored in db.store.trusted_documents.items()} == {
+        "q1": first,
+        "q2": second,
+    }
+    assert db.store.events == [], "registering documents is no domain event"

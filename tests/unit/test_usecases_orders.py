@@ -14,8 +14,8 @@ import pytest
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
 from app.domain.models import Order, OrderStatus, Product, User
 from app.domain.orders import OrderLine
+from app.domain.products import StockMove
 from app.errors import ConcurrencyConflict, Forbidden, NotFound, Unauthenticated
-from app.repositories.products import StockMove
 from app.unit_of_work import Products
 from app.usecases.orders import CreateOrder, cancel_order, create_order, fulfill_order
 from tests.unit.fakes import FakeDatabase, fake_repositories

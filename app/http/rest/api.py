@@ -29,13 +29,14 @@ from app.config import API_VERSIONS, DeprecatedVersion
 from app.domain import models
 from app.domain.errors import Code
 from app.domain.errors import Problem as DomainProblem
-from app.domain.orders import OrderLine
+from app.domain.orders import OrderFilter, OrderLine
 from app.errors import ApiError, BadUserInput, NotFound, RateLimited
 from app.http.auth_middleware import principal_of
 from app.http.errors import ErrorCode
 from app.http.request_id import request_id_of
 from app.http.rest import shapes
 from app.http.rest.problems import problem_response
+from app.http.state import AppState
 from app.pagination import (
     Page,
     check_first,
@@ -44,8 +45,6 @@ from app.pagination import (
     encode_text_cursor,
     encode_time_cursor,
 )
-from app.repositories.orders import OrderFilter
-from app.state import AppState
 from app.usecases import orders as order_usecases
 from app.usecases.runner import Outcome
 from loaders.orders import OrdersPageKey

@@ -1,17 +1,18 @@
-"""Registering trusted documents (an operator's change, from a manifest)."""
+"""Checking a manifest of trusted documents before an operator registers it.
+
+The check needs the server's own document preparer, so it sits at the edge beside what serves
+the documents (app.http.persisted); registering them is a use case
+(app.usecases.operators.register_documents) in one unit of work like any other change."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from graphql import GraphQLSchema
 
 from app.config import GraphQLLimits
-from app.db.engine import Database
 from app.domain.documents import ManifestError, TrustedDocument
 from app.http.documents import DocumentPreparer
-from app.repositories import trusted_documents
 
 
 def check_documents(
@@ -26,9 +27,3 @@ def check_documents(
         if prepared.errors:
             label = document.name or document.id
             raise ManifestError(f"{label[:100]}: {prepared.errors[0].message}")
-
-
-async def register_documents(db: Database, documents: Sequence[TrustedDocument]) -> int:
-    """Register, in one transaction, the documents not registered yet; how many were new."""
-    async with db.write() as conn:
-        return await trusted_documents.add(conn, documents, datetime.now(UTC))

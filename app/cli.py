@@ -19,7 +19,7 @@ from app.db.engine import Database
 from app.db.migrate import migrate
 from app.db.urls import DatabaseUrl
 from app.domain.auth import ApiKey, OAuthClient
-from app.unit_of_work import SqlUnitOfWork
+from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators
 from app.usecases.operators import OperatorError
 

@@ -1,9 +1,11 @@
-"""What the running application holds for its lifetime."""
+"""What the running application holds for its lifetime, as the HTTP and WebSocket handlers see
+it. app.main (the composition root) builds it and hands it everything it holds."""
 
 from __future__ import annotations
 
-import os
+import inspect
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import strawberry
 
@@ -29,11 +31,20 @@ from app.http.subscriptions import Hub
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
-from app.messaging.probe import EventProbe
 from app.messaging.relay import Relay
-from app.usecases.accounts import SignUps
+from app.unit_of_work import AfterCommit
 from loaders import Loaders
 from resolvers.context import Context
+
+
+class ContextFactory(Protocol):
+    def __call__(
+        self,
+        *,
+        principal: Principal,
+        request_id: str,
+        client_address: str,
+    ) -> Context: ...
 
 
 @dataclass
@@ -57,8 +68,12 @@ class AppState:
     # Serves this process's subscriptions from the fanout and the store (cursors, shared
     # executions); None where no events are served.
     subscriptions: Hub | None = None
-    # Test-only (OG_TEST_EVENT_PROBE): what this process's fanout published.
-    probe: EventProbe | None = None
+    # Builds each operation's Context (loaders, units of work): handed in by app.main.
+    contexts: ContextFactory | None = None
+    # Called with each commit's events before the cache is invalidated and the dispatcher and
+    # relay are woken (an app built for tests adds its fault injection here; `serve` adds
+    # nothing).
+    commit_hooks: list[AfterCommit] = field(default_factory=list)
     # The two-level cache; None where nothing caches (one-off tools).
     cache: CacheManager | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
@@ -73,8 +88,6 @@ class AppState:
     # Whole answers of public reads (CACHE_RESPONSES); None when off.
     responses: ResponseCache | None = None
     invalidation: CacheInvalidation | None = None
-    # Commits that recorded events, counted only for the OG_FAULT_CRASH_AFTER_COMMIT switch.
-    _commits: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -114,17 +127,10 @@ class AppState:
         client_address: str,
     ) -> Context:
         """A GraphQL operation's context, the same for HTTP and WebSocket operations."""
-        auth = self.auth
-        return Context.create(
-            self.db,
-            principal=principal,
-            request_id=request_id,
-            after_commit=self.after_commit,
-            client_address=client_address,
-            sign_ups=SignUps(auth.passwords, auth.limiter, auth.settings.sign_ups_per_address),
-            api_key_environment=auth.settings.api_key_environment,
-            max_api_keys_per_user=auth.settings.max_api_keys_per_user,
-            query_cache=self.query_cache,
+        if self.contexts is None:
+            raise RuntimeError("the app was built without a context factory")
+        return self.contexts(
+            principal=principal, request_id=request_id, client_address=client_address
         )
 
     async def after_commit(self, events: list[Event]) -> None:
@@ -134,13 +140,10 @@ class AppState:
         process nor L2 holds the old value; other processes invalidate when the events reach
         them, before their subscribers see the events.
         """
-        crash_after = self.settings.events.fault_crash_after_commit
-        if crash_after and events:
-            self._commits += 1
-            if self._commits >= crash_after:
-                # Test-only fault: die between commit and publish, as a killed process would,
-                # without shutdown, without answering the request, before anything is relayed.
-                os._exit(FAULT_EXIT_STATUS)
+        for hook in self.commit_hooks:
+            result = hook(events)
+            if inspect.isawaitable(result):
+                await result
         try:
             if self.invalidation is not None:
                 await self.invalidation.after_commit(events)
@@ -151,7 +154,3 @@ class AppState:
                 self.dispatcher.wake(events)
             if self.relay is not None:
                 self.relay.wake(events)
-
-
-# The exit status of a process stopped by OG_FAULT_CRASH_AFTER_COMMIT (EX_TEMPFAIL).
-FAULT_EXIT_STATUS = 75

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from app.auth import grants
 from app.domain.auth import AccessTokenRecord, AuthorizationCode, RefreshToken
-from app.usecases import grants
 from tests.unit.fakes import FakeDatabase
 from tests.unit.usecase_support import T0
 

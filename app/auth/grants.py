@@ -1,5 +1,5 @@
 """The OAuth adapter's writes: authorization codes, issued tokens, consumed grants and revoked
-families, each in one unit of work like every other change.
+families, each in one unit of work (the same interface use cases write through).
 
 Authlib decides (app.auth.oauth_server); these store what it decided. A code or refresh token is
 consumed with a conditional update, so of two concurrent uses only one commits; the other is told
@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from app.domain.auth import AccessTokenRecord, AuthorizationCode, RefreshToken
 from app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from app.usecases.runner import run, utcnow
 
 
 async def issue_code(uow_factory: UnitOfWorkFactory, code: AuthorizationCode) -> None:
-    async def work(uow: UnitOfWork) -> None:
+    async with uow_factory() as uow:
         await uow.grants.add_code(code)
-
-    await run(uow_factory, work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +44,7 @@ async def store_tokens(uow_factory: UnitOfWorkFactory, writes: TokenWrites) -> b
     """Store it all, or nothing and False when the code or refresh token was already used."""
 
     async def work(uow: UnitOfWork) -> None:
-        now = utcnow()
+        now = datetime.now(UTC)
         if writes.consume_code is not None:
             assert writes.family_id is not None
             if not await uow.grants.consume_code(writes.consume_code, writes.family_id, now):
@@ -61,7 +59,8 @@ async def store_tokens(uow_factory: UnitOfWorkFactory, writes: TokenWrites) -> b
             await uow.clients.revoke_tokens(now, jti=jti)
 
     try:
-        await run(uow_factory, work)
+        async with uow_factory() as uow:
+            await work(uow)
     except _Lost:
         return False
     return True
@@ -70,9 +69,7 @@ async def store_tokens(uow_factory: UnitOfWorkFactory, writes: TokenWrites) -> b
 async def revoke_family(uow_factory: UnitOfWorkFactory, family_id: UUID) -> None:
     """Revoke every access and refresh token descending from one code exchange."""
 
-    async def work(uow: UnitOfWork) -> None:
-        now = utcnow()
+    async with uow_factory() as uow:
+        now = datetime.now(UTC)
         await uow.clients.revoke_tokens(now, family_id=family_id)
         await uow.grants.revoke_refresh_tokens(now, family_id=family_id)
-
-    await run(uow_factory, work)
