@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from strawberry.dataloader import DataLoader
+from strawberry.dataloader import DataLoader, DefaultCache
 
 from app.db.engine import Connection, Database
 
@@ -59,12 +59,16 @@ class LevelLoader(DataLoader[K, V]):
         if missing:
             fetch: list[K] = []
             waiting: list[tuple[K, Awaitable[V]]] = []
-            for key in missing:
-                future = self.cache_map.get(key)
-                if future is None:
-                    fetch.append(key)
-                else:
-                    waiting.append((key, future))
+            futures = self.cache_map
+            if isinstance(futures, DefaultCache) and not futures.cache_map:
+                fetch = missing  # nothing was ever loaded one key at a time
+            else:
+                for key in missing:
+                    future = futures.get(key)
+                    if future is None:
+                        fetch.append(key)
+                    else:
+                        waiting.append((key, future))
             if fetch:
                 found: Sequence[Any] = await self.load_fn(fetch)
                 values.update(zip(fetch, found, strict=True))

@@ -11,11 +11,12 @@ from app.auth import policy
 from app.domain.auth import ApiKey as ApiKeyModel
 from resolvers.context import Info
 from resolvers.global_id import to_global_id
+from resolvers.lazy import Lazy, assemble
 from resolvers.node import Node
 
 
 @strawberry.type(description="An API key of the signed-in user. Only its owner can see it.")
-class ApiKey(Node):
+class ApiKey(Node, Lazy):
     id: strawberry.ID
     name: str
     scopes: list[str]
@@ -26,11 +27,15 @@ class ApiKey(Node):
     )
     usage_count: int
     revoked_at: datetime | None
+    pk: strawberry.Private[UUID]
+
+    LAZY = {"id": lambda key: strawberry.ID(to_global_id("ApiKey", key.pk))}
 
     @classmethod
     def of(cls, key: ApiKeyModel) -> ApiKey:
-        return cls(
-            id=strawberry.ID(to_global_id("ApiKey", key.id)),
+        return assemble(
+            cls,
+            pk=key.id,
             name=key.name,
             scopes=sorted(key.scopes),
             last4=key.last_four,

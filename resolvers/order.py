@@ -17,6 +17,7 @@ from app.errors import NotFound
 from app.pagination import encode_time_cursor
 from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
+from resolvers.lazy import Lazy, assemble
 from resolvers.money import Money
 from resolvers.node import Node
 from resolvers.order_event import OrderEvent
@@ -36,6 +37,9 @@ class OrderStatus(enum.Enum):
 
     def to_domain(self) -> models.OrderStatus:
         return models.OrderStatus(self.value)
+
+
+_STATUSES = {status: OrderStatus(status.value) for status in models.OrderStatus}
 
 
 def _hidden() -> NotFound:
@@ -75,7 +79,7 @@ async def _history(context: Context, orders: Sequence[Order]) -> list[list[Order
 
 
 @strawberry.type
-class Order(Node):
+class Order(Node, Lazy):
     id: strawberry.ID
     status: OrderStatus
     total: Money
@@ -83,17 +87,23 @@ class Order(Node):
     updated_at: datetime
     pk: strawberry.Private[UUID]
     user_pk: strawberry.Private[UUID]
+    order: strawberry.Private[models.Order]
+
+    LAZY = {
+        "id": lambda order: strawberry.ID(to_global_id("Order", order.pk)),
+        "total": lambda order: Money.of(order.order.total),
+    }
 
     @classmethod
     def of(cls, order: models.Order) -> Order:
-        return cls(
-            id=strawberry.ID(to_global_id("Order", order.id)),
-            status=OrderStatus(order.status.value),
-            total=Money.of(order.total),
+        return assemble(
+            cls,
+            status=_STATUSES[order.status],
             created_at=order.created_at,
             updated_at=order.updated_at,
             pk=order.id,
             user_pk=order.user_id,
+            order=order,
         )
 
     @strawberry.field(

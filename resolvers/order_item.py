@@ -12,6 +12,7 @@ from app.domain import models
 from app.engine import batch
 from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
+from resolvers.lazy import Lazy, assemble
 from resolvers.money import Money
 
 if TYPE_CHECKING:
@@ -26,7 +27,7 @@ def _product(item: OrderItem, product: Product | None) -> Product:
 
 def _missing(item: OrderItem) -> LookupError:
     # A foreign key makes this impossible; say so loudly if it happens.
-    return LookupError(f"order item {item.id} refers to a missing product")
+    return LookupError(f"order item {item.item.id} refers to a missing product")
 
 
 async def _products(context: Context, items: Sequence[OrderItem]) -> list[Product | Exception]:
@@ -47,22 +48,24 @@ async def _products(context: Context, items: Sequence[OrderItem]) -> list[Produc
 
 
 @strawberry.type
-class OrderItem:
+class OrderItem(Lazy):
     id: strawberry.ID
     quantity: int
     unit_price: Money
     line_total: Money
     product_pk: strawberry.Private[UUID]
+    item: strawberry.Private[models.OrderItem]
+
+    # A page of orders holds hundreds of items: their IDs and amounts wait until selected.
+    LAZY = {
+        "id": lambda line: strawberry.ID(to_global_id("OrderItem", line.item.id)),
+        "unit_price": lambda line: Money.of(line.item.unit_price),
+        "line_total": lambda line: Money.of(line.item.line_total),
+    }
 
     @classmethod
     def of(cls, item: models.OrderItem) -> OrderItem:
-        return cls(
-            id=strawberry.ID(to_global_id("OrderItem", item.id)),
-            quantity=item.quantity,
-            unit_price=Money.of(item.unit_price),
-            line_total=Money.of(item.line_total),
-            product_pk=item.product_id,
-        )
+        return assemble(cls, quantity=item.quantity, product_pk=item.product_id, item=item)
 
     @strawberry.field(metadata=batch(_products))
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy("resolvers.product")]:

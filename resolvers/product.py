@@ -26,8 +26,12 @@ class Product(Node, Lazy):
     price: Money
     stock: int
     pk: strawberry.Private[UUID]
+    model: strawberry.Private[models.Product]
 
-    LAZY = {"id": lambda product: strawberry.ID(to_global_id("Product", product.pk))}
+    LAZY = {
+        "id": lambda product: strawberry.ID(to_global_id("Product", product.pk)),
+        "price": lambda product: Money.of(product.model.price),
+    }
 
     @classmethod
     def of(cls, product: models.Product) -> Product:
@@ -36,9 +40,9 @@ class Product(Node, Lazy):
             sku=product.sku,
             name=product.name,
             description=product.description,
-            price=Money.of(product.price),
             stock=product.stock,
             pk=product.id,
+            model=product,
         )
 
 

@@ -19,6 +19,7 @@ from loaders.orders import OrdersByUserKey
 from resolvers.connection import Connection, connection, known_count
 from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
+from resolvers.lazy import Lazy, assemble
 from resolvers.node import Node
 from resolvers.profile import Profile
 
@@ -86,7 +87,7 @@ _NOT_YET = LookupError("not loaded yet")
 
 
 @strawberry.type
-class User(Node):
+class User(Node, Lazy):
     id: strawberry.ID
     email: str | None = strawberry.field(
         resolver=_email,
@@ -97,14 +98,11 @@ class User(Node):
     pk: strawberry.Private[UUID]
     address: strawberry.Private[str]
 
+    LAZY = {"id": lambda user: strawberry.ID(to_global_id("User", user.pk))}
+
     @classmethod
     def of(cls, user: models.User) -> User:
-        return cls(
-            id=strawberry.ID(to_global_id("User", user.id)),
-            created_at=user.created_at,
-            pk=user.id,
-            address=user.email,
-        )
+        return assemble(cls, created_at=user.created_at, pk=user.id, address=user.email)
 
     @strawberry.field(metadata=batch(_profiles))
     async def profile(self, info: Info) -> Profile | None:

@@ -50,6 +50,16 @@ def may_read_key(principal: Principal, key: ApiKey) -> bool:
     return principal.user_id is not None and key.user_id == principal.user_id
 
 
+def may_send_unregistered_documents(principal: Principal, open_clients: Collection[str]) -> bool:
+    """Under trusted documents, only a third party named open (an OAuth client acting for
+    itself, not for a user) may send a document nobody registered."""
+    return (
+        principal.client_id is not None
+        and principal.user_id is None
+        and principal.client_id in open_clients
+    )
+
+
 def may_see_email(principal: Principal, user_id: UUID) -> bool:
     return may_read_user(principal, user_id)
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Boolean, ColumnElement, bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import InternalTraversal
 
 
@@ -19,17 +20,25 @@ class _OneOf(ColumnElement[bool]):
         ("values", InternalTraversal.dp_clauseelement),
     ]
 
-    def __init__(self, column: ColumnElement[Any], values: Iterable[Any]) -> None:
+    def __init__(
+        self, column: ColumnElement[Any], values: Iterable[Any] | BindParameter[Any]
+    ) -> None:
         self.column = column
-        self.values = bindparam(None, list(values), type_=column.type, expanding=True)
+        if isinstance(values, BindParameter):
+            self.values = bindparam(values.key, type_=column.type, expanding=True)
+        else:
+            self.values = bindparam(None, list(values), type_=column.type, expanding=True)
 
 
-def one_of(column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+def one_of(
+    column: ColumnElement[Any], values: Iterable[Any] | BindParameter[Any]
+) -> ColumnElement[bool]:
     """`column IN (values)`; on PostgreSQL `column = ANY($1)`, one array parameter.
 
     The statement's text is then the same for any number of values, so the server prepares
     and plans it once per connection instead of once per list length, and no SQL is rewritten
-    per execution to spell out one parameter per value.
+    per execution to spell out one parameter per value. `values` may be a named `bindparam`
+    (its value given when the statement runs), so a statement can be built once.
     """
     return _OneOf(column, values)
 

@@ -28,9 +28,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         utc: datetime = value.astimezone(UTC)
         return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        if dialect.driver == "asyncpg":
+            # asyncpg decodes timestamptz (every timestamp column on PostgreSQL) to an aware UTC
+            # datetime already: no call per value on a page of rows.
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if type(value) is datetime and value.tzinfo is UTC:
+            return value  # asyncpg's timestamptz: already aware UTC (most rows of a page)
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime from the database, got {type(value).__name__}")
         if value.tzinfo is None:

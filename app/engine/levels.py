@@ -30,7 +30,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from enum import EnumMeta
 from inspect import isawaitable
+from keyword import iskeyword
 from typing import Any
 
 import strawberry
@@ -41,6 +43,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLBoolean,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLField,
     GraphQLID,
@@ -169,7 +172,37 @@ def _serializer(leaf: Any) -> Callable[[Any], Any]:
             return value if type(value) is bool else checked(value)
 
         return boolean
+    members = _enum_names(leaf, coerce)
+    if members:
+        enum_class = type(next(iter(members)))
+
+        def enum(value: Any) -> Any:
+            if type(value) is enum_class:
+                name = members.get(value)
+                if name is not None:
+                    return name
+            return checked(value)
+
+        return enum
     return checked
+
+
+def _enum_names(leaf: Any, coerce: Callable[[Any], Any]) -> dict[Any, str]:
+    """A Python enum's members and the names the leaf serialises them to, asked of the leaf
+    itself once (Strawberry's enum type compares each member's value on every call)."""
+    wrapped = getattr(leaf, "wrapped_cls", None)
+    if not isinstance(leaf, GraphQLEnumType) or not isinstance(wrapped, EnumMeta):
+        return {}
+    names: dict[Any, str] = {}
+    member: Any
+    for member in wrapped.__members__.values():
+        try:
+            name = coerce(member)
+        except Exception:
+            continue  # left to the leaf, with its error, on every call
+        if type(member) is wrapped and isinstance(name, str):
+            names[member] = name
+    return names
 
 
 class _Field:
@@ -226,7 +259,7 @@ class _Field:
 class _Object:
     """The fields an object of one runtime type completes, for one selection."""
 
-    __slots__ = ("fields", "is_type_of", "name", "origin", "type")
+    __slots__ = ("fields", "fill", "is_type_of", "name", "origin", "type")
 
     def __init__(self, object_type: GraphQLObjectType, fields: list[_Field]) -> None:
         self.type = object_type
@@ -238,6 +271,110 @@ class _Object:
             raise Unsupported("a type with its own is_type_of")  # it may need a ResolveInfo
         # Strawberry's is_type_of is true for an instance of the type's own class.
         self.origin: type | None = None if definition is None else definition.origin
+        if definition is not None and definition.concrete_of is not None and not self.is_type_of:
+            # A generic's specialisation (OrderConnection, OrderEdge) holds instances of the
+            # generic class itself, which graphql-core takes unchecked (no is_type_of).
+            self.origin = definition.concrete_of.origin
+        self.fill: Fill = _compile_fill(self)
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+_DEFERRED = object()  # a resolver's awaitable, completed with the next level
+
+# fill(run, source, result, slot): complete an object's fields into `result`, in order.
+Fill = Callable[["_Run", Any, dict[str, Any], Slot], None]
+
+
+def _compile_fill(plan: _Object) -> Fill:
+    """The object's `fill`, written out for its fields: what a loop over the fields would
+    decide per field and per object (which kind, which attribute, which exact type) is decided
+    here once, so completing a page's hundreds of objects runs straight-line code. Every value
+    that is not the common case (an error, a null, a leaf needing its serializer, a list)
+    goes to `_Run.finish`, the one general path."""
+    names: dict[str, Any] = {
+        "Bubble": _Bubble,
+        "isawaitable": isawaitable,
+        "DEFERRED": _DEFERRED,
+        "TYPENAME_VALUE": plan.name,
+    }
+    lines = ["def fill(run, source, result, slot):"]
+    add = lines.append
+    if any(field.kind in (BATCH_, RESOLVE) for field in plan.fields):
+        add("    defer = run.pending.append")
+    if any(field.kind is EACH_ for field in plan.fields):
+        add("    context = run.context")
+    for index, field in enumerate(plan.fields):
+        f, k = f"F{index}", f"K{index}"
+        names[f], names[k] = field, field.key
+        kind = field.kind
+        if kind is TYPENAME:
+            add(f"    result[{k}] = TYPENAME_VALUE")
+            continue
+        if kind is BATCH_:
+            add(f"    result[{k}] = None")
+            add(f"    defer(({f}, source, result, slot, None))")
+            continue
+        add("    try:")
+        if kind is ATTR:
+            attr = field.attr
+            if attr.isidentifier() and not iskeyword(attr) and not attr.startswith("__"):
+                add(f"        value = source.{attr}")
+            else:
+                names[f"A{index}"] = attr
+                add(f"        value = getattr(source, A{index})")
+        elif kind is EACH_:
+            add(f"        value = {f}.fn(context, source, **run.python_arguments({f}))")
+        elif kind is CALL:
+            add(f"        value = {f}.fn(source)")
+        else:
+            add(f"        value = {f}.fn(source, run.info({f}, slot), **run.arguments({f}))")
+        add("    except Exception as error:")
+        add("        value = error")
+        if kind is RESOLVE:
+            add("    else:")
+            add("        if isawaitable(value):")
+            add(f"            result[{k}] = None")
+            add(f"            defer(({f}, source, result, slot, value))")
+            add("            value = DEFERRED")
+            add("    if value is DEFERRED:")
+            add("        pass")
+            branch = "elif"
+        else:
+            branch = "if"
+        leaf = field.shape.of if field.serialize is not None else None
+        if leaf is GraphQLInt:
+            add(f"    {branch} type(value) is int and {_INT_MIN} <= value <= {_INT_MAX}:")
+            add(f"        result[{k}] = value")
+            branch = "elif"
+        elif field.exact is not None:
+            add(f"    {branch} type(value) is {f}.exact:")
+            add(f"        result[{k}] = value")
+            branch = "elif"
+        shape = field.shape
+        if field.serialize is None and shape.kind is OBJECT:
+            # An object of the expected class: straight to its fields.
+            add(f"    {branch} {f}.object is not None and type(value) is {f}.object.origin:")
+            add("        child = {}")
+            add(f"        result[{k}] = child")
+            add(f"        position = (slot, result, {k}, {shape.nullable})")
+            if shape.nullable:
+                add("        try:")
+                add(f"            {f}.object.fill(run, value, child, position)")
+                add("        except Bubble as bubble:")
+                add(f"            result[{k}] = None")
+                add("            run.record(bubble.error, slot, position)")
+            else:
+                add(f"        {f}.object.fill(run, value, child, position)")
+            branch = "elif"
+        if branch == "if":
+            add(f"    run.finish({f}, value, result, slot)")
+        else:
+            add("    else:")
+            add(f"        run.finish({f}, value, result, slot)")
+    add("    return None")
+    exec(compile("\n".join(lines), f"<fill {plan.name}>", "exec"), names)
+    fill: Fill = names["fill"]
+    return fill
 
 
 def _uses_variables(node: FieldNode) -> bool:
@@ -463,8 +600,13 @@ class LevelExecutor:
             waiting = [run for run in runs if run.pending and not run.data_null]
             if not waiting:
                 break
-            await _level(waiting)
-        return [run.finish() for run in runs]
+            await _Run.level(waiting)
+        return [run.outcome() for run in runs]
+
+
+# A deferred field of one execution: (field, parent value, parent's result dict, parent's slot,
+# awaitable or None for a batch field).
+_Job = tuple[_Field, Any, dict[str, Any], Slot, Any]
 
 
 class _Run:
@@ -514,12 +656,12 @@ class _Run:
     def start(self, root: _Object) -> None:
         """Complete the root fields that need no waiting; the rest wait for the levels."""
         try:
-            self.fill(root, self.root_value, self.data, None)
+            root.fill(self, self.root_value, self.data, None)
         except _Bubble as bubble:
             self.record(bubble.error, None)
             self.data_null = True
 
-    def finish(self) -> ExecutionResult:
+    def outcome(self) -> ExecutionResult:
         errors = self.errors
         if errors:
             self.executor.schema.process_errors(errors)
@@ -651,62 +793,34 @@ class _Run:
 
     # --- completion --------------------------------------------------------------------------
 
-    def fill(self, plan: _Object, source: Any, result: dict[str, Any], slot: Slot) -> None:
-        """Complete an object's fields in order; deferred ones get their key now, their value
-        with the next level (so the keys keep the query's order)."""
-        context = self.context
-        for field in plan.fields:
-            kind = field.kind
-            try:
-                if kind is ATTR:
-                    value = getattr(source, field.attr)
-                    if type(value) is field.exact:
-                        result[field.key] = value
-                        continue
-                elif kind is TYPENAME:
-                    result[field.key] = plan.name
-                    continue
-                elif kind is BATCH_:
+    def finish(self, field: _Field, value: Any, result: dict[str, Any], slot: Slot) -> None:
+        """Complete a field's value (or its resolver's error) that an object's compiled `fill`
+        did not settle itself."""
+        serialize = field.serialize
+        if serialize is not None:
+            if value is not None and not isinstance(value, Exception):
+                try:
+                    result[field.key] = serialize(value)
+                    return
+                except Exception:
+                    pass  # reported by complete_field
+        else:
+            sub = field.object
+            if sub is not None and type(value) is sub.origin:
+                # An object of the expected class: straight to its fields.
+                child: dict[str, Any] = {}
+                result[field.key] = child
+                nullable = field.shape.nullable
+                position = (slot, result, field.key, nullable)
+                try:
+                    sub.fill(self, value, child, position)
+                except _Bubble as bubble:
+                    if not nullable:
+                        raise
                     result[field.key] = None
-                    self.pending.append((field, source, result, slot, None))
-                    continue
-                elif kind is EACH_:
-                    value = field.fn(context, source, **self.python_arguments(field))
-                elif kind is CALL:
-                    value = field.fn(source)
-                else:
-                    value = field.fn(source, self.info(field, slot), **self.arguments(field))
-                    if isawaitable(value):
-                        result[field.key] = None
-                        self.pending.append((field, source, result, slot, value))
-                        continue
-            except Exception as error:
-                value = error  # a field error, located by complete_field
-            serialize = field.serialize
-            if serialize is not None:
-                if value is not None and not isinstance(value, Exception):
-                    try:
-                        result[field.key] = serialize(value)
-                        continue
-                    except Exception:
-                        pass  # reported by complete_field
-            else:
-                sub = field.object
-                if sub is not None and type(value) is sub.origin:
-                    # An object of the expected class: straight to its fields.
-                    child: dict[str, Any] = {}
-                    result[field.key] = child
-                    nullable = field.shape.nullable
-                    position = (slot, result, field.key, nullable)
-                    try:
-                        self.fill(sub, value, child, position)
-                    except _Bubble as bubble:
-                        if not nullable:
-                            raise
-                        result[field.key] = None
-                        self.record(bubble.error, slot, position)
-                    continue
-            result[field.key] = self.complete_field(field, value, result, slot)
+                    self.record(bubble.error, slot, position)
+                return
+        result[field.key] = self.complete_field(field, value, result, slot)
 
     def complete_field(self, field: _Field, value: Any, result: dict[str, Any], slot: Slot) -> Any:
         shape = field.shape
@@ -746,7 +860,7 @@ class _Run:
         return self.abstract(field, shape.of, value, position)
 
     def complete_list(self, field: _Field, item: _Shape, value: Any, position: Slot) -> list[Any]:
-        if not is_iterable(value):
+        if type(value) is not list and not is_iterable(value):
             raise Unsupported("a list field returned no iterable")
         out: list[Any] = []
         append = out.append
@@ -771,7 +885,7 @@ class _Run:
                 entry_position = (position, out, index, nullable)
                 child: dict[str, Any] = {}
                 try:
-                    self.fill(plan, entry, child, entry_position)
+                    plan.fill(self, entry, child, entry_position)
                 except _Bubble as bubble:
                     if not nullable:
                         raise
@@ -822,7 +936,7 @@ class _Run:
             if is_type_of is not None and is_type_of(value, None) is not True:  # type: ignore[arg-type]
                 raise Unsupported("is_type_of refused a value")
         result: dict[str, Any] = {}
-        self.fill(plan, value, result, position)
+        plan.fill(self, value, result, position)
         return result
 
     def abstract(self, field: _Field, abstract: Any, value: Any, position: Slot) -> Any:
@@ -838,144 +952,141 @@ class _Run:
             raise Unsupported("an abstract type resolved to no possible type")
         return self.complete_object(field, runtime, value, position)
 
+    # --- levels ------------------------------------------------------------------------------
 
-# A deferred field of one execution: (field, parent value, parent's result dict, parent's slot,
-# awaitable or None for a batch field).
-_Job = tuple[_Field, Any, dict[str, Any], Slot, Any]
-
-
-async def _level(runs: Sequence[_Run]) -> None:
-    """Resolve every deferred field of the runs (one call per batch field for the parents of
-    every run, other resolvers awaited together), then complete them in the order graphql-core
-    would, run by run: first what was settled before anything waited (a batch function's
-    per-parent errors, resolvers that finished at once), in the order deferred; then the rest
-    as their resolvers finished."""
-    jobs: list[_Job] = []
-    owners: list[_Run] = []
-    for run in runs:
-        pending = run.pending
-        run.pending = []
-        if run.nulled:
-            pending = [job for job in pending if not run.under_nulled(job[3])]
-        jobs.extend(pending)
-        owners.extend([run] * len(pending))
-    values: list[Any] = [None] * len(jobs)
-    # Per job: the index of the awaitable it waits for (-1: settled without one).
-    waits_for = [-1] * len(jobs)
-    batches: dict[_Field, list[int]] = {}
-    waits: list[Awaitable[Any]] = []
-    targets: list[int | tuple[_Field, list[int]]] = []
-    for index, job in enumerate(jobs):
-        awaitable = job[4]
-        if awaitable is None:
-            group = batches.get(job[0])
-            if group is None:
-                group = batches[job[0]] = []
-            group.append(index)
-        else:
-            waits_for[index] = len(waits)
+    @staticmethod
+    async def level(runs: Sequence[_Run]) -> None:
+        """Resolve every deferred field of the runs (one call per batch field for the parents
+        of every run, other resolvers awaited together), then complete them in the order
+        graphql-core would, run by run: first what was settled before anything waited (a batch
+        function's per-parent errors, resolvers that finished at once), in the order deferred;
+        then the rest as their resolvers finished."""
+        jobs: list[_Job] = []
+        owners: list[_Run] = []
+        for run in runs:
+            pending = run.pending
+            run.pending = []
+            if run.nulled:
+                pending = [job for job in pending if not run.under_nulled(job[3])]
+            jobs.extend(pending)
+            owners.extend([run] * len(pending))
+        values: list[Any] = [None] * len(jobs)
+        # Per job: the index of the awaitable it waits for (-1: settled without one).
+        waits_for = [-1] * len(jobs)
+        batches: dict[_Field, list[int]] = {}
+        waits: list[Awaitable[Any]] = []
+        targets: list[int | tuple[_Field, list[int]]] = []
+        for index, job in enumerate(jobs):
+            awaitable = job[4]
+            if awaitable is None:
+                group = batches.get(job[0])
+                if group is None:
+                    group = batches[job[0]] = []
+                group.append(index)
+            else:
+                waits_for[index] = len(waits)
+                waits.append(awaitable)
+                targets.append(index)
+        for field, group in batches.items():
+            # The runs share the document, variables and context: their arguments are the same.
+            first = owners[group[0]]
+            try:
+                parents = [jobs[index][1] for index in group]
+                awaitable = field.fn(first.context, parents, **first.python_arguments(field))
+            except Exception as error:
+                for index in group:
+                    values[index] = error
+                continue
+            for index in group:
+                waits_for[index] = len(waits)
             waits.append(awaitable)
-            targets.append(index)
-    for field, group in batches.items():
-        # The runs share the document, variables and context: their arguments are the same.
-        first = owners[group[0]]
-        try:
-            parents = [jobs[index][1] for index in group]
-            awaitable = field.fn(first.context, parents, **first.python_arguments(field))
-        except Exception as error:
-            for index in group:
-                values[index] = error
-            continue
-        for index in group:
-            waits_for[index] = len(waits)
-        waits.append(awaitable)
-        targets.append((field, group))
-    # Per awaitable: when it finished (0: within its first step, before anything waited).
-    finished: list[int | None] = [None] * len(waits)
-    if len(waits) == 1:
-        try:
-            outcomes: Sequence[Any] = [await waits[0]]
-        except Exception as error:
-            outcomes = [error]
-        finished[0] = 1
-    elif waits:
-        tasks = [asyncio.ensure_future(awaitable) for awaitable in waits]
-        order = 1
+            targets.append((field, group))
+        # Per awaitable: when it finished (0: within its first step, before anything waited).
+        finished: list[int | None] = [None] * len(waits)
+        if len(waits) == 1:
+            try:
+                outcomes: Sequence[Any] = [await waits[0]]
+            except Exception as error:
+                outcomes = [error]
+            finished[0] = 1
+        elif waits:
+            tasks = [asyncio.ensure_future(awaitable) for awaitable in waits]
+            order = 1
 
-        def done(index: int) -> Callable[[Any], None]:
-            def mark(_: Any) -> None:
-                nonlocal order
-                if finished[index] is None:
-                    order += 1
-                    finished[index] = order
+            def done(index: int) -> Callable[[Any], None]:
+                def mark(_: Any) -> None:
+                    nonlocal order
+                    if finished[index] is None:
+                        order += 1
+                        finished[index] = order
 
-            return mark
+                return mark
 
-        for index, task in enumerate(tasks):
-            task.add_done_callback(done(index))
-        await asyncio.sleep(0)  # every task takes its first step
-        for index, task in enumerate(tasks):
-            if task.done():
-                finished[index] = 0
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    for target, outcome in zip(targets, outcomes, strict=True):
-        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
-            raise outcome
-        if isinstance(target, int):
-            values[target] = outcome
-            continue
-        field, group = target
-        if not isinstance(outcome, Exception) and len(outcome) != len(group):
-            outcome = RuntimeError(
-                f"the batch resolver of {field.parent.name}.{field.name} returned "
-                f"{len(outcome)} values for {len(group)} parents"
-            )
-        if isinstance(outcome, Exception):
-            for index in group:
-                values[index] = outcome
-        else:
-            for index, found in zip(group, outcome, strict=True):
-                values[index] = found
+            for index, task in enumerate(tasks):
+                task.add_done_callback(done(index))
+            await asyncio.sleep(0)  # every task takes its first step
+            for index, task in enumerate(tasks):
+                if task.done():
+                    finished[index] = 0
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        for target, outcome in zip(targets, outcomes, strict=True):
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome
+            if isinstance(target, int):
+                values[target] = outcome
+                continue
+            field, group = target
+            if not isinstance(outcome, Exception) and len(outcome) != len(group):
+                outcome = RuntimeError(
+                    f"the batch resolver of {field.parent.name}.{field.name} returned "
+                    f"{len(outcome)} values for {len(group)} parents"
+                )
+            if isinstance(outcome, Exception):
+                for index in group:
+                    values[index] = outcome
+            else:
+                for index, found in zip(group, outcome, strict=True):
+                    values[index] = found
 
-    def rank(index: int) -> int:
-        if waits_for[index] < 0 or (
-            jobs[index][4] is None and isinstance(values[index], Exception)
-        ):
-            return 0
-        return finished[waits_for[index]] or 0
+        def rank(index: int) -> int:
+            if waits_for[index] < 0 or (
+                jobs[index][4] is None and isinstance(values[index], Exception)
+            ):
+                return 0
+            return finished[waits_for[index]] or 0
 
-    if len(waits) > 1 or any(isinstance(value, Exception) for value in values):
-        ranks = [rank(index) for index in range(len(jobs))]
-        ranked: Iterable[int] = sorted(range(len(jobs)), key=ranks.__getitem__)
-    else:  # one batch call or resolver, nothing failed: the order they were deferred in
-        ranks = [0] * len(jobs)
-        ranked = range(len(jobs))
-    # A null that must propagate reaches its nullable ancestor only after the values that
-    # settled together with it are completed (in graphql-core it crosses task boundaries,
-    # while those tasks record their own errors). Each run's own, in the order they came.
-    bubbles: list[tuple[_Run, GraphQLError, Slot]] = []
-    current = 0
-    for index in ranked:
-        if ranks[index] != current:
-            current = ranks[index]
-            _land(bubbles)
-        run = owners[index]
-        if run.data_null:
-            continue
-        field, _, result, slot, _ = jobs[index]
-        if run.nulled and run.under_nulled(slot):
-            continue
-        try:
-            result[field.key] = run.complete_field(field, values[index], result, slot)
-        except _Bubble as bubble:
-            bubbles.append((run, bubble.error, slot))
-    _land(bubbles)
+        if len(waits) > 1 or any(isinstance(value, Exception) for value in values):
+            ranks = [rank(index) for index in range(len(jobs))]
+            ranked: Iterable[int] = sorted(range(len(jobs)), key=ranks.__getitem__)
+        else:  # one batch call or resolver, nothing failed: the order they were deferred in
+            ranks = [0] * len(jobs)
+            ranked = range(len(jobs))
+        # A null that must propagate reaches its nullable ancestor only after the values that
+        # settled together with it are completed (in graphql-core it crosses task boundaries,
+        # while those tasks record their own errors). Each run's own, in the order they came.
+        bubbles: list[tuple[_Run, GraphQLError, Slot]] = []
+        current = 0
+        for index in ranked:
+            if ranks[index] != current:
+                current = ranks[index]
+                _Run.land(bubbles)
+            run = owners[index]
+            if run.data_null:
+                continue
+            field, _, result, slot, _ = jobs[index]
+            if run.nulled and run.under_nulled(slot):
+                continue
+            try:
+                run.finish(field, values[index], result, slot)
+            except _Bubble as bubble:
+                bubbles.append((run, bubble.error, slot))
+        _Run.land(bubbles)
 
-
-def _land(bubbles: list[tuple[_Run, GraphQLError, Slot]]) -> None:
-    for run, error, slot in bubbles:
-        run.bubble(error, slot)
-    bubbles.clear()
+    @staticmethod
+    def land(bubbles: list[tuple[_Run, GraphQLError, Slot]]) -> None:
+        for run, error, slot in bubbles:
+            run.bubble(error, slot)
+        bubbles.clear()
 
 
 async def _gather(awaitables: Sequence[Awaitable[Any]]) -> list[Any]:

@@ -68,16 +68,20 @@ class CostNode:
 
     def measure(self, value: Any) -> int:
         """What this key's value in a result really cost."""
-        if value is None:
-            return 0
-        if isinstance(value, list):
-            return sum(self.measure(item) for item in value)
-        total = self.weight
-        if isinstance(value, dict):
-            for key, child in self.children.items():
-                if key in value:
-                    total += child.measure(value[key])
-        return total
+        counted = self.counted()
+        return 0 if counted is None else _measure(counted, value)
+
+    def counted(self) -> _Counted | None:
+        """This key with only the keys below it that can cost anything (None if none can):
+        a page's scalars are most of its keys and never cost, so `actual` never visits them."""
+        children = tuple(
+            (key, counted)
+            for key, child in self.children.items()
+            if (counted := child.counted()) is not None
+        )
+        if not self.weight and not children:
+            return None
+        return (self.weight, children)
 
     def merge(self, other: CostNode) -> None:
         self.weight = max(self.weight, other.weight)
@@ -104,6 +108,42 @@ class Cost:
         if data is None:
             return 0
         return sum(node.measure(data[key]) for key, node in self.roots.items() if key in data)
+
+
+# A cost node reduced to what `actual` needs: its weight, and its costing keys below.
+_Counted = tuple[int, tuple[tuple[str, "_Counted"], ...]]
+
+
+def _measure(counted: _Counted, value: Any) -> int:
+    weight, children = counted
+    if isinstance(value, list):
+        total = 0
+        for item in value:
+            if isinstance(item, dict):
+                total += weight + _below(children, item) if children else weight
+            elif item is not None:
+                total += _measure(counted, item)
+        return total
+    if value is None:
+        return 0
+    if children and isinstance(value, dict):
+        return weight + _below(children, value)
+    return weight
+
+
+def _below(children: tuple[tuple[str, _Counted], ...], value: dict[str, Any]) -> int:
+    """What the costing keys of one returned object cost; an object below with no costing
+    keys of its own (a Money, a product of scalars) is counted here, without a call."""
+    total = 0
+    for key, child in children:
+        found = value.get(key)
+        if found is None:
+            continue
+        if not child[1] and isinstance(found, dict):
+            total += child[0]
+        else:
+            total += _measure(child, found)
+    return total
 
 
 def _is_plumbing(type_: GraphQLNamedType) -> bool:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from app.auth import policy
 from app.auth.principal import Principal
 from app.config import PersistedQueryMode, PersistedQuerySettings
 from app.db.engine import Database
@@ -99,11 +100,7 @@ class PersistedQueries:
         """May this caller send documents nobody registered? (Only matters when trusted.)"""
         if self.settings.mode is not PersistedQueryMode.TRUSTED:
             return True
-        return (
-            principal.client_id is not None
-            and principal.user_id is None
-            and (principal.client_id in self.settings.open_clients)
-        )
+        return policy.may_send_unregistered_documents(principal, self.settings.open_clients)
 
     async def resolve(
         self, query: str | None, extensions: dict[str, Any] | None, principal: Principal

@@ -8,13 +8,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, Select, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.cache import tags
 from app.cache.manager import FunctionCodec
 from app.cache.query import QueryCache
 from app.db.engine import Connection, Database
+from app.db.sql import one_of
 from app.db.tables import products
 from app.domain.models import Product
 from app.domain.money import Money
@@ -22,28 +23,42 @@ from app.domain.products import StockMove
 from app.pagination import Page
 from app.repositories._upsert import insert_or_skip
 
+# A product's columns, in the order `_product` unpacks them (a nested page reads hundreds).
+_COLUMNS = (
+    products.c.id,
+    products.c.sku,
+    products.c.name,
+    products.c.description,
+    products.c.price_amount,
+    products.c.currency,
+    products.c.stock,
+    products.c.version,
+    products.c.created_at,
+    products.c.updated_at,
+)
 
-def _product(row: Row[tuple[object, ...]]) -> Product:
-    m = row._mapping
+
+def _product(row: Sequence[Any]) -> Product:
+    id_, sku, name, description, amount, currency, stock, version, created, updated = row
     return Product(
-        id=m["id"],
-        sku=m["sku"],
-        name=m["name"],
-        description=m["description"],
-        price=Money(m["price_amount"], m["currency"]),
-        stock=m["stock"],
-        version=m["version"],
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
+        id=id_,
+        sku=sku,
+        name=name,
+        description=description,
+        price=Money(amount, currency),
+        stock=stock,
+        version=version,
+        created_at=created,
+        updated_at=updated,
     )
 
 
 def _by_ids(ids: Sequence[UUID]) -> Select[Any]:
-    return select(products).where(products.c.id.in_(ids))
+    return select(*_COLUMNS).where(one_of(products.c.id, ids))
 
 
 def _page(first: int, after: str | None) -> Select[Any]:
-    stmt = select(products).order_by(products.c.sku).limit(first + 1)
+    stmt = select(*_COLUMNS).order_by(products.c.sku).limit(first + 1)
     return stmt if after is None else stmt.where(products.c.sku > after)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, func, insert, select, tuple_, update
+from sqlalchemy import Integer, Row, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
@@ -52,12 +52,30 @@ async def get_by_email(conn: Connection, email: str) -> User | None:
     return None if row is None else _user(row)
 
 
+# A page of users, from the start or after a cursor: built once with named parameters (building
+# a statement per call cost about a tenth of a 50-user list request).
+_PAGE = (
+    select(users).order_by(users.c.created_at, users.c.id).limit(bindparam("limit", type_=Integer))
+)
+_PAGE_AFTER = _PAGE.where(
+    tuple_(users.c.created_at, users.c.id)
+    > tuple_(
+        bindparam("after_at", type_=users.c.created_at.type),
+        bindparam("after_id", type_=users.c.id.type),
+    )
+)
+
+
 async def page(conn: Connection, first: int, after: TimeKey | None) -> Page[User]:
     """Users by (created_at, id) ascending."""
-    stmt = select(users).order_by(users.c.created_at, users.c.id).limit(first + 1)
-    if after is not None:
-        stmt = stmt.where(tuple_(users.c.created_at, users.c.id) > after)
-    rows = [_user(row) for row in await conn.execute(stmt)]
+    if after is None:
+        result = await conn.execute(_PAGE, {"limit": first + 1})
+    else:
+        after_at, after_id = after
+        result = await conn.execute(
+            _PAGE_AFTER, {"limit": first + 1, "after_at": after_at, "after_id": after_id}
+        )
+    rows = [_user(row) for row in result]
     return Page(rows[:first], has_next=len(rows) > first, has_previous=after is not None)
 
 

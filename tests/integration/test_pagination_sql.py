@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from sqlalchemy import select
@@ -103,3 +103,15 @@ async def test_users_without_orders_get_an_empty_page(demo_db: Database) -> None
     assert pages[missing].items == []
     assert pages[missing].total == 0
     assert pages[missing].has_next is False
+
+
+async def test_timestamps_come_back_aware_utc(demo_db: Database) -> None:
+    """UTCDateTime's promise on both databases, also where asyncpg's rows skip its processor."""
+    t = orders_table.c
+    async with demo_db.read() as conn:
+        rows = list(await conn.execute(select(t.created_at, t.updated_at).limit(20)))
+        page = await orders.page(conn, 5, None, OrderFilter())
+    stamps = [stamp for row in rows for stamp in row]
+    stamps += [o.created_at for o in page.items] + [o.updated_at for o in page.items]
+    assert len(stamps) == 50
+    assert all(type(s) is datetime and s.utcoffset() == timedelta(0) for s in stamps)

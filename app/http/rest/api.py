@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from app.auth import policy
-from app.auth.principal import PrincipalKind
 from app.config import API_VERSIONS, DeprecatedVersion
 from app.domain import models
 from app.domain.errors import Code
@@ -222,9 +221,10 @@ async def get_user(call: Call) -> BaseModel:
 async def get_me(call: Call) -> BaseModel:
     principal = call.context.principal
     policy.require_authenticated(principal)
-    if principal.user_id is None or principal.kind is PrincipalKind.CLIENT:
+    user_id = policy.own_account(principal)
+    if user_id is None:
         raise NotFound("This credential belongs to an application, not to a user")
-    return await _user(call, principal.user_id)
+    return await _user(call, user_id)
 
 
 def _product(call: Call, product: models.Product) -> BaseModel:
