@@ -6,7 +6,7 @@ outlives the operation that filled it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 from app.cache.query import QueryCache
 from app.db.engine import Database
@@ -24,42 +24,79 @@ from loaders.products import ProductByIdLoader, ProductsCountLoader, ProductsPag
 from loaders.users import ProfileByUserIdLoader, UserByIdLoader, UsersCountLoader, UsersPageLoader
 
 
-@dataclass(slots=True)
 class Loaders:
-    user_by_id: UserByIdLoader
-    profile_by_user_id: ProfileByUserIdLoader
-    users_page: UsersPageLoader
-    users_count: UsersCountLoader
-    product_by_id: ProductByIdLoader
-    products_page: ProductsPageLoader
-    products_count: ProductsCountLoader
-    order_by_id: OrderByIdLoader
-    order_items_by_order_id: OrderItemsByOrderIdLoader
-    orders_by_user_id: OrdersByUserIdLoader
-    orders_page: OrdersPageLoader
-    orders_count: OrdersCountLoader
-    stream_events: StreamEventsLoader
-    api_key_by_id: ApiKeyByIdLoader
-    api_keys_by_user_id: ApiKeysByUserIdLoader
+    """The loaders an operation may use, each made the first time a resolver asks for it: a
+    request touches two or three of them, and making all fifteen cost more than its SQL."""
+
+    def __init__(self, db: Database, query_cache: QueryCache | None = None) -> None:
+        self._db = db
+        self._query_cache = query_cache
 
     @classmethod
     def create(cls, db: Database, query_cache: QueryCache | None = None) -> Loaders:
         """`query_cache`, when given, serves the catalogue's reads (the rest is per user)."""
-        catalogue = CatalogueReads(db, query_cache)
-        return cls(
-            user_by_id=UserByIdLoader(db),
-            profile_by_user_id=ProfileByUserIdLoader(db),
-            users_page=UsersPageLoader(db),
-            users_count=UsersCountLoader(db),
-            product_by_id=ProductByIdLoader(catalogue),
-            products_page=ProductsPageLoader(catalogue),
-            products_count=ProductsCountLoader(catalogue),
-            order_by_id=OrderByIdLoader(db),
-            order_items_by_order_id=OrderItemsByOrderIdLoader(db),
-            orders_by_user_id=OrdersByUserIdLoader(db),
-            orders_page=OrdersPageLoader(db),
-            orders_count=OrdersCountLoader(db),
-            stream_events=StreamEventsLoader(db),
-            api_key_by_id=ApiKeyByIdLoader(db),
-            api_keys_by_user_id=ApiKeysByUserIdLoader(db),
-        )
+        return cls(db, query_cache)
+
+    @cached_property
+    def _catalogue(self) -> CatalogueReads:
+        return CatalogueReads(self._db, self._query_cache)
+
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader(self._db)
+
+    @cached_property
+    def profile_by_user_id(self) -> ProfileByUserIdLoader:
+        return ProfileByUserIdLoader(self._db)
+
+    @cached_property
+    def users_page(self) -> UsersPageLoader:
+        return UsersPageLoader(self._db)
+
+    @cached_property
+    def users_count(self) -> UsersCountLoader:
+        return UsersCountLoader(self._db)
+
+    @cached_property
+    def product_by_id(self) -> ProductByIdLoader:
+        return ProductByIdLoader(self._catalogue)
+
+    @cached_property
+    def products_page(self) -> ProductsPageLoader:
+        return ProductsPageLoader(self._catalogue)
+
+    @cached_property
+    def products_count(self) -> ProductsCountLoader:
+        return ProductsCountLoader(self._catalogue)
+
+    @cached_property
+    def order_by_id(self) -> OrderByIdLoader:
+        return OrderByIdLoader(self._db)
+
+    @cached_property
+    def order_items_by_order_id(self) -> OrderItemsByOrderIdLoader:
+        return OrderItemsByOrderIdLoader(self._db)
+
+    @cached_property
+    def orders_by_user_id(self) -> OrdersByUserIdLoader:
+        return OrdersByUserIdLoader(self._db)
+
+    @cached_property
+    def orders_page(self) -> OrdersPageLoader:
+        return OrdersPageLoader(self._db)
+
+    @cached_property
+    def orders_count(self) -> OrdersCountLoader:
+        return OrdersCountLoader(self._db)
+
+    @cached_property
+    def stream_events(self) -> StreamEventsLoader:
+        return StreamEventsLoader(self._db)
+
+    @cached_property
+    def api_key_by_id(self) -> ApiKeyByIdLoader:
+        return ApiKeyByIdLoader(self._db)
+
+    @cached_property
+    def api_keys_by_user_id(self) -> ApiKeysByUserIdLoader:
+        return ApiKeysByUserIdLoader(self._db)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -38,6 +38,8 @@ _REMEMBERED_TOKENS = 4096
 @dataclass(frozen=True, slots=True)
 class VerifiedToken:
     claims: dict[str, Any]
+    # Worked out once: a remembered token serves every request its client sends.
+    _principal: Principal | None = field(default=None, compare=False, repr=False)
 
     @property
     def jti(self) -> str:
@@ -63,6 +65,13 @@ class VerifiedToken:
         return frozenset(str(self.claims.get("scope", "")).split()) & set(ALL_SCOPES)
 
     def principal(self) -> Principal:
+        principal = self._principal
+        if principal is None:
+            principal = self._make_principal()
+            object.__setattr__(self, "_principal", principal)
+        return principal
+
+    def _make_principal(self) -> Principal:
         user_id = self.user_id
         if user_id is None:
             return Principal(

@@ -18,7 +18,7 @@ from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import ServiceUnavailable
 from app.http import encoding
-from app.http.request_id import HEADER, request_id_from
+from app.http.request_id import HEADER, request_id_in
 from app.http.rest.problems import problem_response
 
 log = logging.getLogger("app.http.auth")
@@ -60,7 +60,7 @@ class AuthMiddleware:
             return
         _reply = _problem_reply if problems else _graphql_reply
         headers = Headers(scope=scope)
-        request_id = request_id_from(headers.get(HEADER))
+        request_id = request_id_in(scope)
         authenticator = scope["app"].state.og.auth.authenticator
         client = scope.get("client")
         try:

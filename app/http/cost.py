@@ -17,10 +17,11 @@ result (objects really returned), whichever executor produced it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -33,10 +34,14 @@ from graphql import (
     GraphQLSchema,
     GraphQLSkipDirective,
     InlineFragmentNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionNode,
     SelectionSetNode,
+    ValueNode,
+    VariableNode,
     get_named_type,
     is_composite_type,
 )
@@ -99,15 +104,25 @@ class Cost:
     """An operation's cost tree (its root keys)."""
 
     roots: dict[str, CostNode]
+    # Worked out once: the tree is complete when the Cost is made, and a kept Cost (the
+    # pipeline keeps one per document) is asked on every request.
+    requested: int = field(init=False)
+    _counted: tuple[tuple[str, _Counted], ...] = field(init=False, repr=False)
 
-    @property
-    def requested(self) -> int:
-        return sum(node.requested() for node in self.roots.values())
+    def __post_init__(self) -> None:
+        roots = self.roots
+        object.__setattr__(self, "requested", sum(node.requested() for node in roots.values()))
+        counted = tuple(
+            (key, node_counted)
+            for key, node in roots.items()
+            if (node_counted := node.counted()) is not None
+        )
+        object.__setattr__(self, "_counted", counted)
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
         if data is None:
             return 0
-        return sum(node.measure(data[key]) for key, node in self.roots.items() if key in data)
+        return sum(_measure(counted, data[key]) for key, counted in self._counted if key in data)
 
 
 # A cost node reduced to what `actual` needs: its weight, and its costing keys below.
@@ -144,6 +159,46 @@ def _below(children: tuple[tuple[str, _Counted], ...], value: dict[str, Any]) ->
         else:
             total += _measure(child, found)
     return total
+
+
+def cost_variables(document: DocumentNode) -> frozenset[str]:
+    """The variables an operation's cost may depend on: those in `@skip`/`@include` and in the
+    `first` and `ids` arguments anywhere in the document. For other values of the rest, the
+    cost tree is the same, so it can be kept per document and these values."""
+    names: set[str] = set()
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode | FragmentDefinitionNode):
+            _collect_cost_variables(definition.selection_set, names)
+    return frozenset(names)
+
+
+def _collect_cost_variables(selection_set: SelectionSetNode, names: set[str]) -> None:
+    for selection in selection_set.selections:
+        for directive in selection.directives or ():
+            if directive.name.value in _DIRECTIVES:
+                for argument in directive.arguments or ():
+                    _variables_in(argument.value, names)
+        if isinstance(selection, FieldNode):
+            for argument in selection.arguments or ():
+                if argument.name.value in (_SLICE, _IDS):
+                    _variables_in(argument.value, names)
+        inner = getattr(selection, "selection_set", None)
+        if inner is not None:
+            _collect_cost_variables(inner, names)
+
+
+def _variables_in(value: ValueNode, names: set[str]) -> None:
+    if isinstance(value, VariableNode):
+        names.add(value.name.value)
+    elif isinstance(value, ListValueNode):
+        for item in value.values:
+            _variables_in(item, names)
+    elif isinstance(value, ObjectValueNode):
+        for field in value.fields:
+            _variables_in(field.value, names)
+
+
+_DIRECTIVES = (GraphQLSkipDirective.name, GraphQLIncludeDirective.name)
 
 
 def _is_plumbing(type_: GraphQLNamedType) -> bool:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from graphql import (
     DocumentNode,
@@ -245,24 +246,63 @@ def _limit_errors(document: DocumentNode, limits: GraphQLLimits) -> list[GraphQL
     return errors
 
 
+_FRAGMENTS = "fragments"
+_OPERATION = "operation"
+_MAX_DERIVED = 64
+_T = TypeVar("_T")
+
+
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A query text's fate before execution: its document (if it parsed) and any refusal."""
+    """A query text's fate before execution: its document (if it parsed) and any refusal.
+
+    The preparer caches it by text, so what is derived from the document alone (its fragments,
+    the operation a name picks) is worked out once here and shared by every request sending
+    that text.
+    """
 
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...]
+    _derived: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def fragments(self) -> dict[str, FragmentDefinitionNode]:
-        assert self.document is not None
-        return {
-            d.name.value: d
-            for d in self.document.definitions
-            if isinstance(d, FragmentDefinitionNode)
-        }
+        document = self.document
+        assert document is not None
+        return self.derive(
+            _FRAGMENTS,
+            lambda: {
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            },
+        )
+
+    def derive(self, key: Hashable, make: Callable[[], _T]) -> _T:
+        """What `make` derives from this document (and whatever `key` holds), kept under `key`:
+        made once, for every request with this text. Beyond `_MAX_DERIVED` keys (say, many
+        distinct variable values in keys) it is made afresh each time instead."""
+        derived = self._derived
+        if key in derived:
+            value: _T = derived[key]
+            return value
+        value = make()
+        if len(derived) < _MAX_DERIVED:
+            derived[key] = value
+        return value
 
     def operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
         """The operation to run, chosen as the GraphQL spec's GetOperation does."""
+        key = (_OPERATION, name)
+        chosen: OperationDefinitionNode | GraphQLError | None = self._derived.get(key)
+        if chosen is None:
+            chosen = self._operation(name)
+            if not isinstance(chosen, GraphQLError):
+                # Only names the document holds: a client's other names would grow this.
+                self._derived[key] = chosen
+        return chosen
+
+    def _operation(self, name: str | None) -> OperationDefinitionNode | GraphQLError:
         assert self.document is not None
         operations = [
             d for d in self.document.definitions if isinstance(d, OperationDefinitionNode)

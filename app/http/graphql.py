@@ -13,12 +13,13 @@ The operation itself runs through the pipeline shared with the WebSocket transpo
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from app.config import GraphQLLimits
 from app.http import encoding
@@ -116,7 +117,7 @@ async def _post_body(
             ),
             status=415,
         )
-    body = await request.body()
+    body = await _read_body(request.receive)
     if not body.strip():
         raise RequestError("The request body is empty; send a JSON object with a `query`")
     try:
@@ -139,6 +140,20 @@ async def _post_body(
             f"is {limits.max_batch}"
         )
     return [_params(item, f"Operation {index} of the batch") for index, item in enumerate(raw)]
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The whole body, straight from the server's messages (no Request stream wrapped around
+    them: this is every POST's path)."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.request":
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        elif message["type"] == "http.disconnect":
+            raise ClientDisconnect
 
 
 # --- running one operation -----------------------------------------------------------------------
@@ -230,24 +245,61 @@ def _refused(refused: Refused, media_type: str) -> Outcome:
 # --- the endpoint --------------------------------------------------------------------------------
 
 
+class _JsonResponse:
+    """A JSON answer sent as two ASGI messages, without a Starlette Response in between."""
+
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, content: Any, status: int, media_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.body = encoding.dumps(content)
+        self.status = status
+        raw = (
+            [
+                (name.lower().encode("latin-1"), value.encode("latin-1"))
+                for name, value in headers.items()
+            ]
+            if headers
+            else []
+        )
+        raw.append((b"content-length", str(len(self.body)).encode("latin-1")))
+        raw.append((b"content-type", _CONTENT_TYPES[media_type]))
+        self.headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+_CONTENT_TYPES = {
+    media_type: f"{media_type}; charset=utf-8".encode("latin-1")
+    for media_type in (JSON, GRAPHQL_RESPONSE_JSON)
+}
+_Answer = _JsonResponse | Response
+
+
 def _respond(
     content: Any, status: int, media_type: str, headers: dict[str, str] | None = None
-) -> Response:
-    return Response(
-        encoding.dumps(content),
-        status_code=status,
-        media_type=f"{media_type}; charset=utf-8",
-        headers=headers,
-    )
+) -> _JsonResponse:
+    return _JsonResponse(content, status, media_type, headers)
 
 
-def graphql_endpoint_for(
-    html_page: HtmlPage | None = None,
-) -> Callable[[Request], Awaitable[Response]]:
-    """The /graphql endpoint. `html_page`, when given, answers GETs that prefer text/html (a
-    browser opening /graphql): the one hook for an in-browser IDE such as GraphiQL."""
+class GraphQLEndpoint:
+    """The /graphql endpoint, a plain ASGI app: every GraphQL request over HTTP passes here, so
+    it reads the body and sends the answer itself. `html_page`, when given, answers GETs that
+    prefer text/html (a browser opening /graphql): the one hook for an in-browser IDE such as
+    GraphiQL."""
 
-    async def graphql_endpoint(request: Request) -> Response:
+    def __init__(self, html_page: HtmlPage | None = None) -> None:
+        self._html_page = html_page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        answer = await self._answer(Request(scope, receive))
+        await answer(scope, receive, send)
+
+    async def _answer(self, request: Request) -> _Answer:
+        html_page = self._html_page
         state: AppState = request.app.state.og
         request_id = request_id_of(request)
         # A browser opening /graphql (no query in the URL) may get the page; a GET carrying a
@@ -291,4 +343,7 @@ def graphql_endpoint_for(
         outcomes = [await _run(request, state, item, media_type, request_id) for item in params]
         return _respond([o.body for o in outcomes], 200, media_type)
 
-    return graphql_endpoint
+
+def graphql_endpoint_for(html_page: HtmlPage | None = None) -> GraphQLEndpoint:
+    """The /graphql endpoint (see GraphQLEndpoint)."""
+    return GraphQLEndpoint(html_page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 HTML = "text/html"
@@ -47,6 +49,17 @@ def _quality(ranges: list[tuple[str, float]], offer: str, wildcards: bool) -> fl
 
 
 def choose_media_type(accept: str | None, html: bool = False) -> str | None:
+    """See `_choose`; a client sends the same Accept header with every request, so the choice
+    is remembered for the usual, short ones."""
+    if accept is not None and len(accept) > _REMEMBERED_LENGTH:
+        return _choose(accept, html)
+    return _remembered(accept, html)
+
+
+_REMEMBERED_LENGTH = 256
+
+
+def _choose(accept: str | None, html: bool = False) -> str | None:
     """The media type to answer in, or None when the client accepts nothing the server offers.
 
     No Accept header means application/json, as does a wildcard: the GraphQL-over-HTTP spec's
@@ -66,3 +79,6 @@ def choose_media_type(accept: str | None, html: bool = False) -> str | None:
         offers.append((_quality(ranges, HTML, wildcards=False), 3, HTML))
     quality, _, media_type = max(offers)
     return media_type if quality > 0 else None
+
+
+_remembered = lru_cache(maxsize=256)(_choose)

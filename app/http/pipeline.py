@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, OperationType, get_variable_values
+from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_variable_values
+from graphql.execution.values import VariableValues
 
 from app.auth import policy
 from app.auth.principal import Principal
@@ -29,8 +30,8 @@ from app.cache.responses import ResponseCache, public_operation
 from app.config import GraphQLLimits
 from app.db.engine import track_statements
 from app.http.budgets import Budgets, budget_key
-from app.http.cost import CostAnalysis
-from app.http.documents import DocumentPreparer
+from app.http.cost import Cost, CostAnalysis, cost_variables
+from app.http.documents import DocumentPreparer, Prepared
 from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan
 from app.http.persisted import PersistedQueries, Unresolved
@@ -39,6 +40,27 @@ from resolvers.context import Context
 
 # Variable coercion stops after this many errors: enough to fix a request, bounded work.
 MAX_VARIABLE_ERRORS = 20
+
+
+_COST_VARIABLES = "cost variables"
+_COST = "cost"
+_Frozen = str | int | float | bool | None | tuple["_Frozen", ...]
+
+
+def _frozen(values: dict[str, Any], names: frozenset[str]) -> tuple[_Frozen, ...] | None:
+    """The named values, sorted by name, as a hashable key; None if one is not a scalar or a
+    list of scalars (an input object: not worth keeping a cost for)."""
+    key: list[_Frozen] = []
+    for name in sorted(names):
+        value = values.get(name)
+        if isinstance(value, list):
+            if not all(item is None or isinstance(item, str | int | float) for item in value):
+                return None
+            value = tuple(value)
+        elif not (value is None or isinstance(value, str | int | float)):
+            return None
+        key.append((name, value))
+    return tuple(key)
 
 
 class Transport(enum.Enum):
@@ -210,7 +232,7 @@ class OperationPipeline:
                     request_id,
                 )
             )
-        cost = self._cost.cost(operation, prepared.fragments, coerced)
+        cost = self._priced(prepared, request.operation_name, operation, coerced)
         maximum = self._cost.settings.max_cost
         if maximum and cost.requested > maximum:
             return Refused(
@@ -235,6 +257,27 @@ class OperationPipeline:
             cost,
             resolved.persisted,
         )
+
+    def _priced(
+        self,
+        prepared: Prepared,
+        name: str | None,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+    ) -> Cost:
+        """The operation's cost tree, kept with the document for the values of the variables it
+        depends on (none, for most operations): a repeated operation is priced once."""
+        document = prepared.document
+        assert document is not None
+        depends_on = prepared.derive(_COST_VARIABLES, lambda: cost_variables(document))
+        values = _frozen(variables.coerced, depends_on)
+
+        def price() -> Cost:
+            return self._cost.cost(operation, prepared.fragments, variables)
+
+        if values is None:
+            return price()
+        return prepared.derive((_COST, name, values), price)
 
     def _context_for(self, caller: Caller) -> Context:
         return self._context(

@@ -8,8 +8,8 @@ otherwise generated.
 from __future__ import annotations
 
 import logging
+import os
 import re
-import uuid
 
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,18 +26,32 @@ log = logging.getLogger("app.http")
 
 
 def request_id_from(header_value: str | None) -> str:
-    """The client's ID when it is safe to log and echo, otherwise a fresh one."""
+    """The client's ID when it is safe to log and echo, otherwise a fresh one (128 random
+    bits in hex, as a UUID4's without building one)."""
     if header_value and _WELL_FORMED.match(header_value):
         return header_value
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
+
+
+def request_id_in(scope: Scope) -> str:
+    """The ID the middleware gave this request (or one from its header, without the middleware)."""
+    state = scope.get("state")
+    if isinstance(state, dict):
+        given = state.get(STATE_KEY)
+        if isinstance(given, str):
+            return given
+    return request_id_from(_header(scope))
 
 
 def request_id_of(request: HTTPConnection) -> str:
-    """The ID the middleware gave this request (or one from its header, without the middleware)."""
-    state = request.scope.get("state")
-    if isinstance(state, dict) and isinstance(state.get(STATE_KEY), str):
-        return str(state[STATE_KEY])
-    return request_id_from(request.headers.get(HEADER))
+    return request_id_in(request.scope)
+
+
+def _header(scope: Scope) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == _HEADER_KEY:
+            return str(value.decode("latin-1"))
+    return None
 
 
 class RequestIdMiddleware:
@@ -48,12 +62,7 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        given = None
-        for key, value in scope.get("headers", ()):
-            if key == _HEADER_KEY:
-                given = value.decode("latin-1")
-                break
-        request_id = request_id_from(given)
+        request_id = request_id_from(_header(scope))
         scope.setdefault("state", {})[STATE_KEY] = request_id
         header = (_HEADER_KEY, request_id.encode("latin-1"))
         started = False

@@ -14,6 +14,7 @@ from websockets.typing import Subprotocol
 
 from app.config import GraphQLLimits
 from app.db.engine import Database
+from app.http.server import MAX_HEADER_BYTES
 from bench.servers import subprocess_server as serve_command
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
@@ -164,6 +165,21 @@ async def test_serve_closes_connections_whose_headers_trickle_in(tmp_path: Path)
         writer.close()
         fine = await _healthz(server.base_url)
     assert answer == b"", "closed without an answer"
+    assert fine.startswith(b"HTTP/1.1 200")
+
+
+async def test_serve_refuses_request_headers_over_the_size_limit(tmp_path: Path) -> None:
+    # uvicorn gathers an httptools request's URL by concatenation, with no limit: megabytes of
+    # URL within the header deadline cost seconds of CPU, anonymously.
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'large.sqlite3'}"}
+    with serve_command(env, tmp_path / "serve.log", command="serve") as server:
+        reader, writer = await _raw(server.base_url)
+        writer.write(b"GET /graphql?query=" + b"a" * (MAX_HEADER_BYTES + 1))  # no end in sight
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), WAIT)
+        writer.close()
+        fine = await _healthz(server.base_url)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
     assert fine.startswith(b"HTTP/1.1 200")
 
 

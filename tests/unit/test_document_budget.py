@@ -82,6 +82,29 @@ def test_exponential_fragment_nesting_is_counted_without_expanding_it(
     assert "MAX_QUERY_SELECTIONS" in error.message
 
 
+def test_the_default_token_limit_refuses_the_documents_that_cost_validation_most(
+    validation_must_not_run: None,
+) -> None:
+    # bench.validation's costliest families grow with tokens, not with fields: a long list
+    # argument or twenty root fields with sub-trees stay within the selection and overlap
+    # limits, so the token limit (1000) is what keeps their validation near 15 ms.
+    items = ", ".join('{productId: "UHJvZHVjdDox", quantity: 1}' for _ in range(130))
+    long_list = f"mutation {{ createOrder(input: {{items: [{items}]}}) {{ order {{ id }} }} }}"
+    sub_tree = (
+        "edges { node { id email createdAt profile { displayName firstName lastName } "
+        "orders { edges { node { id status total { amount currency } "
+        "items { quantity product { id name sku } } } } } } }"
+    )
+    root_fields = "{ " + " ".join(f"a{i}: users(first: {i}) {{ {sub_tree} }}" for i in range(20))
+    preparer = _preparer()
+
+    for query in (long_list, root_fields + " }"):
+        [error] = preparer.prepare(query).errors
+        assert error.extensions == {"code": "QUERY_TOO_COMPLEX"}
+        assert "MAX_QUERY_TOKENS" in error.message
+        assert "1000" in error.message
+
+
 def test_the_full_introspection_query_fits_the_default_limits() -> None:
     query = get_introspection_query(
         descriptions=True,

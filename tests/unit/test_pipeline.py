@@ -323,3 +323,27 @@ async def test_without_budgets_costs_are_still_reported() -> None:
         "actualQueryCost": 5,
         "throttleStatus": None,
     }
+
+
+async def test_a_repeated_operation_is_priced_once_per_value_its_cost_depends_on() -> None:
+    pipeline = make()
+    products = "query P($n: Int, $after: String) { products(first: $n, after: $after) { edges { node { name } } } }"  # noqa: E501
+
+    first = await plan(pipeline, products, Transport.HTTP_POST, variables={"n": 5})
+    again = await plan(pipeline, products, Transport.HTTP_POST, variables={"n": 5, "after": "x"})
+    larger = await plan(pipeline, products, Transport.HTTP_POST, variables={"n": 50})
+
+    # `after` does not change what the page may cost, `first` does.
+    assert again.cost is first.cost
+    assert larger.cost is not first.cost
+    assert (first.cost.requested, larger.cost.requested) == (5, 50)
+
+
+async def test_skip_and_include_variables_are_part_of_a_kept_cost() -> None:
+    pipeline = make()
+    query = "query Q($all: Boolean!) { products { edges { node { name } } } me @include(if: $all) { id } }"  # noqa: E501
+
+    without = await plan(pipeline, query, Transport.HTTP_POST, variables={"all": False})
+    with_me = await plan(pipeline, query, Transport.HTTP_POST, variables={"all": True})
+
+    assert with_me.cost.requested == without.cost.requested + 1
