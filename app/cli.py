@@ -72,7 +72,7 @@ def add_commands(commands: Any) -> None:
     p.add_argument("--email", required=True)
     p = command("revoke-api-key", "revoke an API key by its ID")
     p.add_argument("key_id")
-    p = command("issue-token", "get an access token with client credentials (for scripts)")
+    p = command("issue-token", "print a bare access token (client credentials; --json: all)")
     p.add_argument("--client-id", required=True)
     p.add_argument("--client-secret", required=True)
     p.add_argument("--scope", default=None)
@@ -297,6 +297,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     except OperatorError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.command == "issue-token" and not args.json:
+        # The bare token, so `TOKEN=$(python -m app issue-token …)` captures a usable header value.
+        print(result["access_token"])
+        return 0
     _print(result, args.json)
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import os
+import re
 import secrets
 import zlib
 from collections import Counter
@@ -94,11 +95,14 @@ class PoolSettings:
 class AuthSettings:
     """Who signs tokens, for whom, and what requests and passwords cost.
 
-    The issuer and audience are configuration, never derived from the bind address, so every
-    process behind a load balancer mints and accepts the same tokens.
+    The issuer and audience are configuration, so every process behind a load balancer mints and
+    accepts the same tokens; only in development, when OAUTH_ISSUER is unset, is the issuer
+    derived from the bind address (HOST and PORT).
     """
 
     issuer: str = DEFAULT_ISSUER
+    # OAUTH_ISSUER was set; otherwise the issuer is derived from HOST and PORT (development).
+    issuer_configured: bool = False
     audience: str = "ordergraph"
     # PEM text of the RSA signing key; when unset the key is read from signing_key_file, which
     # development creates once so restarts keep issued tokens valid.
@@ -285,6 +289,59 @@ class EventSettings:
 
 
 @dataclass(frozen=True)
+class RetentionSettings:
+    """How long rows that have served their purpose are kept (app.retention)."""
+
+    # Access tokens, authorization codes and refresh tokens: kept this long past their expiry.
+    expired_grace_seconds: int = 24 * 3600
+    # Idempotency keys: a retry with the same key within this window gets the first answer.
+    idempotency_key_seconds: int = 24 * 3600
+    # Events published and handled this long ago (with their handler runs); 0 keeps them all
+    # (they are each order's history, `Order.events`).
+    event_seconds: int = 0
+    # The background job's period; 0 turns it off (`python -m app purge` from cron instead).
+    interval_seconds: int = 3600
+    batch: int = 1000
+    max_batches: int = 100
+
+
+@dataclass(frozen=True)
+class OperationsSettings:
+    """How the process runs, stops, logs and is measured."""
+
+    # `serve` processes sharing HOST:PORT on this host.
+    workers: int = 1
+    # On SIGTERM, how long in-flight requests (and WebSockets closing) may take before they are
+    # cancelled.
+    shutdown_grace_seconds: int = 30
+    # `json` (one object per line) or `text`; text in development, json elsewhere by default.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    # GET /metrics on the API's port for this bearer token; unset, no such route.
+    metrics_token: str | None = None
+    # A separate listener for /metrics (no token), on metrics_host; None: none.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class CorsSettings:
+    """Which browser origins may call the API (HTTP and WebSocket). Empty: same origin only."""
+
+    # Exact origins (`scheme://host[:port]`), or ("*",) for any origin without credentials.
+    allowed_origins: tuple[str, ...] = ()
+    # Cookies and HTTP authentication on cross-origin requests; never with the wildcard. The API
+    # authenticates with the Authorization header, which needs no credentials mode.
+    allow_credentials: bool = False
+    # How long a browser may cache a preflight answer.
+    max_age: int = 600
+
+    @property
+    def any_origin(self) -> bool:
+        return self.allowed_origins == ("*",)
+
+
+@dataclass(frozen=True)
 class CacheSettings:
     """The two-level cache (app.cache): L1 per process, L2 in Redis when REDIS_URL is set."""
 
@@ -359,6 +416,9 @@ class Settings:
     api_deprecated_versions: tuple[DeprecatedVersion, ...] = ()
     # Strict-Transport-Security max-age on responses served over https (0: not sent).
     hsts_seconds: int = 31_536_000
+    cors: CorsSettings = field(default_factory=CorsSettings)
+    operations: OperationsSettings = field(default_factory=OperationsSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     # Which executor runs query operations: "levels" (app/engine/levels.py) or "standard"
     # (graphql-core's, through Strawberry). Mutations and subscriptions always use the standard.
     graphql_executor: str = "levels"
@@ -370,7 +430,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         pool_size = _int(env, "DB_POOL_SIZE", 10, minimum=1)
-        return cls(
+        settings = cls(
             database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
             host=env.get("HOST") or "127.0.0.1",
             port=_int(env, "PORT", 8000, minimum=0),
@@ -442,6 +502,16 @@ class Settings:
             ),
             api_deprecated_versions=parse_deprecated_versions(env.get("API_DEPRECATED_VERSIONS")),
             hsts_seconds=_int(env, "HSTS_SECONDS", 31_536_000),
+            cors=_cors(env),
+            operations=_operations(env),
+            retention=RetentionSettings(
+                expired_grace_seconds=_int(env, "RETENTION_EXPIRED_SECONDS", 24 * 3600),
+                idempotency_key_seconds=_int(env, "RETENTION_IDEMPOTENCY_KEY_SECONDS", 24 * 3600),
+                event_seconds=_int(env, "RETENTION_EVENT_SECONDS", 0),
+                interval_seconds=_int(env, "RETENTION_INTERVAL_SECONDS", 3600),
+                batch=_int(env, "RETENTION_BATCH", 1000, minimum=1),
+                max_batches=_int(env, "RETENTION_MAX_BATCHES", 100, minimum=1),
+            ),
             graphql_executor=_executor(env),
             cost=CostSettings(
                 max_cost=_int(env, "MAX_QUERY_COST", 10_000),
@@ -454,6 +524,74 @@ class Settings:
             ),
             persisted_queries=_persisted_queries(env),
         )
+        kept, window = settings.retention.event_seconds, settings.events.replay_window
+        if 0 < kept < window:
+            # Purging inside the window would let a subscriber resume past events it never got.
+            raise ConfigError(
+                f"RETENTION_EVENT_SECONDS ({kept}) must be 0 (keep every event) or at least "
+                f"EVENTS_REPLAY_WINDOW_SECONDS ({window:g}), which subscribers may resume within"
+            )
+        return settings
+
+
+def _operations(env: Mapping[str, str]) -> OperationsSettings:
+    app_env = _app_env(env)
+    log_format = (env.get("LOG_FORMAT") or ("text" if app_env == "development" else "json")).lower()
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, not {log_format!r}")
+    log_level = (env.get("LOG_LEVEL") or "INFO").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}")
+    token = env.get("METRICS_TOKEN") or None
+    if token is not None and len(token) < 16:
+        raise ConfigError("METRICS_TOKEN must have at least 16 characters")
+    port = _int(env, "METRICS_PORT", 0, minimum=0)
+    return OperationsSettings(
+        workers=_int(env, "WORKERS", 1, minimum=1),
+        shutdown_grace_seconds=_int(env, "SHUTDOWN_GRACE_SECONDS", 30),
+        log_format=log_format,
+        log_level=log_level,
+        metrics_token=token,
+        metrics_port=port or None,
+        metrics_host=env.get("METRICS_HOST") or "127.0.0.1",
+    )
+
+
+_ORIGIN = re.compile(r"^https?://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$")
+
+
+def _origin(raw: str) -> str:
+    """As browsers send it in `Origin`: lower case, without the scheme's default port."""
+    origin = raw.lower()
+    for default in ("http://", ":80"), ("https://", ":443"):
+        if origin.startswith(default[0]) and origin.endswith(default[1]):
+            origin = origin.removesuffix(default[1])
+    return origin
+
+
+def _cors(env: Mapping[str, str]) -> CorsSettings:
+    raw = (env.get("CORS_ALLOWED_ORIGINS") or "").replace(",", " ").split()
+    origins = tuple(dict.fromkeys(_origin(o) for o in raw))
+    credentials = _bool(env, "CORS_ALLOW_CREDENTIALS", False)
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ConfigError("CORS_ALLOWED_ORIGINS is either * or a list of origins, not both")
+        if credentials:
+            raise ConfigError(
+                "CORS_ALLOW_CREDENTIALS cannot be true when CORS_ALLOWED_ORIGINS is *"
+            )
+    else:
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ConfigError(
+                    f"CORS_ALLOWED_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path or trailing slash)"
+                )
+    return CorsSettings(
+        allowed_origins=origins,
+        allow_credentials=credentials,
+        max_age=_int(env, "CORS_MAX_AGE", 600),
+    )
 
 
 def _app_env(env: Mapping[str, str]) -> str:
@@ -515,6 +653,18 @@ def _events(env: Mapping[str, str]) -> EventSettings:
     )
 
 
+def development_issuer(env: Mapping[str, str]) -> str:
+    """Where this process itself answers (HOST and PORT), for when OAUTH_ISSUER is unset: tokens,
+    the metadata document and every discovered endpoint then name an address that works. Only
+    outside production, which requires OAUTH_ISSUER (the public URL, the same for every process)."""
+    host = (env.get("HOST") or "127.0.0.1").strip()
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"  # a wildcard bind is reachable on loopback
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{_int(env, 'PORT', 8000)}"
+
+
 def _auth(env: Mapping[str, str]) -> AuthSettings:
     refresh = _float(env, "REVOCATION_REFRESH_SECONDS", 5.0, minimum=0.1)
     if refresh > 5.0:
@@ -525,13 +675,17 @@ def _auth(env: Mapping[str, str]) -> AuthSettings:
     app_env = _app_env(env)
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {app_env!r}")
-    issuer = (env.get("OAUTH_ISSUER") or DEFAULT_ISSUER).rstrip("/")
-    scheme, _, rest = issuer.partition("://")
-    host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
-    if scheme != "https" and not (scheme == "http" and host in ("localhost", "127.0.0.1", "::1")):
-        raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
+    configured = (env.get("OAUTH_ISSUER") or "").strip().rstrip("/")
+    if configured:
+        scheme, _, rest = configured.partition("://")
+        host = rest.split("/")[0].rsplit(":", 1)[0].strip("[]")
+        if scheme != "https" and not (
+            scheme == "http" and host in ("localhost", "127.0.0.1", "::1")
+        ):
+            raise ConfigError("OAUTH_ISSUER must be an https:// URL (http only on loopback)")
     return AuthSettings(
-        issuer=issuer,
+        issuer=configured or development_issuer(env),
+        issuer_configured=bool(configured),
         audience=env.get("OAUTH_AUDIENCE") or "ordergraph",
         signing_key_pem=env.get("OAUTH_SIGNING_KEY") or None,
         signing_key_file=Path(env.get("OAUTH_SIGNING_KEY_FILE") or DEFAULT_SIGNING_KEY_FILE),
@@ -624,7 +778,7 @@ def production_problems(settings: Settings) -> list[str]:
             f"SESSION_SECRET {weak}: set it to at least {MIN_SECRET_LENGTH} random characters "
             '(python -c "import secrets; print(secrets.token_urlsafe(32))")'
         )
-    if auth.issuer == DEFAULT_ISSUER or not auth.issuer.startswith("https://"):
+    if not auth.issuer_configured or not auth.issuer.startswith("https://"):
         problems.append("OAUTH_ISSUER must be set to the public https:// URL of this API")
     if settings.debug:
         problems.append(

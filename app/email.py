@@ -29,10 +29,12 @@ class EmailSender(Protocol):
 
 
 class ConsoleEmailSender:
-    """Writes each email to the log: the default, so `make run` needs no mail server."""
+    """Writes each email to the log: the default, so `make run` needs no mail server. One line
+    names it at INFO; the body, which may hold personal data, is logged only at DEBUG."""
 
     async def send(self, email: Email) -> None:
-        log.info("email to %s: %s\n%s", email.to, email.subject, email.body)
+        log.info("email to %s: %s (body at DEBUG)", email.to, email.subject)
+        log.debug("email body to %s: %s", email.to, email.body)
 
 
 @dataclass

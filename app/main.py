@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
@@ -33,14 +34,18 @@ from app.email import EmailSender, sender_from
 from app.engine import Engine
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
+from app.http.cors import CorsMiddleware
 from app.http.executors import PreparedDocument
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint_for
 from app.http.health import healthz, readyz
 from app.http.limits import BodyLimitMiddleware
+from app.http.metrics import metrics_route
+from app.http.observe import ObserveMiddleware
 from app.http.request_id import RequestIdMiddleware
 from app.http.rest.api import not_found, rest_endpoint
 from app.http.security_headers import SecurityHeadersMiddleware
+from app.http.sockets import OpenSockets
 from app.http.state import AppState, ContextFactory
 from app.http.subscriptions import Hub
 from app.http.websocket import GraphQLWebSocket
@@ -50,7 +55,9 @@ from app.messaging.bus import EventBus, logging_middleware
 from app.messaging.dispatcher import Dispatcher
 from app.messaging.fanout import Fanout
 from app.messaging.relay import Relay
+from app.observability import metrics
 from app.repositories.unit_of_work import RepositoryFactory, SqlUnitOfWork, sql_repositories
+from app.retention import RetentionJob
 from app.unit_of_work import AfterCommit
 from app.usecases.accounts import SignUps
 from loaders import Loaders
@@ -59,11 +66,12 @@ from resolvers.schema import build_schema
 
 # The cyclic GC's thresholds once the process serves. A nested page allocates ~100k container
 # objects, nearly all freed by reference counting; at CPython's default (a young collection
-# every 700 allocations, a full one every 100 young ones) a process serving 16-32 such
-# requests at once spent a quarter of its CPU rescanning the in-flight responses (measured
-# in process: 30 -> 22 ms CPU per nested request at 16 concurrent). Collections still run,
-# every 50,000 net allocations, so real cycles are freed and memory stays bounded.
-GC_THRESHOLDS = (50_000, 20, 10)
+# every 700 net allocations) a process serving 10-16 such requests at once spent a quarter of
+# its CPU rescanning the in-flight responses (in process, 16 at once: 30 -> 22 ms CPU per
+# nested request at 50,000; at 200,000, 10 at once: ~2 ms less again, the same peak RSS).
+# Collections still run, every 200,000 net allocations, so cycles are freed and memory stays
+# bounded.
+GC_THRESHOLDS = (200_000, 20, 10)
 
 
 def graphql_context(
@@ -190,6 +198,9 @@ def create_app(
         # One engine executes queries (the pipeline) and subscription events (the hub).
         engine = Engine(schema, settings.graphql_executor)
         subscriptions = Hub(db, fanout, engine, settings.websocket, events, debug=settings.debug)
+        retention = (
+            RetentionJob(db, settings.retention) if settings.retention.interval_seconds else None
+        )
         state = AppState(
             settings=settings,
             db=db,
@@ -201,6 +212,7 @@ def create_app(
             broker=broker,
             relay=relay,
             subscriptions=subscriptions,
+            sockets=sockets,
             commit_hooks=list(extras.commit_hooks),
             cache=cache,
             invalidation=invalidation,
@@ -215,6 +227,8 @@ def create_app(
         await running.__aenter__()
         await broker.start()  # readers first: they must know where the stream ends
         await relay.start()  # then catch up on events committed but never published
+        if retention is not None:
+            await retention.start()
         # What startup built (modules, the schema, the engine) lives as long as the process;
         # frozen, the cyclic GC stops rescanning it in every full collection, which cost up to a
         # third of a large query's CPU (the nested bench query: ~110 -> ~75 ms in-process).
@@ -229,6 +243,8 @@ def create_app(
             gc.unfreeze()
             subscriptions.close()
             await state.pipeline.close()
+            if retention is not None:
+                await retention.stop()
             await dispatcher.stop()
             await auth.close()
             # Last before the engine: a relay stuck in a batch is given its grace, and the other
@@ -239,15 +255,23 @@ def create_app(
             await invalidation.close()
             await cache.close()
             await db.dispose()
+            metrics.process_exited(os.getpid())  # its live gauges leave the sums
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
+    sockets = OpenSockets()
+    operations = settings.operations
     return Starlette(
         debug=False,
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             # The same path over WebSocket: subscriptions (and queries, mutations) for clients
             # speaking graphql-transport-ws or graphql-ws.
-            WebSocketRoute("/graphql", GraphQLWebSocket(schema, settings.websocket)),
+            WebSocketRoute(
+                "/graphql",
+                sockets.middleware(
+                    GraphQLWebSocket(schema, settings.websocket, settings.cors.allowed_origins)
+                ),
+            ),
             # The versioned REST API (app/http/rest): /api/v1/..., /api/v2/..., or /api/... with
             # the `api-version` header; every method reaches it, so others get a 405 problem.
             Route(
@@ -260,6 +284,7 @@ def create_app(
             Route(authorize.PATH, authorize.endpoint(settings.auth), methods=["GET", "POST"]),
             *oauth.routes,
             *(graphiql.routes() if graphiql else []),
+            *([metrics_route(operations.metrics_token)] if operations.metrics_token else []),
             *extras.routes,
         ],
         middleware=[
@@ -267,6 +292,15 @@ def create_app(
             # over https) and its request ID.
             Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
             Middleware(RequestIdMiddleware),
+            # Durations for /metrics and the access line, with the request ID already known.
+            Middleware(ObserveMiddleware),
+            # Preflights are answered here, before limits and authentication. Without allowed
+            # origins nothing is added: browsers then refuse cross-origin calls themselves.
+            *(
+                [Middleware(CorsMiddleware, settings=settings.cors)]
+                if settings.cors.allowed_origins
+                else []
+            ),
             Middleware(
                 BodyLimitMiddleware,
                 max_bytes=settings.graphql.max_body_bytes,

@@ -1,6 +1,6 @@
 """The project's `make bench` figures next to the peers', as a Markdown table and a PNG chart.
 
-    .venv/bin/python -m bench.chart --peers /tmp/peers/<stamp>/results.json
+    .venv/bin/python -m bench.chart --peers /tmp/peers   # run.sh --out /tmp/peers: its results.json
 
 reads `bench/results/latest.json` (written by `make bench`) and the peers' `results.json`
 (written by `/work/shared/bench/run.sh --out DIR`; every round is averaged), prints one Markdown

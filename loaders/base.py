@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader, DefaultCache
 
 from app.db.engine import Connection, Database
+from app.observability import metrics
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -42,7 +43,7 @@ class LevelLoader(DataLoader[K, V]):
     """
 
     def __init__(self, load_fn: Callable[[Sequence[K]], Awaitable[Sequence[V]]]) -> None:
-        super().__init__(load_fn)
+        super().__init__(_measured(type(self).__name__, load_fn))
         self._values: dict[K, V] = {}
 
     def load(self, key: K) -> Awaitable[V]:
@@ -75,3 +76,22 @@ class LevelLoader(DataLoader[K, V]):
             for key, pending in waiting:
                 values[key] = await pending
         return [values[key] for key in keys]
+
+
+_batch_size_by_loader: dict[str, Callable[[float], None]] = {}
+
+
+def _measured(
+    name: str, load_fn: Callable[[Sequence[K]], Awaitable[Sequence[V]]]
+) -> Callable[[Sequence[K]], Awaitable[Sequence[V]]]:
+    """The batch function, reporting each batch's size to /metrics
+    (og_dataloader_batch_size{loader=<class>})."""
+
+    async def measured(keys: Sequence[K]) -> Sequence[V]:
+        observe = _batch_size_by_loader.get(name)
+        if observe is None:
+            observe = _batch_size_by_loader[name] = metrics.LOADER_BATCH.labels(name).observe
+        observe(len(keys))
+        return await load_fn(keys)
+
+    return measured

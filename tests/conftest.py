@@ -15,12 +15,14 @@ from app.db.urls import DatabaseUrl
 from app.seed import DEMO, SeedSize, seed
 from tests.auth_support import AuthApp, running_app
 from tests.oauth_flow import Flow
-from tests.services import PostgresServer
+from tests.services import PostgresServer, when_the_server_has_room
 
 # Session-long databases keep one idle connection (a run makes dozens of databases, several runs
 # may share the server, and it allows 100 connections by default) and, like the default pool,
-# open at most 15 at once.
-TEST_POOL = PoolSettings(size=1, max_overflow=14, timeout=10.0)
+# open at most 15 at once. The PostgreSQL read pool (app.db.driver) keeps none: it closes a
+# connection idle for `recycle` seconds, and with the default half hour every database would hold
+# a second idle connection for the rest of the run.
+TEST_POOL = PoolSettings(size=1, max_overflow=14, timeout=10.0, recycle=5)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
 
@@ -60,7 +62,7 @@ async def make_db(make_url: MakeUrl) -> AsyncIterator[MakeDb]:
         backend: str, label: str, size: SeedSize | None = None, seed_value: int = 2026
     ) -> Database:
         url = make_url(backend, label)
-        migrate(url)
+        when_the_server_has_room(lambda: migrate(url))  # yoyo connects with psycopg
         db = Database(url, Settings(database_url=str(url), pool=TEST_POOL))
         made.append(db)
         if size is not None:

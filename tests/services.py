@@ -7,7 +7,10 @@ A test that needs a service it cannot reach fails in CI and skips only on a lapt
 from __future__ import annotations
 
 import os
+import time
 import uuid
+from collections.abc import Callable
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -19,6 +22,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+T = TypeVar("T")
+# Seconds a test waits for a connection slot on a full PostgreSQL before it fails.
+FULL_SERVER_WAIT = 60.0
 
 
 def unavailable(service: str, reason: object) -> None:
@@ -26,6 +32,21 @@ def unavailable(service: str, reason: object) -> None:
     if IN_CI:
         pytest.fail(message + " (CI must run every test)")
     pytest.skip(message)
+
+
+def when_the_server_has_room(connect: Callable[[], T]) -> T:
+    """`connect()`, and again while the shared PostgreSQL is full (parallel runs on one machine)
+    for up to FULL_SERVER_WAIT seconds, rather than fail the test that needed a connection."""
+    deadline = time.monotonic() + FULL_SERVER_WAIT
+    delay = 0.1
+    while True:
+        try:
+            return connect()
+        except psycopg.OperationalError as error:
+            if "too many clients" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
 
 
 class PostgresServer:
@@ -36,10 +57,12 @@ class PostgresServer:
         self.created: list[str] = []
 
     def _admin(self) -> psycopg.Connection[tuple[object, ...]]:
-        return psycopg.connect(
-            self.admin_url.yoyo_url.replace("postgresql+psycopg", "postgresql"),
-            autocommit=True,
-            connect_timeout=3,
+        return when_the_server_has_room(
+            lambda: psycopg.connect(
+                self.admin_url.yoyo_url.replace("postgresql+psycopg", "postgresql"),
+                autocommit=True,
+                connect_timeout=3,
+            )
         )
 
     def check(self) -> None:

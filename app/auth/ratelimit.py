@@ -19,6 +19,8 @@ from typing import Protocol
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.observability import metrics
+
 log = logging.getLogger("app.auth.ratelimit")
 
 
@@ -193,10 +195,38 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
+class CountedRateLimiter:
+    """Counts refusals for /metrics (og_rate_limit_refusals_total), by the bucket's kind: the
+    key's first segment (`key`, `client`, `login`, `sign-ups`, `client-auth-failures`, `cost` for
+    query-cost budgets...)."""
+
+    def __init__(self, inner: RateLimiter) -> None:
+        self._inner = inner
+
+    async def take(self, key: str, per_minute: float, burst: int, cost: int = 1) -> Taken:
+        taken = await self._inner.take(key, per_minute, burst, cost)
+        if taken.wait and cost > 0:
+            metrics.RATE_LIMITED.labels(key.partition(":")[0]).inc()
+        return taken
+
+    async def acquire(self, key: str, per_minute: int, burst: int, cost: int = 1) -> int:
+        return (await self.take(key, per_minute, burst, cost)).wait
+
+    async def refund(self, key: str, per_minute: int, burst: int, amount: int = 1) -> None:
+        await self._inner.refund(key, per_minute, burst, amount)
+
+    @property
+    def status(self) -> str:
+        return self._inner.status
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
 def create_rate_limiter(redis_url: str | None, prefix: str) -> RateLimiter:
     if redis_url:
         # Bounded waits: a Redis that stops answering must not hold requests, it must make
         # the limiter fall back to this process's buckets.
         client = Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        return RedisRateLimiter(client, prefix)
-    return MemoryRateLimiter()
+        return CountedRateLimiter(RedisRateLimiter(client, prefix))
+    return CountedRateLimiter(MemoryRateLimiter())

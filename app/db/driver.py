@@ -28,6 +28,7 @@ from sqlalchemy.sql import ClauseElement, Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from app.config import PoolSettings
+from app.observability import metrics
 
 Processor = Callable[[Any], Any] | None
 
@@ -117,6 +118,8 @@ class DriverPool:
             self._started = True
         acquiring = _Acquiring()
         token = _acquiring.set(acquiring)
+        # The same /metrics pool gauges as SQLAlchemy's pool (writes) feeds in app.db.engine.
+        metrics.POOL_WAITING.inc()
         try:
             raw = await self._pool.acquire(timeout=self._timeout)
         except TimeoutError:
@@ -124,7 +127,9 @@ class DriverPool:
                 raise
             raise PoolTimeout(f"no free connection within {self._timeout:g} s") from None
         finally:
+            metrics.POOL_WAITING.dec()
             _acquiring.reset(token)
+        metrics.POOL_IN_USE.inc()
         return DriverConnection(self, raw)
 
     async def release(self, connection: DriverConnection) -> None:
@@ -134,6 +139,7 @@ class DriverPool:
                 # a burst does not leave DB_POOL_SIZE + DB_POOL_MAX_OVERFLOW connections open.
                 await connection._raw.close(timeout=self._timeout)
         finally:
+            metrics.POOL_IN_USE.dec()
             await self._pool.release(connection._proxy)  # a closed one frees its slot
 
     async def close(self) -> None:

@@ -28,8 +28,12 @@ from app.config import Settings
 from app.db.driver import DriverPool, PoolTimeout
 from app.db.urls import DatabaseUrl
 from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
+from app.observability import metrics
 
 log = logging.getLogger("app.db")
+
+# A pooled connection's record says it was counted in og_db_pool_connections_in_use.
+_COUNTED = "og_counted_in_use"
 
 
 @dataclass
@@ -169,6 +173,20 @@ class Database:
 
             for name in ("begin", "commit", "rollback"):
                 event.listen(sync_engine, name, _control)
+
+        # Pool gauges for /metrics: connections checked out, and borrowers waiting (_borrow).
+        # SQLAlchemy also checks in a connection whose checkout failed after the pool took it
+        # (a pre-ping cancelled or failing): only what was counted out is counted back in, or
+        # the gauge would drift below the truth.
+        @event.listens_for(sync_engine.pool, "checkout")
+        def _checked_out(dbapi_connection: Any, record: Any, *args: Any) -> None:
+            record.info[_COUNTED] = True
+            metrics.POOL_IN_USE.inc()
+
+        @event.listens_for(sync_engine.pool, "checkin")
+        def _checked_in(dbapi_connection: Any, record: Any) -> None:
+            if record is not None and record.info.pop(_COUNTED, False):
+                metrics.POOL_IN_USE.dec()
 
         if self.dialect == "sqlite":
             # SQLAlchemy's documented recipe for SQLite transactions: the driver's own
@@ -323,8 +341,12 @@ def _database_trouble(*, connecting: bool) -> Iterator[None]:
 async def _borrow(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A pooled connection, returned on exit, with the connect phase told apart from the rest."""
     connection = engine.connect()
-    with _database_trouble(connecting=True):
-        await connection.start()
+    metrics.POOL_WAITING.inc()
+    try:
+        with _database_trouble(connecting=True):
+            await connection.start()
+    finally:
+        metrics.POOL_WAITING.dec()
     with _database_trouble(connecting=False):
         try:
             yield connection

@@ -48,7 +48,7 @@ SCOPE_TEXT = {
     "orders:write": "Place and change your orders",
     "orders:fulfill": "Fulfil orders",
     "users:read": "See every user's account",
-    "admin": "Administer everything (admin)",
+    "admin": "Administer everything",
 }
 _HEADERS = {
     "Cache-Control": "no-store",

@@ -13,6 +13,7 @@ The operation itself runs through the pipeline shared with the WebSocket transpo
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +27,11 @@ from app.http import encoding
 from app.http.auth_middleware import principal_of
 from app.http.errors import ErrorCode, error_entry
 from app.http.negotiation import GRAPHQL_RESPONSE_JSON, HTML, JSON, choose_media_type
+from app.http.observe import OPERATION_KEY
 from app.http.pipeline import Caller, OperationRequest, Refusal, Refused, Transport
 from app.http.request_id import request_id_of
 from app.http.state import AppState
+from app.observability import metrics
 
 HtmlPage = Callable[[Request], Response]
 
@@ -174,6 +177,7 @@ async def _run(
 ) -> Outcome:
     """One operation through the pipeline; here only its outcome becomes a status."""
     pipeline = state.pipeline
+    started = time.perf_counter()
     principal = principal_of(request)
     caller = Caller(
         principal=principal,
@@ -181,10 +185,21 @@ async def _run(
         client_address=request.client.host if request.client is not None else "",
     )
     plan = await pipeline.plan(params, _TRANSPORTS[request.method], caller)
+    state_of_request = request.scope.setdefault("state", {})
     if isinstance(plan, Refused):
+        state_of_request[OPERATION_KEY] = params.operation_name
+        metrics.observe_operation(
+            "http", params.operation_name, "refused", time.perf_counter() - started
+        )
         return _refused(plan, media_type)
+    name = plan.operation.name
+    state_of_request[OPERATION_KEY] = name.value if name is not None else params.operation_name
     answer = await pipeline.execute(plan, caller)
     if isinstance(answer, Refused):
+        # Refused before execution (the principal's cost budget): counted as refused.
+        metrics.observe_operation(
+            "http", state_of_request[OPERATION_KEY], "refused", time.perf_counter() - started
+        )
         return _refused(answer, media_type)
     body = answer.body
     status = 200

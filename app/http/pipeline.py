@@ -36,6 +36,7 @@ from app.http.errors import ErrorCode, error_entry, format_error
 from app.http.executors import Executor, Plan
 from app.http.persisted import PersistedQueries, Unresolved
 from app.http.text_input import variables_error
+from app.observability import metrics
 from resolvers.context import Context
 
 # Variable coercion stops after this many errors: enough to fix a request, bounded work.
@@ -109,6 +110,8 @@ class Caller:
     principal: Principal
     request_id: str
     client_address: str
+    # The transport's label in /metrics.
+    transport: str = "http"
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +401,15 @@ class OperationPipeline:
                 "elapsedMs": round((time.perf_counter() - started) * 1000, 3),
                 "executor": executor,
             }
+        name = plan.operation.name
+        metrics.observe_operation(
+            caller.transport,
+            name.value if name is not None else None,
+            metrics.outcome_of(body),
+            time.perf_counter() - started,
+            stats.statements,
+            stats.round_trips,
+        )
         body["extensions"] = extensions
         return Answer(body)
 

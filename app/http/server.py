@@ -10,6 +10,7 @@ are bounded in the app (app.http.limits), and WebSocket messages are held to the
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -118,10 +119,27 @@ def http_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
     )
 
 
+@functools.cache
+def _header_timeout_from_environment() -> float:
+    return Settings.from_env().graphql.header_read_timeout
+
+
+class WorkerHeaderTimeoutProtocol(_HeaderTimeoutProtocol):
+    """The protocol each of several workers (WORKERS > 1) imports by name: uvicorn hands its
+    settings to workers by pickling them, which a class made at run time does not survive. A
+    worker reads HEADER_READ_TIMEOUT from the environment it inherits, as it builds its app."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = _header_timeout_from_environment()
+
+
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
     """The uvicorn settings `serve` adds to host, port and proxy headers."""
     return {
-        "http": http_protocol(settings.graphql.header_read_timeout),
+        "http": f"{__name__}:WorkerHeaderTimeoutProtocol"
+        if settings.operations.workers > 1
+        else http_protocol(settings.graphql.header_read_timeout),
         # A WebSocket message may be as large as a request body, no larger (uvicorn: 16 MiB).
         "ws_max_size": settings.graphql.max_body_bytes,
     }

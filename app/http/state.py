@@ -27,6 +27,7 @@ from app.http.executors import EngineExecutor
 from app.http.persisted import PersistedQueries, TrustedDocuments
 from app.http.pipeline import OperationPipeline
 from app.http.socket_limits import SocketLimits
+from app.http.sockets import OpenSockets
 from app.http.subscriptions import Hub
 from app.messaging.broker import Broker
 from app.messaging.dispatcher import Dispatcher
@@ -68,6 +69,8 @@ class AppState:
     # Serves this process's subscriptions from the fanout and the store (cursors, shared
     # executions); None where no events are served.
     subscriptions: Hub | None = None
+    # The open WebSockets: counted, and closed with 1001 when the process shuts down.
+    sockets: OpenSockets = field(default_factory=OpenSockets)
     # Builds each operation's Context (loaders, units of work): handed in by app.main.
     contexts: ContextFactory | None = None
     # Called with each commit's events before the cache is invalidated and the dispatcher and

@@ -63,6 +63,7 @@ from app.http import encoding
 from app.http.errors import format_error
 from app.messaging import cursor
 from app.messaging.fanout import Delivery, Fanout, Listener, SubscriberOverflow
+from app.observability import metrics
 from app.repositories import events as store
 from loaders import Loaders
 from resolvers.context import Context
@@ -392,6 +393,7 @@ class Hub:
             group = self.groups[key] = Group(self, key, renderer, feed)
         member = Member(self.ws.max_queued_events)
         group.members.add(member)
+        metrics.SUBSCRIPTIONS.inc()
         try:
             last = after
             if last is None:
@@ -420,6 +422,7 @@ class Hub:
                     last = item.position
                     yield item
         finally:
+            metrics.SUBSCRIPTIONS.dec()
             group.leave(member)
 
     async def _replay(

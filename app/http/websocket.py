@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, suppress
 from datetime import timedelta
 from inspect import isawaitable
@@ -71,6 +72,7 @@ from app.http.request_id import request_id_of
 from app.http.socket_limits import LimitReached, Release
 from app.http.state import AppState
 from app.http.subscriptions import TOO_SLOW, Encoded, Query, TooSlow
+from app.observability import metrics
 from resolvers.context import Context
 from resolvers.subscription import Feed
 
@@ -267,9 +269,12 @@ class Session:
             principal=self.principal,
             request_id=self.request_id,
             client_address=self.client_address,
+            transport="websocket",
         )
+        started = time.perf_counter()
         plan = await pipeline.plan(request, Transport.WEBSOCKET, caller)
         if isinstance(plan, Refused):
+            _observe_refusal(request.operation_name, started)
             yield plan
             return
         if plan.kind is not OperationType.SUBSCRIPTION:
@@ -277,6 +282,7 @@ class Session:
             return
         refused = await pipeline.charge_subscription(plan, caller)
         if refused is not None:
+            _observe_refusal(plan.operation_name, started)
             yield refused
             return
         query = Query(
@@ -347,6 +353,11 @@ class Session:
         return self.state.context(
             principal=principal, request_id=self.request_id, client_address=self.client_address
         )
+
+
+def _observe_refusal(operation_name: str | None, started: float) -> None:
+    """An operation refused before it ran, in /metrics beside those the pipeline executed."""
+    metrics.observe_operation("websocket", operation_name, "refused", time.perf_counter() - started)
 
 
 async def _close(close: Callable[[int, str], Awaitable[None]], code: int, reason: str) -> None:
@@ -594,15 +605,22 @@ _RELEASES = "og_socket_releases"
 
 class GraphQLWebSocket(GraphQL[Session, None]):
     """The WebSocket side of /graphql. HTTP requests never reach it (app.http.graphql serves
-    them). Cross-origin browser handshakes are refused (Strawberry's default, no allowed
-    origins); the socket carries credentials only in connection_init, never cookies."""
+    them). Cross-origin browser handshakes are refused (403) unless their origin is in
+    CORS_ALLOWED_ORIGINS (Strawberry's origin check); the socket carries credentials only in
+    connection_init, never cookies."""
 
     graphql_transport_ws_handler_class = TransportWsHandler
     graphql_ws_handler_class = LegacyWsHandler
 
-    def __init__(self, schema: strawberry.Schema, settings: WebSocketSettings) -> None:
+    def __init__(
+        self,
+        schema: strawberry.Schema,
+        settings: WebSocketSettings,
+        allowed_origins: Sequence[str] = (),
+    ) -> None:
         super().__init__(
             schema,
+            allowed_origins=allowed_origins,
             graphql_ide=None,
             keep_alive=True,
             keep_alive_interval=settings.keepalive,

@@ -43,6 +43,7 @@ from app.domain.events import Event
 from app.errors import ServiceUnavailable
 from app.messaging.broker import Broker, BrokerUnavailable
 from app.messaging.loop import WakeableLoop
+from app.observability import metrics
 from app.repositories import events as store
 
 log = logging.getLogger("app.relay")
@@ -102,6 +103,18 @@ class Relay(WakeableLoop):
                 break
         return total
 
+    def _measure(self, batch: list[Event]) -> None:
+        """For /metrics, once a batch is handed over: each event's delay from commit, and the
+        outbox as the relay found it (the events waiting, up to a batch, and the oldest one's
+        age), which is zero once a batch comes back short: the relay has caught up."""
+        now = self._clock()
+        delays = [max((now - event.occurred_at).total_seconds(), 0.0) for event in batch]
+        for delay in delays:
+            metrics.RELAY_DELAY.observe(delay)
+        behind = len(batch) >= self._batch
+        metrics.OUTBOX_LAG_EVENTS.set(len(batch) if behind else 0)
+        metrics.OUTBOX_LAG_SECONDS.set(delays[0] if behind else 0.0)
+
     async def relay_once(self) -> int:
         if self._db.dialect == "postgresql":
             async with self._db.write() as conn:
@@ -113,6 +126,7 @@ class Relay(WakeableLoop):
                 if batch:
                     await self._broker.append(batch)  # raising rolls back: nothing is marked
                     await store.mark_published(conn, _sequences(batch), self._clock())
+            self._measure(batch)
             return len(batch)
         async with self._db.write() as conn:
             await store.assign_positions(conn, self._batch)
@@ -122,6 +136,7 @@ class Relay(WakeableLoop):
             await self._broker.append(batch)
             async with self._db.write() as conn:
                 await store.mark_published(conn, _sequences(batch), self._clock())
+        self._measure(batch)
         return len(batch)
 
 

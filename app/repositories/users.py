@@ -83,8 +83,11 @@ async def count(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
 
+_PROFILES_BY_USER_IDS = select(profiles).where(one_of(profiles.c.user_id, bindparam("ids")))
+
+
 async def profiles_by_user_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Profile]:
-    result = await conn.execute(select(profiles).where(one_of(profiles.c.user_id, ids)))
+    result = await conn.execute(_PROFILES_BY_USER_IDS, {"ids": list(ids)})
     return {profile.user_id: profile for profile in map(_profile, result)}
 
 

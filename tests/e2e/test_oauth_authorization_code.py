@@ -113,3 +113,10 @@ async def test_access_denied_when_the_user_refuses(flow: Flow) -> None:
     assert query["error"] == "access_denied"
     assert query["state"] == "st-123"
     assert await rows(flow.app) == before
+
+
+async def test_the_consent_page_names_each_scope_once(flow: Flow) -> None:
+    admin = await user(flow.app, admin=True)
+    page = await flow.consent_page(admin.email, scope="orders:read admin")
+    assert "<li>Administer everything (<code>admin</code>)</li>" in page.text
+    assert "(admin) (" not in page.text

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import httpx
 
 from app.db.urls import DatabaseUrl
+from app.seed import DEMO_CUSTOMER_EMAIL
 from bench.servers import subprocess_server as live_server
 from tests.conftest import MakeUrl
 
@@ -36,15 +39,28 @@ def test_dev_seeds_once_and_prints_where_things_are(tmp_path: Path) -> None:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'dev.sqlite3'}"}
     with live_server(env, tmp_path / "first.log", command="dev") as server:
         first = _post(server.base_url, COUNTS).json()
-    banner = server.log_text()
+        banner = server.log_text()
+        # The banner's "Try it" command, run as printed, answers `me` for a demo user.
+        lines = banner.splitlines()
+        start = next(i for i, line in enumerate(lines) if "Try it" in line)
+        command = "\n".join(lines[start : start + 2]).split("Try it", 1)[1]
+        tried = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, timeout=30, check=False
+        )
+        # Without OAUTH_ISSUER, the issuer is where this process listens (PORT is not 8000).
+        metadata = httpx.get(f"{server.base_url}/.well-known/oauth-authorization-server").json()
     assert first["data"] == {"products": {"totalCount": 50}}
     assert f"{server.base_url}/graphql" in banner
     assert "seeded the demo data set" in banner
+    assert tried.returncode == 0, tried.stderr
+    assert json.loads(tried.stdout)["data"] == {"me": {"email": DEMO_CUSTOMER_EMAIL}}
+    assert metadata["issuer"] == server.base_url
+    assert metadata["token_endpoint"] == f"{server.base_url}/oauth/token"
 
     with live_server(env, tmp_path / "again.log", command="dev") as server:
         again = _post(server.base_url, COUNTS).json()
     banner = server.log_text()
-    assert again == first
+    assert again["data"] == first["data"]
     assert "seeding skipped" in banner
 
 

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.__main__ import main
+from app.auth.keys import load_signing_key
+from app.auth.tokens import AccessTokens
+from app.config import Settings
 from tests.auth_support import signing_pem
 from tests.conftest import MakeUrl
 
@@ -31,7 +37,7 @@ def cli(
     return run
 
 
-def test_clients_users_keys_and_tokens(cli: Any) -> None:
+def test_clients_users_keys_and_tokens(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
     code, client, _ = cli(
         "create-client", "--json", "--name", "bench", "--grant-types", "client_credentials",
         "--scopes", "orders:read,users:read",
@@ -64,6 +70,13 @@ def test_clients_users_keys_and_tokens(cli: Any) -> None:
     assert code == 0
     assert [k["id"] for k in listed["api_keys"]] == [key["id"]]
     assert key["key"] not in json.dumps(listed), "a key is shown once, never listed"
+
+    capsys.readouterr()
+    argv = ["issue-token", "--client-id", client["client_id"]]
+    assert main([*argv, "--client-secret", client["client_secret"]]) == 0
+    bare = capsys.readouterr().out
+    assert bare.count("\n") == 1, "one line: the token alone, for TOKEN=$(…)"
+    assert bare.strip().count(".") == 2, "a JWT"
 
     code, rotated, _ = cli("rotate-client-secret", "--json", client["client_id"])
     assert code == 0
@@ -113,3 +126,20 @@ def test_a_duplicate_user_is_a_conflict(cli: Any) -> None:
     code, _, err = cli(*args)
     assert code == 1
     assert "already exists" in err
+
+
+def test_a_signing_key_made_as_the_readme_says_signs_tokens(tmp_path: Path) -> None:
+    """README, Deployment: `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 ...`."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    path = tmp_path / "signing-key.pem"
+    subprocess.run(
+        [openssl, "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:3072", "-out", path],
+        check=True,
+        capture_output=True,
+    )
+    settings = Settings.from_env({"OAUTH_SIGNING_KEY_FILE": str(path)}).auth
+    tokens = AccessTokens(load_signing_key(settings, create=False), settings)
+    token, record = tokens.mint(client_id="ops", user_id=None, scope="orders:read")
+    assert tokens.verify(token).jti == record.jti

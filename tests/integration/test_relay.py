@@ -158,3 +158,25 @@ async def test_a_batch_appended_twice_reaches_listeners_once(backend: str, make_
     more = await record_stock_changes(db, streams=1, per_stream=1)
     assert await relay.drain() == 1
     assert [e.id for e in await take(listener, 1)] == [more[0].id], "nothing twice before it"
+
+
+async def test_the_relay_reports_outbox_lag_and_delays(backend: str, make_db: MakeDb) -> None:
+    from app.observability import metrics
+
+    db = await make_db(backend, "relay_metrics")
+    relay = Relay(db, InProcessBroker(_fanout().publish), batch=4)
+    delays_before = metrics.RELAY_DELAY._sum.get(), _count(metrics.RELAY_DELAY)
+    await record_stock_changes(db, streams=2, per_stream=5)
+
+    assert await relay.relay_once() == 4
+    assert metrics.OUTBOX_LAG_EVENTS._value.get() == 4, "a full batch was waiting"
+    assert metrics.OUTBOX_LAG_SECONDS._value.get() >= 0
+    assert await relay.drain() == 6
+    assert metrics.OUTBOX_LAG_EVENTS._value.get() == 0, "caught up"
+    assert metrics.OUTBOX_LAG_SECONDS._value.get() == 0
+    assert _count(metrics.RELAY_DELAY) - delays_before[1] == 10
+    assert metrics.RELAY_DELAY._sum.get() >= delays_before[0]
+
+
+def _count(histogram: Any) -> float:
+    return float(sum(bucket.get() for bucket in histogram._buckets))

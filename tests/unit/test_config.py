@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from app.config import DEFAULT_DATABASE_URL, ConfigError, Settings, production_problems
 from app.db.urls import DatabaseUrl
 
 
@@ -72,3 +72,44 @@ def test_postgresql_url_derives_driver_urls() -> None:
 def test_unsupported_urls_are_refused(raw: str) -> None:
     with pytest.raises(ConfigError):
         DatabaseUrl.parse(raw)
+
+
+@pytest.mark.parametrize(
+    ("env", "issuer"),
+    [
+        ({}, "http://127.0.0.1:8000"),
+        ({"PORT": "18400"}, "http://127.0.0.1:18400"),
+        ({"HOST": "0.0.0.0", "PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"HOST": "localhost"}, "http://localhost:8000"),
+        ({"HOST": "::1", "PORT": "81"}, "http://[::1]:81"),
+        ({"PORT": "18400", "OAUTH_ISSUER": "https://api.example.com/"}, "https://api.example.com"),
+    ],
+)
+def test_the_issuer_is_where_the_process_listens_unless_configured(
+    env: dict[str, str], issuer: str
+) -> None:
+    auth = Settings.from_env(env).auth
+    assert auth.issuer == issuer
+    assert auth.issuer_configured == ("OAUTH_ISSUER" in env)
+
+
+def test_production_still_requires_an_explicit_issuer() -> None:
+    settings = Settings.from_env({"APP_ENV": "production", "HOST": "api.example.com"})
+    assert any("OAUTH_ISSUER" in problem for problem in production_problems(settings))
+
+
+@pytest.mark.parametrize(
+    ("env", "kept"),
+    [
+        ({}, 0),
+        ({"RETENTION_EVENT_SECONDS": "604800"}, 604800),
+        ({"RETENTION_EVENT_SECONDS": "3600", "EVENTS_REPLAY_WINDOW_SECONDS": "3600"}, 3600),
+    ],
+)
+def test_event_retention_keeps_the_replay_window(env: dict[str, str], kept: int) -> None:
+    assert Settings.from_env(env).retention.event_seconds == kept
+
+
+def test_event_retention_inside_the_replay_window_is_refused() -> None:
+    with pytest.raises(ConfigError, match="RETENTION_EVENT_SECONDS"):
+        Settings.from_env({"RETENTION_EVENT_SECONDS": "86400"})
