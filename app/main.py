@@ -31,6 +31,7 @@ from app.db.urls import DatabaseUrl
 from app.domain.accounts import MAX_KEYS_PER_USER
 from app.domain.events import Event
 from app.email import EmailSender, sender_from
+from app.engine import Engine
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.cors import CorsMiddleware
@@ -194,9 +195,9 @@ def create_app(
         )
         broker_ref.append(broker)
         relay = Relay(db, broker, batch=events.relay_batch, poll_interval=events.relay_poll_seconds)
-        subscriptions = Hub(
-            db, fanout, schema._schema, settings.websocket, events, debug=settings.debug
-        )
+        # One engine executes queries (the pipeline) and subscription events (the hub).
+        engine = Engine(schema, settings.graphql_executor)
+        subscriptions = Hub(db, fanout, engine, settings.websocket, events, debug=settings.debug)
         retention = (
             RetentionJob(db, settings.retention) if settings.retention.interval_seconds else None
         )
@@ -204,6 +205,7 @@ def create_app(
             settings=settings,
             db=db,
             schema=schema,
+            engine=engine,
             auth=auth,
             dispatcher=dispatcher,
             fanout=fanout,

@@ -107,6 +107,7 @@ def summarize(subscribers: int, latencies: list[float]) -> Row:
 class Replay:
     events: int
     seconds: float
+    server_cpu_seconds: float = 0.0
 
 
 def raise_fd_limit(needed: int) -> int:
@@ -198,7 +199,7 @@ async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
                     ]
                     replay = None
                     if REPLAY_EVENTS:
-                        replay = await _replay(client, ws_url, product_id, database_url)
+                        replay = await _replay(client, ws_url, product_id, database_url, pid)
                     return rows, replay
         finally:
             if redis_url:
@@ -303,7 +304,7 @@ async def _group(
 
 
 async def _replay(
-    client: httpx.AsyncClient, ws_url: str, product_id: str, database_url: str
+    client: httpx.AsyncClient, ws_url: str, product_id: str, database_url: str, pid: int
 ) -> Replay:
     """A client leaves with its cursor, REPLAY_EVENTS changes are committed, it comes back."""
     ws = await connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")])
@@ -322,12 +323,13 @@ async def _replay(
             if message.get("type") == "next":
                 cursor = message["payload"]["extensions"]["cursor"]
     await ws.close()
-    await _commit_stock_changes(database_url, product_id, REPLAY_EVENTS)
+    await commit_stock_changes(database_url, product_id, REPLAY_EVENTS)
     ws = await connect(ws_url, subprotocols=[Subprotocol("graphql-transport-ws")])
     try:
         await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
         await asyncio.wait_for(ws.recv(), WAIT)
         payload = {"query": RESUME, "variables": {"id": product_id, "after": cursor}}
+        cpu_before = process_cpu_seconds(pid)
         started = time.perf_counter()
         await ws.send(json.dumps({"type": "subscribe", "id": "r", "payload": payload}))
         received = 0
@@ -337,12 +339,13 @@ async def _replay(
                 received += 1
             elif message.get("type") != "ping":
                 raise BenchError(f"replay: {message}")
-        return Replay(received, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        return Replay(received, seconds, process_cpu_seconds(pid) - cpu_before)
     finally:
         await ws.close()
 
 
-async def _commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
+async def commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
     """Commit `count` stock changes of the product straight into the store (a mutation each
     would take minutes), then wait until the server's relay has numbered them all."""
     settings = Settings(database_url=database_url)
@@ -396,7 +399,10 @@ def main() -> int:
             f" {row.cpu_us_per_delivery:>13.1f}"
         )
     if replay is not None:
-        print(f"Replay of {replay.events} missed events after a cursor: {replay.seconds:.2f} s")
+        print(
+            f"Replay of {replay.events} missed events after a cursor: {replay.seconds:.2f} s"
+            f" (server CPU {replay.server_cpu_seconds:.2f} s)"
+        )
     return 0
 
 

@@ -1,6 +1,6 @@
 """The execution engine: the one place an operation is executed, by one of two executors.
 
-Query operations (and, through `execute_event`, each event of a subscription) run on the
+Query operations (and, through `execute_events`, the events of a subscription) run on the
 level-by-level executor (`levels`) unless GRAPHQL_EXECUTOR=standard; mutations, and anything
 `levels` reports it cannot reproduce exactly, run on Strawberry's standard path (graphql-core's
 executor). Both give the same answers; `Executed.executor` says which one ran.
@@ -8,7 +8,8 @@ executor). Both give the same answers; `Executed.executor` says which one ran.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -87,26 +88,29 @@ class Engine:
         result = await standard()
         return Executed(result.data, result.errors, STANDARD)
 
-    async def execute_event(
+    async def execute_events(
         self,
         *,
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: VariableValues,
         context: Any,
-        payload: Any,
-        standard: Callable[[], Awaitable[Outcome]],
-    ) -> Executed:
-        """A subscription's selection for one event, as graphql-core executes each event: the
-        operation's root fields resolve to `payload`, everything below as in a query (with the
-        loaders `context` holds for this event)."""
+        payloads: Sequence[Any],
+        standard: Callable[[Any], Awaitable[Outcome]],
+    ) -> list[Executed]:
+        """A subscription's selection for each event of a batch, as graphql-core executes each
+        event: the operation's root fields resolve to the event's payload, everything below as
+        in a query (with the loaders `context` holds for the batch). The level executor runs
+        the batch together, one call per relation for all of it; `standard(payload)` runs one
+        event on graphql-core's executor (all of them, side by side, where the level executor
+        steps aside)."""
         levels = self.levels
         if levels is not None:
             try:
-                done = await levels.execute(document, operation, variables, context, payload)
+                done = await levels.execute_many(document, operation, variables, context, payloads)
             except Unsupported:
                 pass
             else:
-                return Executed(done.data, done.errors, LEVELS)
-        result = await standard()
-        return Executed(result.data, result.errors, STANDARD)
+                return [Executed(d.data, d.errors, LEVELS) for d in done]
+        results = await asyncio.gather(*(standard(payload) for payload in payloads))
+        return [Executed(r.data, r.errors, STANDARD) for r in results]

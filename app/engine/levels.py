@@ -564,10 +564,27 @@ class LevelExecutor:
         operation: OperationDefinitionNode,
         variables: VariableValues,
         context: Any,
-        root_value: Any = None,
     ) -> ExecutionResult:
-        """Execute a query operation, or a subscription operation's selection for one event
-        (`root_value` is then the event's payload, as graphql-core executes each event).
+        """Execute a query operation.
+
+        Raises `Unsupported` for what only the standard executor reproduces exactly.
+        """
+        [result] = await self.execute_many(document, operation, variables, context, [None])
+        return result
+
+    async def execute_many(
+        self,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+        context: Any,
+        root_values: Sequence[Any],
+    ) -> list[ExecutionResult]:
+        """Execute the operation once per root value, all of them level by level together: a
+        batch field is resolved with one call for the parents of every execution, so a batch
+        of subscription events (each root value an event's payload, as graphql-core executes
+        each event) costs what one query over all of them would. Each answer is the one its
+        execution alone gives.
 
         Raises `Unsupported` for what only the standard executor reproduces exactly.
         """
@@ -575,8 +592,21 @@ class LevelExecutor:
         if root_type is None:
             raise Unsupported(f"no {operation.operation.value} type")
         op = self._operation(document, operation)
-        run = _Run(self, op, variables, context, root_value)
-        return await run.execute(self._root(op, root_type, variables))
+        root = self._root(op, root_type, variables)
+        runs = [_Run(self, op, variables, context, value) for value in root_values]
+        for run in runs:
+            run.start(root)
+        while True:
+            waiting = [run for run in runs if run.pending and not run.data_null]
+            if not waiting:
+                break
+            await _Run.level(waiting)
+        return [run.outcome() for run in runs]
+
+
+# A deferred field of one execution: (field, parent value, parent's result dict, parent's slot,
+# awaitable or None for a batch field).
+_Job = tuple[_Field, Any, dict[str, Any], Slot, Any]
 
 
 class _Run:
@@ -585,6 +615,7 @@ class _Run:
     __slots__ = (
         "args",
         "context",
+        "data",
         "data_null",
         "errors",
         "executor",
@@ -610,6 +641,7 @@ class _Run:
         self.variables = variables
         self.context = context
         self.root_value = root_value
+        self.data: dict[str, Any] = {}
         self.errors: list[GraphQLError] = []
         # Positions nulled by an error (by id; the value keeps the slot, and so its id, alive).
         self.nulled: dict[int, Slot] = {}
@@ -621,19 +653,19 @@ class _Run:
         self.kwargs: dict[int, dict[str, Any] | Exception] = {}
         self.helpers = GraphQLResolveInfoHelpers(_gather, _track)
 
-    async def execute(self, root: _Object) -> ExecutionResult:
-        data: dict[str, Any] = {}
+    def start(self, root: _Object) -> None:
+        """Complete the root fields that need no waiting; the rest wait for the levels."""
         try:
-            root.fill(self, self.root_value, data, None)
+            root.fill(self, self.root_value, self.data, None)
         except _Bubble as bubble:
             self.record(bubble.error, None)
             self.data_null = True
-        while self.pending and not self.data_null:
-            await self.level()
+
+    def outcome(self) -> ExecutionResult:
         errors = self.errors
         if errors:
             self.executor.schema.process_errors(errors)
-        return ExecutionResult(None if self.data_null else data, errors or None)
+        return ExecutionResult(None if self.data_null else self.data, errors or None)
 
     # --- errors and null propagation -------------------------------------------------------
 
@@ -922,15 +954,22 @@ class _Run:
 
     # --- levels ------------------------------------------------------------------------------
 
-    async def level(self) -> None:
-        """Resolve every deferred field (one call per batch field, other resolvers awaited
-        together), then complete them in the order graphql-core would: first what was settled
-        before anything waited (a batch function's per-parent errors, resolvers that finished
-        at once), in the order deferred; then the rest as their resolvers finished."""
-        jobs = self.pending
-        self.pending = []
-        if self.nulled:
-            jobs = [job for job in jobs if not self.under_nulled(job[3])]
+    @staticmethod
+    async def level(runs: Sequence[_Run]) -> None:
+        """Resolve every deferred field of the runs (one call per batch field for the parents
+        of every run, other resolvers awaited together), then complete them in the order
+        graphql-core would, run by run: first what was settled before anything waited (a batch
+        function's per-parent errors, resolvers that finished at once), in the order deferred;
+        then the rest as their resolvers finished."""
+        jobs: list[_Job] = []
+        owners: list[_Run] = []
+        for run in runs:
+            pending = run.pending
+            run.pending = []
+            if run.nulled:
+                pending = [job for job in pending if not run.under_nulled(job[3])]
+            jobs.extend(pending)
+            owners.extend([run] * len(pending))
         values: list[Any] = [None] * len(jobs)
         # Per job: the index of the awaitable it waits for (-1: settled without one).
         waits_for = [-1] * len(jobs)
@@ -948,11 +987,12 @@ class _Run:
                 waits_for[index] = len(waits)
                 waits.append(awaitable)
                 targets.append(index)
-        context = self.context
         for field, group in batches.items():
+            # The runs share the document, variables and context: their arguments are the same.
+            first = owners[group[0]]
             try:
                 parents = [jobs[index][1] for index in group]
-                awaitable = field.fn(context, parents, **self.python_arguments(field))
+                awaitable = field.fn(first.context, parents, **first.python_arguments(field))
             except Exception as error:
                 for index in group:
                     values[index] = error
@@ -1023,27 +1063,29 @@ class _Run:
             ranked = range(len(jobs))
         # A null that must propagate reaches its nullable ancestor only after the values that
         # settled together with it are completed (in graphql-core it crosses task boundaries,
-        # while those tasks record their own errors).
-        bubbles: list[tuple[GraphQLError, Slot]] = []
+        # while those tasks record their own errors). Each run's own, in the order they came.
+        bubbles: list[tuple[_Run, GraphQLError, Slot]] = []
         current = 0
         for index in ranked:
             if ranks[index] != current:
                 current = ranks[index]
-                self.land(bubbles)
-            if self.data_null:
-                return
+                _Run.land(bubbles)
+            run = owners[index]
+            if run.data_null:
+                continue
             field, _, result, slot, _ = jobs[index]
-            if self.nulled and self.under_nulled(slot):
+            if run.nulled and run.under_nulled(slot):
                 continue
             try:
-                self.finish(field, values[index], result, slot)
+                run.finish(field, values[index], result, slot)
             except _Bubble as bubble:
-                bubbles.append((bubble.error, slot))
-        self.land(bubbles)
+                bubbles.append((run, bubble.error, slot))
+        _Run.land(bubbles)
 
-    def land(self, bubbles: list[tuple[GraphQLError, Slot]]) -> None:
-        for error, slot in bubbles:
-            self.bubble(error, slot)
+    @staticmethod
+    def land(bubbles: list[tuple[_Run, GraphQLError, Slot]]) -> None:
+        for run, error, slot in bubbles:
+            run.bubble(error, slot)
         bubbles.clear()
 
 

@@ -53,6 +53,9 @@ class AppState:
     settings: Settings
     db: Database
     schema: strawberry.Schema
+    # Executes prepared operations and subscription events: the level executor or the standard
+    # one (GRAPHQL_EXECUTOR).
+    engine: Engine
     auth: AuthServices
     # Runs side effects after commits; None where nothing should (e.g. one-off tools).
     dispatcher: Dispatcher | None = None
@@ -78,8 +81,6 @@ class AppState:
     cache: CacheManager | None = None
     # Parsed and validated query documents, by query text, for this schema and these limits.
     documents: DocumentPreparer = field(init=False)
-    # Executes prepared operations: the level executor or the standard one (GRAPHQL_EXECUTOR).
-    engine: Engine = field(init=False)
     # Every GraphQL operation, over HTTP or WebSocket, runs through this one pipeline.
     pipeline: OperationPipeline = field(init=False)
     # WebSockets and subscriptions held per client address and per principal.
@@ -94,7 +95,6 @@ class AppState:
     def __post_init__(self) -> None:
         settings = self.settings
         self.documents = DocumentPreparer(self.schema._schema, settings.graphql)
-        self.engine = Engine(self.schema, settings.graphql_executor)
         persisted = settings.persisted_queries
         self.pipeline = OperationPipeline(
             schema=self.schema,

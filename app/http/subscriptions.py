@@ -44,7 +44,6 @@ from graphql import (
     DocumentNode,
     ExecutionResult,
     GraphQLError,
-    GraphQLSchema,
     OperationDefinitionNode,
     VariableNode,
     Visitor,
@@ -58,6 +57,7 @@ from app.auth.principal import Principal
 from app.config import EventSettings, WebSocketSettings
 from app.db.engine import Database
 from app.domain.events import Event
+from app.engine import Engine, Executed
 from app.errors import ServiceUnavailable
 from app.http import encoding
 from app.http.errors import format_error
@@ -74,6 +74,9 @@ log = logging.getLogger("app.http.subscriptions")
 # Events a group's own fanout queue holds before the group counts as flooded; its members then
 # catch up from the store (nothing is lost, the store has every event).
 GROUP_QUEUE = 10_000
+
+
+TOO_SLOW = "Subscriber too slow; resume with the last cursor"
 
 
 class TooSlow(Exception):
@@ -137,7 +140,10 @@ def _transient(error: BaseException | None) -> bool:
 
 
 class _Renderer:
-    """Executes one feed's document for events, as one principal, and encodes the payloads."""
+    """Executes one feed's document for events, as one principal, and encodes the payloads.
+
+    Each event runs on the engine (app.engine: the level executor, as queries do, or graphql-core's
+    per-event execution where the level executor steps aside), with the batch's loaders."""
 
     def __init__(
         self, hub: Hub, feed: Feed[Any], query: Query, principal: Principal, context: Context
@@ -147,8 +153,9 @@ class _Renderer:
         self._principal = principal
         self._context = context
         self._request_id = context.request_id
+        self._document = query.document
         built = Executor.build(
-            hub.schema,
+            hub.engine.schema._schema,
             query.document,
             None,
             context,
@@ -162,8 +169,8 @@ class _Renderer:
     async def render(
         self, events: Sequence[Event], loaders: Loaders | None = None
     ) -> list[Encoded | None]:
-        """Each event's payload (None: not for this subscriber), resolving the events side by
-        side with one set of loaders, so a batch costs one statement per relation; transient
+        """Each event's payload (None: not for this subscriber), resolving the events together
+        with one set of loaders, so a batch costs one statement per relation; transient
         database trouble is retried with fresh loaders."""
         hub = self._hub
         deadline = time.monotonic() + hub.ws.max_lag
@@ -174,9 +181,7 @@ class _Renderer:
             try:
                 async with hub.executions:
                     self._context.loaders = batch_loaders
-                    results = await asyncio.gather(
-                        *(self._execute(event, batch_loaders) for event in events)
-                    )
+                    results = await self._execute(events, batch_loaders)
             except ServiceUnavailable:
                 results = None
             if results is not None and not any(
@@ -191,17 +196,34 @@ class _Renderer:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
-    async def _execute(self, event: Event, loaders: Loaders) -> ExecutionResult | None:
-        root = await self._feed.source(event, loaders, self._principal)
-        if root is None:
-            return None
-        result = execute_subscription_event(self._executor.build_per_event_executor(root))
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            result = await result
-        assert isinstance(result, ExecutionResult)
-        return result
+    async def _execute(self, events: Sequence[Event], loaders: Loaders) -> list[Executed | None]:
+        feed, principal = self._feed, self._principal
+        roots = await asyncio.gather(*(feed.source(event, loaders, principal) for event in events))
+        shown = [root for root in roots if root is not None]
+        executor = self._executor
 
-    def _encode(self, event: Event, result: ExecutionResult) -> Encoded:
+        async def standard(root: Any) -> ExecutionResult:
+            result = execute_subscription_event(executor.build_per_event_executor(root))
+            if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
+                result = await result
+            assert isinstance(result, ExecutionResult)
+            return result
+
+        executed = iter(
+            await self._hub.engine.execute_events(
+                document=self._document,
+                operation=executor.operation,
+                variables=executor.variable_values,
+                context=self._context,
+                payloads=shown,
+                standard=standard,
+            )
+            if shown
+            else ()
+        )
+        return [None if root is None else next(executed) for root in roots]
+
+    def _encode(self, event: Event, result: Executed) -> Encoded:
         position = event.position or 0
         payload: dict[str, Any] = {"data": result.data}
         if result.errors:
@@ -329,7 +351,7 @@ class Hub:
 
     db: Database
     fanout: Fanout[Loaders]
-    schema: GraphQLSchema
+    engine: Engine
     ws: WebSocketSettings
     events: EventSettings
     debug: bool = False
@@ -416,7 +438,7 @@ class Hub:
             if catching_up and events[0].occurred_at < datetime.now(UTC) - timedelta(
                 seconds=self.ws.max_lag
             ):
-                raise TooSlow("Subscriber too slow; resume with the last cursor")
+                raise TooSlow(TOO_SLOW)
             for event, encoded in zip(events, await renderer.render(events), strict=True):
                 yield event.position or after, encoded
             after = events[-1].position or after

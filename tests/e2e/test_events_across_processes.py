@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
@@ -35,6 +37,7 @@ from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
 from tests.e2e.ws_support import TRANSPORT_WS
 from tests.events_support import (
+    DEADLINE,
     assert_in_order_per_stream,
     create_order,
     customer_key,
@@ -249,13 +252,35 @@ class _Resumer:
         self.cursor: str | None = None
         self.received: list[tuple[int, str]] = []  # (position, order id)
 
+    @contextlib.asynccontextmanager
+    async def _acknowledged(self, base_url: str) -> AsyncIterator[ClientConnection]:
+        """A socket whose connection_init was acknowledged. A 1013 at init (the process just
+        started on a loaded machine: authentication was briefly unavailable) is retried with
+        backoff, as the README tells clients to."""
+        ws_url = base_url.replace("http://", "ws://") + "/graphql"
+        init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.key}"}}
+        deadline = time.monotonic() + DEADLINE
+        delay = 0.1
+        while True:
+            async with connect(ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)]) as ws:
+                await ws.send(json.dumps(init))
+                try:
+                    ack = json.loads(await asyncio.wait_for(ws.recv(), 10.0))
+                except ConnectionClosed as closed:
+                    if closed.rcvd is None or closed.rcvd.code != 1013:
+                        raise
+                    if time.monotonic() > deadline:
+                        raise AssertionError("init was refused until the deadline") from closed
+                else:
+                    assert ack["type"] == "connection_ack", ack
+                    yield ws
+                    return
+            await asyncio.sleep(delay)  # backoff before reconnecting, as a client does
+            delay = min(delay * 2, 2.0)
+
     async def follow(self, base_url: str, count: int) -> None:
         """Connect (resuming after the last cursor), take `count` events, close the socket."""
-        ws_url = base_url.replace("http://", "ws://") + "/graphql"
-        async with connect(ws_url, subprotocols=[Subprotocol(TRANSPORT_WS)]) as ws:
-            init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {self.key}"}}
-            await ws.send(json.dumps(init))
-            assert json.loads(await asyncio.wait_for(ws.recv(), 10.0))["type"] == "connection_ack"
+        async with self._acknowledged(base_url) as ws:
             subscribe = {
                 "query": "subscription R($after: String) { orderCreated(after: $after) { id } }",
                 "variables": {"after": self.cursor},

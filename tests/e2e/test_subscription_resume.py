@@ -5,6 +5,7 @@ WebSockets against one server on SQLite (two processes: tests/e2e/test_events_ac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -15,15 +16,16 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from app.config import EventSettings
+from app.config import EventSettings, GraphQLLimits
 from app.db.engine import Database
 from app.messaging import cursor
 from app.repositories import events as store
+from bench.subscribers import commit_stock_changes
 from resolvers.global_id import from_global_id
 from tests.auth_support import auth_settings
 from tests.conftest import MakeDb
 from tests.e2e.conftest import SMALL
-from tests.e2e.ws_support import WAIT, Server, Socket, ready_socket, serving, socket
+from tests.e2e.ws_support import WAIT, Proxy, Server, Socket, ready_socket, serving, socket
 from tests.events_support import wait_for
 
 STOCK = """subscription S($id: ID!, $after: String) {
@@ -31,6 +33,11 @@ STOCK = """subscription S($id: ID!, $after: String) {
 CREATED = "subscription C($after: String) { orderCreated(after: $after) { id user { id } } }"
 STATUS = """subscription S($id: ID, $after: String) {
   orderStatusChanged(id: $id, after: $after) { id status } }"""
+# The product's name 300 times: events large enough that a few hundred fill socket buffers.
+_NAMES = " ".join(f"n{i}: name" for i in range(300))
+WIDE_STOCK = STOCK.replace("{ id stock }", "{ id stock " + _NAMES + " }")
+CREATE_PRODUCT = """mutation P($input: CreateProductInput!) {
+  createProduct(input: $input) { product { id } errors { message } } }"""
 RESTOCK = "mutation R($id: ID!) { restockProduct(id: $id, quantity: 1) { product { stock } } }"
 CREATE_ORDER = """mutation C($p: ID!) {
   createOrder(input: {items: [{productId: $p, quantity: 1}]}) { order { id } errors { code } } }"""
@@ -52,6 +59,18 @@ async def _product(server: Server) -> str:
     query = "{ products(first: 1) { edges { node { id } } } }"
     body = await server.http(query, server.admin_token())
     return str(body["data"]["products"]["edges"][0]["node"]["id"])
+
+
+async def _new_product(server: Server) -> str:
+    """A product of the test's own, listed after the seeded ones (by SKU), so `_product` of
+    every other test still finds the same first product."""
+    sku = f"ZZ-RESUME-{uuid4().hex[:8]}"
+    body = await server.http(
+        CREATE_PRODUCT,
+        server.admin_token(),
+        input={"sku": sku, "name": sku, "price": {"amount": "1.00", "currency": "USD"}, "stock": 0},
+    )
+    return str(body["data"]["createProduct"]["product"]["id"])
 
 
 async def _restock(server: Server, product: str) -> int:
@@ -97,6 +116,18 @@ class Resumer:
             self.received.append(
                 {**payload["data"], "event": extensions["event"], "cursor": self.cursor}
             )
+
+    async def take_until_closed(self, client: Socket) -> int | None:
+        """Everything the socket still delivers, until it closes: the close code the server
+        sent, or None when the connection ended without a close frame."""
+        try:
+            while True:
+                await self.take(client, 1)
+        except ConnectionClosed as closed:
+            return None if closed.rcvd is None else closed.rcvd.code
+
+    def cursors(self) -> list[int]:
+        return [cursor.decode(item["cursor"]) for item in self.received]
 
     def versions(self) -> list[int]:
         return [int(item["event"]["version"]) for item in self.received]
@@ -272,7 +303,113 @@ async def test_any_interleaving_of_commits_and_reconnects_delivers_the_store_in_
         await resumer.subscribe(client)
         await resumer.take(client, committed - len(resumer.received))
     expected = (await _numbered(server, product, start + committed))[start:]
-    assert [cursor.decode(item["cursor"]) for item in resumer.received] == expected
+    assert resumer.cursors() == expected
+
+
+# --- a network cut, and a client that stops reading -----------------------------------------------
+
+
+async def _gone(server: Server) -> None:
+    """Wait until the server has let go of every subscription."""
+    hub = server.state.subscriptions
+    assert hub is not None
+
+    async def released() -> bool:
+        return hub.subscriber_count == 0
+
+    await wait_for(released, "the server to release the subscription")
+
+
+async def test_a_subscriber_cut_off_by_the_network_resumes_with_every_event_once(
+    server: Server,
+) -> None:
+    """Restocks are committed continuously; three times the subscriber's TCP connection is cut
+    (a reset, no close frame) while events flow, and it resumes with its last cursor through a
+    new connection: what it received, concatenated, is the store's sequence."""
+    product = await _product(server)
+    start = len(await _positions(server, product))
+    resumer = Resumer(server, STOCK, {"id": product}, server.admin_token())
+    committed = 0
+    stop = asyncio.Event()
+
+    async def write() -> None:
+        nonlocal committed
+        while not stop.is_set():
+            await _restock(server, product)
+            committed += 1
+
+    writer: asyncio.Task[None] | None = None
+    try:
+        async with Proxy(server) as proxy:
+            for _ in range(3):
+                async with ready_socket(server, url=proxy.url) as client:
+                    await resumer.subscribe(client)
+                    if writer is None:  # the first subscription sees every commit of the test
+                        await server.listening(1)
+                        writer = asyncio.create_task(write())
+                    await resumer.take(client, 3)
+                    proxy.cut()
+                    # What had reached the client before the cut still counts; then the socket
+                    # ends with no close frame.
+                    assert await resumer.take_until_closed(client) is None
+                # The server notices the dead connection and lets the subscription go.
+                await _gone(server)
+            stop.set()
+            assert writer is not None
+            await writer
+            async with ready_socket(server, url=proxy.url) as client:
+                await resumer.subscribe(client)
+                await resumer.take(client, committed - len(resumer.received))
+    finally:
+        stop.set()
+        if writer is not None:
+            await asyncio.gather(writer, return_exceptions=True)
+    expected = (await _numbered(server, product, start + committed))[start:]
+    assert resumer.cursors() == expected, "every event once, in order"
+
+
+async def test_a_client_that_stops_reading_is_closed_with_1013_and_resumes_without_a_gap(
+    resume_db: Database,
+) -> None:
+    """A client stops reading: the server's socket buffers fill, its sends wait, and past
+    WS_MAX_LAG_SECONDS it closes the socket with 1013 (after what was already buffered). The
+    client resubscribes with the last cursor it read and gets the rest, none twice."""
+    # Large events, so a few hundred fill the socket buffers (on loopback they grow to
+    # megabytes).
+    wide = GraphQLLimits(max_aliases=300)
+    async with serving(resume_db, wide, max_lag=1.0, max_queued_events=4) as server:
+        # A product of its own: its stream gets events straight into the store, past the
+        # product row's version, so no other test may restock it.
+        product = await _new_product(server)
+        start = len(await _positions(server, product))
+        resumer = Resumer(server, WIDE_STOCK, {"id": product}, server.admin_token())
+        hub = server.state.subscriptions
+        assert hub is not None
+        async with Proxy(server) as proxy:
+            async with ready_socket(server, url=proxy.url, pings=False) as client:
+                await resumer.subscribe(client)
+                await server.listening(1)
+                await _restock(server, product)
+                await resumer.take(client, 1)
+                proxy.stall()
+                committed = 1
+                # Events until the server gives up on it (how many fill the buffers depends on
+                # the machine's TCP settings; more only makes it surer).
+                deadline = time.monotonic() + 120
+                while hub.subscriber_count:
+                    assert time.monotonic() < deadline, "the stalled subscriber was never closed"
+                    await commit_stock_changes(str(resume_db.url), product, 500)
+                    committed += 500
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(_gone(server), 5.0)
+                proxy.flow()
+                # It reads what was buffered, then the close.
+                assert await resumer.take_until_closed(client) == 1013
+            async with ready_socket(server, url=proxy.url) as client:
+                await resumer.subscribe(client)
+                await resumer.take(client, committed - len(resumer.received))
+        expected = (await _numbered(server, product, start + committed))[start:]
+        assert resumer.cursors() == expected, "every event once, in order"
 
 
 # --- reconnect storms -----------------------------------------------------------------------------

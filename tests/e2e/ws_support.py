@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket as sock
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -184,21 +185,32 @@ class Socket:
 
 
 @asynccontextmanager
-async def socket(server: Server, protocol: str = TRANSPORT_WS) -> AsyncIterator[Socket]:
+async def socket(
+    server: Server, protocol: str = TRANSPORT_WS, *, url: str | None = None, pings: bool = True
+) -> AsyncIterator[Socket]:
+    """A socket to the server (or to `url`, e.g. a `Proxy` in front of it); without `pings`
+    the client sends no keepalive pings of its own (nor ends the connection for want of a
+    pong)."""
     async with connect(
-        server.ws_url,
+        url or server.ws_url,
         subprotocols=[Subprotocol(protocol)],
         open_timeout=WAIT,
+        ping_interval=20.0 if pings else None,  # 20 s: websockets' default
     ) as ws:
         yield Socket(ws)
 
 
 @asynccontextmanager
 async def ready_socket(
-    server: Server, protocol: str = TRANSPORT_WS, authorization: str | None = None
+    server: Server,
+    protocol: str = TRANSPORT_WS,
+    authorization: str | None = None,
+    *,
+    url: str | None = None,
+    pings: bool = True,
 ) -> AsyncIterator[Socket]:
     """A socket whose connection_init (with this Authorization, if any) was acknowledged."""
-    async with socket(server, protocol) as client:
+    async with socket(server, protocol, url=url, pings=pings) as client:
         ack = await client.init({} if authorization is None else {"Authorization": authorization})
         assert ack["type"] == "connection_ack", ack
         yield client
@@ -206,3 +218,81 @@ async def ready_socket(
 
 def now() -> int:
     return int(time.time())
+
+
+class Proxy:
+    """A TCP proxy in front of a server, which the test controls: `cut()` drops every
+    connection as a network does (a reset, no close frame), `stall()` stops reading from the
+    server (as a client that stops reading: the server's socket buffers fill) until `flow()`.
+    Its reads from the server are small, so little is buffered in between."""
+
+    def __init__(self, server: Server) -> None:
+        self._target = server.base_url.removeprefix("http://").split(":")
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._listener: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Proxy:
+        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._listener.sockets[0].getsockname()[1]
+        self.url = f"ws://127.0.0.1:{port}/graphql"
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.cut()
+        assert self._listener is not None
+        self._listener.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        host, port = self._target
+        upstream = sock.socket(sock.AF_INET, sock.SOCK_STREAM)
+        # Before connecting: a small window and segments, so the server's socket buffers stay
+        # small too (on loopback they grow to megabytes) and a stall fills them soon.
+        upstream.setsockopt(sock.SOL_SOCKET, sock.SO_RCVBUF, 4096)
+        upstream.setsockopt(sock.IPPROTO_TCP, sock.TCP_MAXSEG, 536)
+        upstream.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(upstream, (host, int(port)))
+        from_server, to_server = await asyncio.open_connection(sock=upstream, limit=1024)
+        self._pairs.append((writer, to_server))
+        for task in (
+            self._pipe(reader, to_server, gated=False),
+            self._pipe(from_server, writer, gated=True),
+        ):
+            started = asyncio.create_task(task)
+            self._tasks.add(started)
+            started.add_done_callback(self._tasks.discard)
+
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, gated: bool
+    ) -> None:
+        try:
+            while True:
+                if gated:
+                    await self._flowing.wait()
+                data = await reader.read(1024)
+                if not data:
+                    writer.close()  # an orderly end: what is buffered is delivered first
+                    return
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            writer.transport.abort()
+
+    def cut(self) -> None:
+        """Drop every connection through the proxy: both ends get a reset, nobody a frame."""
+        for client_side, server_side in self._pairs:
+            client_side.transport.abort()
+            server_side.transport.abort()
+        self._pairs.clear()
+
+    def stall(self) -> None:
+        self._flowing.clear()
+
+    def flow(self) -> None:
+        self._flowing.set()

@@ -12,28 +12,29 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
+from datetime import UTC, datetime
 from inspect import isawaitable
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from graphql import OperationDefinitionNode, parse
-from graphql import execute as graphql_execute
-from graphql.execution.values import get_variable_values
+from graphql import OperationDefinitionNode, create_source_event_stream, parse
+from graphql.execution import Executor
 from sqlalchemy import text
 
 from app.auth.principal import ANONYMOUS, Principal, PrincipalKind
-from app.config import PROJECT_ROOT
-from app.db.engine import Database
+from app.config import PROJECT_ROOT, EventSettings, WebSocketSettings
+from app.db.engine import Database, track_statements
 from app.domain import models
-from app.engine import LEVELS, STANDARD, Engine
+from app.domain.events import Event, EventType, StreamType, new_event
+from app.engine import LEVELS, STANDARD, Engine, Executed
 from app.main import graphql_context
 from app.repositories import orders as order_repository
 from bench.queries import NESTED, PRODUCT, USERS
-from resolvers.context import Context
 from resolvers.global_id import from_global_id, to_global_id
-from resolvers.order import Order
 from resolvers.schema import schema
+from resolvers.subscription import Feed
 from tests.graphql import TEST_ADMIN, Result, assert_same, execute, run
 
 ORDER_FIELDS = """
@@ -275,46 +276,170 @@ async def test_introspection_falls_back_to_the_standard_executor(demo_db: Databa
     assert result.ok() == {"__schema": {"queryType": {"name": "Query"}}}
 
 
-async def test_a_subscription_event_answers_the_same(demo_db: Database) -> None:
-    """`Engine.execute_event` completes a subscription's selection for one event payload as
-    graphql-core executes each event (the root field resolves to the payload)."""
-    query = """subscription { orderCreated { id status total { amount currency }
-      user { email profile { displayName } } items { quantity product { sku } } } }"""
+# Subscription documents, as the hub executes them per event (app.http.subscriptions): each
+# runs over a batch of events with both engines, and the encoded `next` payloads must be the same.
+SUBSCRIPTIONS: dict[str, tuple[str, dict[str, Any] | None]] = {
+    "orderCreated: fragments, aliases, typename, nested relations": (
+        ORDER_FIELDS
+        + """subscription { created: orderCreated { __typename ...OrderFields
+          owner: user { id email profile { displayName firstName lastName }
+            orders(first: 2) { totalCount edges { cursor node { id status } } } }
+          history { type version occurredAt } } }""",
+        None,
+    ),
+    "orderStatusChanged: directives with variables": (
+        """subscription($full: Boolean!, $after: String) {
+          orderStatusChanged(after: $after) { id status
+            items @include(if: $full) { quantity product { sku stock } }
+            user @skip(if: $full) { email } total { amount } } }""",
+        {"full": True, "after": None},
+    ),
+    "orderStatusChanged: the other way": (
+        """subscription($full: Boolean!) { orderStatusChanged { id status
+            items @include(if: $full) { quantity product { sku stock } }
+            user @skip(if: $full) { email } } }""",
+        {"full": False},
+    ),
+    "orderCreated: errors inside, bad arguments in nested lists": (
+        """subscription { orderCreated { id user { email orders(first: 101) { totalCount } }
+          items { id product { id name } } } }""",
+        None,
+    ),
+    "productStockChanged": (
+        """subscription($id: ID!) { productStockChanged(id: $id) { __typename id sku name
+          stock price { amount currency } } }""",
+        {"id": "$product"},
+    ),
+}
+
+
+class _Recording(Engine):
+    """An engine that notes which executor ran each event."""
+
+    def __init__(self, executor: str) -> None:
+        super().__init__(schema, executor)
+        self.ran: list[str] = []
+
+    async def execute_events(self, **arguments: Any) -> list[Executed]:
+        done = await super().execute_events(**arguments)
+        self.ran.extend(d.executor for d in done)
+        return done
+
+
+_ORDER_EVENTS = [EventType.ORDER_CREATED, EventType.ORDER_FULFILLED, EventType.ORDER_CANCELLED]
+
+
+async def _events(db: Database, product: str) -> list[Event]:
+    """Events of every subscribable type: orders of the customer `_customer` picks and of
+    others (so loaders batch, and some are hidden from the customer), and one product."""
+    customer = await _customer(db)
+    async with db.read() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT id, user_id FROM orders ORDER BY created_at, id LIMIT 200")
+            )
+        ).all()
+    own = [row[0] for row in rows if UUID(str(row[1])) == customer.user_id]
+    others = [row[0] for row in rows if UUID(str(row[1])) != customer.user_id]
+    now = datetime.now(UTC)
+    events = []
+    for n, order_id in enumerate(own[:6] + others[:9]):
+        kind = _ORDER_EVENTS[n % 3]
+        events.append(new_event(kind, StreamType.ORDER, UUID(str(order_id)), 1 + n % 3, {}, now))
+    _, product_pk = from_global_id(product)
+    events.append(
+        new_event(EventType.PRODUCT_STOCK_CHANGED, StreamType.PRODUCT, product_pk, 7, {}, now)
+    )
+    return [replace(event, position=n + 1) for n, event in enumerate(events)]
+
+
+async def _render(
+    db: Database,
+    engine: Engine,
+    query: str,
+    variables: dict[str, Any] | None,
+    principal: Principal,
+    events: list[Event],
+) -> tuple[list[str | None], int]:
+    """The payloads the hub sends for `events` (None: not for this principal), and the SQL
+    statements they cost, executed as the hub does: the resolver's feed, one batch of loaders."""
+    from app.http.subscriptions import Hub, Query, _Renderer
+    from app.messaging.fanout import Fanout
+    from loaders import Loaders
+
     document = parse(query)
-    operation = document.definitions[0]
-    assert isinstance(operation, OperationDefinitionNode)
-    variables = get_variable_values(schema._schema, [], {})
-    assert not isinstance(variables, list)
-    order_id = (await execute(demo_db, "{ orders(first: 1) { edges { node { id } } } }")).ok()[
-        "orders"
-    ]["edges"][0]["node"]["id"]
-    found = await _order(demo_db, order_id)
-
-    def context() -> Context:
-        return graphql_context(demo_db, principal=TEST_ADMIN, request_id="test")
-
-    executed = graphql_execute(
-        schema._schema, document, root_value=Order.of(found), context_value=context()
+    [operation] = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    context = graphql_context(db, principal=principal, request_id="test")
+    built = Executor.build(schema._schema, document, None, context, variables)
+    assert not isinstance(built, list)
+    feed = create_source_event_stream(built)
+    if isawaitable(feed):
+        feed = await feed
+    assert isinstance(feed, Feed), feed
+    hub = Hub(
+        db, Fanout(lambda _: Loaders.create(db)), engine, WebSocketSettings(), EventSettings()
     )
-    standard = await executed if isawaitable(executed) else executed
-
-    async def refuse() -> Any:
-        raise AssertionError("the level executor fell back")
-
-    levels = await Engine(schema, LEVELS).execute_event(
-        document=document,
-        operation=operation,
-        variables=variables,
-        context=context(),
-        payload=Order.of(found),
-        standard=refuse,
+    renderer = _Renderer(
+        hub, feed, Query(query, document, operation, None, variables), principal, context
     )
-    assert levels.executor == LEVELS
-    assert standard.errors is None
-    assert levels.errors is None
-    assert json.dumps(levels.data) == json.dumps(standard.data)
-    assert levels.data is not None
-    assert levels.data["orderCreated"]["items"]
+    types = feed.event_types
+    wanted = [e for e in events if e.type in types]
+    with track_statements() as stats:
+        encoded = await renderer.render(wanted)
+    return [None if e is None else e.payload for e in encoded], stats.statements
+
+
+@pytest.mark.parametrize("principal", ["admin", "customer", "orders-only client"])
+@pytest.mark.parametrize("name", list(SUBSCRIPTIONS))
+async def test_subscription_payloads_answer_the_same(
+    demo_db: Database, name: str, principal: str
+) -> None:
+    """The hub's payloads for a batch of events are the same text under either engine, cost the
+    same statements, and come from the level executor (never its fallback)."""
+    query, variables = SUBSCRIPTIONS[name]
+    values = await _values(demo_db)
+    variables = _fill(variables, values)
+    who = await _principal(demo_db, principal)
+    events = await _events(demo_db, values["$product"])
+    levels_engine, standard_engine = _Recording(LEVELS), _Recording(STANDARD)
+    levels, levels_statements = await _render(demo_db, levels_engine, query, variables, who, events)
+    standard, standard_statements = await _render(
+        demo_db, standard_engine, query, variables, who, events
+    )
+    assert levels == standard
+    assert levels_statements == standard_statements
+    assert any(payload is not None for payload in levels)
+    assert set(levels_engine.ran) == {LEVELS}
+    assert set(standard_engine.ran) == {STANDARD}
+
+
+async def test_the_subscription_corpus_reaches_the_cases_it_names(demo_db: Database) -> None:
+    values = await _values(demo_db)
+    events = await _events(demo_db, values["$product"])
+    query, _ = SUBSCRIPTIONS["orderCreated: errors inside, bad arguments in nested lists"]
+    payloads, _ = await _render(demo_db, Engine(schema, LEVELS), query, None, TEST_ADMIN, events)
+    sent = [json.loads(p) for p in payloads if p is not None]
+    assert sent
+    codes = {e["extensions"]["code"] for p in sent for e in p["errors"]}
+    assert codes == {"BAD_USER_INPUT"}
+    assert all(p["data"]["orderCreated"]["user"] is None for p in sent)
+    customer = await _customer(demo_db)
+    mine, _ = await _render(demo_db, Engine(schema, LEVELS), query, None, customer, events)
+    # A customer sees the events of its own orders only.
+    assert None in mine
+    assert len([p for p in mine if p is not None]) < len(sent)
+    hidden, _ = await _render(
+        demo_db,
+        Engine(schema, LEVELS),
+        SUBSCRIPTIONS["orderCreated: fragments, aliases, typename, nested relations"][0],
+        None,
+        _CLIENT_ORDERS_ONLY,
+        events,
+    )
+    owner_codes = {
+        e["extensions"]["code"] for p in hidden if p is not None for e in json.loads(p)["errors"]
+    }
+    assert owner_codes == {"NOT_FOUND"}
 
 
 async def _order(db: Database, global_id: str) -> models.Order:
