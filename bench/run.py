@@ -99,6 +99,14 @@ RATE_LIMIT_ENV = {
     "ANONYMOUS_RATE_LIMIT_BURST": "1000000",
     "QUERY_BUDGET": "0",
 }
+# The per-process socket and subscription caps (WS_MAX_*), above what the subscriber bench and the
+# soak open from one address with one credential.
+SOCKET_LIMITS_ENV = {
+    "WS_MAX_SOCKETS_PER_ADDRESS": "30000",
+    "WS_MAX_SOCKETS_PER_PRINCIPAL": "30000",
+    "WS_MAX_SUBSCRIPTIONS_PER_ADDRESS": "30000",
+    "WS_MAX_SUBSCRIPTIONS_PER_PRINCIPAL": "30000",
+}
 
 
 def cpu_ticks(stat: str) -> int:

@@ -50,7 +50,7 @@ from app.db.urls import DatabaseUrl
 from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize, seed
 from app.usecases import operators as admin
-from bench.run import RATE_LIMIT_ENV
+from bench.run import RATE_LIMIT_ENV, SOCKET_LIMITS_ENV
 from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import to_global_id
 
@@ -183,6 +183,7 @@ async def soak() -> int:
             "DEBUG": "false",
             "WS_KEEPALIVE_SECONDS": "30",
             **RATE_LIMIT_ENV,
+            **SOCKET_LIMITS_ENV,
         }
         try:
             async with _server(env) as a, _server(env) as b:

@@ -6,8 +6,9 @@ its in-process broker, or Redis Streams when `BENCH_REDIS_URL` is set, under a u
 real WebSocket clients in this process (`websockets`, `graphql-transport-ws`), each on its own
 socket and anonymous, all subscribed to `productStockChanged(id:)` for one product. Events are
 committed one at a time by `restockProduct` over HTTP with an admin API key. Latency = the moment
-a client's socket hands it the `next` message minus the moment the mutation's HTTP response
-arrived (the commit happened before the response was sent, so this slightly under-counts).
+(wall clock) a client's socket hands it the `next` message minus the event's `occurred_at` in
+the store (taken just before the commit, on the same machine's clock; the event is matched by
+`extensions.event.version`). The mutation's HTTP response often arrives after the event.
 Each group is measured on its own: its sockets are opened, proven to be receiving (warm-up
 restocks until every socket has seen one), held for all of its events, then closed. Groups of
 10,000 run twice: 1,000 distinct documents with 10 identical subscribers each (the server shares
@@ -53,7 +54,7 @@ from app.domain.events import EventType, StreamType, new_event
 from app.repositories import events as store
 from app.repositories.unit_of_work import SqlUnitOfWork
 from app.usecases import operators as admin
-from bench.run import RATE_LIMIT_ENV, process_cpu_seconds
+from bench.run import RATE_LIMIT_ENV, SOCKET_LIMITS_ENV, process_cpu_seconds
 from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import from_global_id
 
@@ -151,6 +152,7 @@ async def _server(
         "DATABASE_URL": database_url,
         "DEBUG": "false",
         **RATE_LIMIT_ENV,
+        **SOCKET_LIMITS_ENV,
         # Each socket holds one operation; the queue bound is the server's own default.
         "WS_KEEPALIVE_SECONDS": "30",
         "REDIS_URL": redis_url or "",
@@ -193,7 +195,9 @@ async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
                     ws_url = base_url.replace("http://", "ws://", 1) + "/graphql"
                     product_id = made["product"]["id"]
                     rows = [
-                        await _group(client, ws_url, product_id, pid, label, size, documents)
+                        await _group(
+                            client, database_url, ws_url, product_id, pid, label, size, documents
+                        )
                         for label, size, documents in GROUPS
                         if size <= MAX_GROUP
                     ]
@@ -209,19 +213,22 @@ async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
 
 
 class _Arrivals:
-    """Per stock value, when each socket received it; wakes the bench when all have."""
+    """Per event (the product's stream version, `extensions.event.version`), when each socket
+    received it; wakes the bench when all have received the one it awaits. (Not per stock value:
+    an event resolves against current rows, so two quick restocks may show the same stock.)"""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.times: dict[int, list[float]] = {}
         self.seen: set[int] = set()  # sockets (by index) that received anything
+        self.awaiting = 0
         self.complete = asyncio.Event()
 
-    def record(self, index: int, stock: int) -> None:
-        received = self.times.setdefault(stock, [])
-        received.append(time.perf_counter())
+    def record(self, index: int, version: int) -> None:
+        received = self.times.setdefault(version, [])
+        received.append(time.time())  # the server's clock: compared with the event's occurred_at
         self.seen.add(index)
-        if len(received) == self.size:
+        if version == self.awaiting and len(received) == self.size:
             self.complete.set()
 
 
@@ -244,9 +251,7 @@ async def _read(ws: ClientConnection, index: int, arrivals: _Arrivals) -> None:
             message = json.loads(raw)
             kind = message.get("type")
             if kind == "next":
-                [field] = message["payload"]["data"].values()
-                stock = field["stock"]
-                arrivals.record(index, int(stock))
+                arrivals.record(index, int(message["payload"]["extensions"]["event"]["version"]))
             elif kind == "ping":
                 await ws.send(json.dumps({"type": "pong"}))
             elif kind in ("error", "complete"):
@@ -257,6 +262,7 @@ async def _read(ws: ClientConnection, index: int, arrivals: _Arrivals) -> None:
 
 async def _group(
     client: httpx.AsyncClient,
+    database_url: str,
     ws_url: str,
     product_id: str,
     pid: int,
@@ -284,22 +290,27 @@ async def _group(
                 raise BenchError(f"{len(arrivals.seen)} of {size} sockets received events")
             await _post(client, RESTOCK, id=product_id)
             await asyncio.sleep(0.2)
+        # Every warm-up restock has committed: the measured ones are the next versions.
+        first = version = await _last_version(database_url, product_id)
         cpu_before = process_cpu_seconds(pid)
         for _ in range(events):
+            version += 1
+            arrivals.awaiting = version
             arrivals.complete.clear()
-            body = await _post(client, RESTOCK, id=product_id)
-            committed_at = time.perf_counter()
-            stock = int(body["data"]["restockProduct"]["product"]["stock"])
-            if len(arrivals.times.get(stock, ())) < size:
+            await _post(client, RESTOCK, id=product_id)
+            if len(arrivals.times.get(version, ())) < size:
                 await asyncio.wait_for(arrivals.complete.wait(), WAIT)
-            latencies.extend(t - committed_at for t in arrivals.times.pop(stock))
         cpu = process_cpu_seconds(pid) - cpu_before
+        occurred = await _occurred_at(database_url, product_id)
+        for measured in range(first + 1, version + 1):
+            latencies.extend(t - occurred[measured] for t in arrivals.times[measured])
     finally:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
         await asyncio.gather(*readers, return_exceptions=True)
     row = summarize(size, latencies)
     row.label = label
     row.cpu_us_per_delivery = cpu / len(latencies) * 1e6
+    _print_row(row)  # as it is measured: a later group's failure keeps the earlier figures
     return row
 
 
@@ -345,6 +356,30 @@ async def _replay(
         await ws.close()
 
 
+async def _last_version(database_url: str, product_id: str) -> int:
+    """The product's stream version now (its last event's)."""
+    db = Database(DatabaseUrl.parse(database_url), Settings(database_url=database_url))
+    _, pk = from_global_id(product_id)
+    try:
+        async with SqlUnitOfWork(db) as uow:
+            return await uow.events.last_version(pk)
+    finally:
+        await db.dispose()
+
+
+async def _occurred_at(database_url: str, product_id: str) -> dict[int, float]:
+    """When each of the product's events happened (its commit, within a transaction's time), by
+    stream version, as a Unix time."""
+    db = Database(DatabaseUrl.parse(database_url), Settings(database_url=database_url))
+    _, pk = from_global_id(product_id)
+    try:
+        async with db.read() as conn:
+            found = await store.by_stream_ids(conn, [pk])
+        return {e.version: e.occurred_at.timestamp() for e in found.get(pk, [])}
+    finally:
+        await db.dispose()
+
+
 async def commit_stock_changes(database_url: str, product_id: str, count: int) -> None:
     """Commit `count` stock changes of the product straight into the store (a mutation each
     would take minutes), then wait until the server's relay has numbered them all."""
@@ -378,6 +413,14 @@ async def commit_stock_changes(database_url: str, product_id: str, count: int) -
         await db.dispose()
 
 
+def _print_row(row: Row) -> None:
+    print(
+        f"{row.label:>26} {row.p50_ms:>9.2f} {row.p99_ms:>9.2f} {row.samples:>11}"
+        f" {row.cpu_us_per_delivery:>13.1f}",
+        flush=True,
+    )
+
+
 def main() -> int:
     redis_url = os.environ.get("BENCH_REDIS_URL") or None
     broker_name = "redis-streams" if redis_url else "in-process"
@@ -389,15 +432,10 @@ def main() -> int:
         "(real graphql-transport-ws sockets to one uvicorn process; productStockChanged; one "
         f"restockProduct at a time; SQLite; {EVENTS} events a group; RLIMIT_NOFILE {limit})"
     )
-    rows, replay = asyncio.run(measure(redis_url))
     print(
         f"{'subscribers':>26} {'p50 ms':>9} {'p99 ms':>9} {'deliveries':>11} {'CPU us/deliv':>13}"
     )
-    for row in rows:
-        print(
-            f"{row.label:>26} {row.p50_ms:>9.2f} {row.p99_ms:>9.2f} {row.samples:>11}"
-            f" {row.cpu_us_per_delivery:>13.1f}"
-        )
+    _, replay = asyncio.run(measure(redis_url))
     if replay is not None:
         print(
             f"Replay of {replay.events} missed events after a cursor: {replay.seconds:.2f} s"
