@@ -287,16 +287,19 @@ class _Resumer:
             }
             await ws.send(json.dumps({"type": "subscribe", "id": "r", "payload": subscribe}))
             taken = 0
-            while taken < count:
-                message = json.loads(await asyncio.wait_for(ws.recv(), 30.0))
-                if message["type"] == "ping":
-                    continue
-                assert message["type"] == "next", message
-                payload = message["payload"]
-                self.cursor = payload["extensions"]["cursor"]
-                position = cursor.decode(self.cursor)
-                self.received.append((position, payload["data"]["orderCreated"]["id"]))
-                taken += 1
+            # One deadline for the whole batch: keepalive pings must not restart the wait, or a
+            # server that stopped delivering would hang the test instead of failing it.
+            async with asyncio.timeout(60.0):
+                while taken < count:
+                    message = json.loads(await ws.recv())
+                    if message["type"] == "ping":
+                        continue
+                    assert message["type"] == "next", message
+                    payload = message["payload"]
+                    self.cursor = payload["extensions"]["cursor"]
+                    position = cursor.decode(self.cursor)
+                    self.received.append((position, payload["data"]["orderCreated"]["id"]))
+                    taken += 1
 
 
 async def test_a_resuming_subscriber_gets_every_event_once_in_order_across_processes(
