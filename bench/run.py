@@ -159,7 +159,9 @@ def server(
         **RATE_LIMIT_ENV,
         "CACHE_ENABLED": "true" if cache else "false",
     }
-    with subprocess_server(env, log_path, uvicorn_args=QUIET, startup_timeout=30.0) as process:
+    with subprocess_server(
+        env, log_path, uvicorn_args=QUIET, startup_timeout=30.0, tcp=True
+    ) as process:
         running = Server(process.process, process.base_url, log_path)
         running.token = fetch_token(http, running.url, credentials)
         yield running

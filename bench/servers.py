@@ -83,6 +83,7 @@ def subprocess_server(
     factory: str = "app.main:create_app",
     uvicorn_args: Sequence[str] = ("--log-level", "warning"),
     startup_timeout: float = STARTUP_TIMEOUT,
+    tcp: bool = False,
 ) -> Iterator[ServerProcess]:
     """The app in its own process (and process group) with these extra environment variables,
     answering /healthz, until the block ends; then stopped (SIGTERM, then SIGKILL).
@@ -90,11 +91,19 @@ def subprocess_server(
     Without `command`, uvicorn serves `factory` on a socket bound here and handed over (`--fd`):
     the port is known before the server starts and nobody can take it in between. With one, the
     operators' entry point runs it (`python -m app serve`, `dev`), binding HOST:PORT itself.
+
+    `tcp` makes uvicorn bind a free port itself, as production does. Measurements need it: uvicorn
+    wraps an `--fd` socket as AF_UNIX, so its connections never get TCP_NODELAY, and a response
+    written in two parts (head, then body) waits out the client's delayed ACK (~40 ms).
     """
     pass_fds: tuple[int, ...] = ()
     listener: socket.socket | None = None
     extra: dict[str, str] = {}
-    if command is None:
+    if command is None and tcp:
+        port = free_port()
+        argv = [sys.executable, "-m", "uvicorn", factory, "--factory"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), *uvicorn_args]
+    elif command is None:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
