@@ -140,7 +140,7 @@ async def _prepare(database_url: str) -> tuple[str, list[str], list[str]]:
 async def _server(env: dict[str, str]) -> AsyncIterator[str]:
     with (
         tempfile.TemporaryDirectory() as logs,
-        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET) as server,
+        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET, tcp=True) as server,
     ):
         yield server.base_url
 

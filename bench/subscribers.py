@@ -160,7 +160,7 @@ async def _server(
     }
     with (
         tempfile.TemporaryDirectory() as logs,
-        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET) as server,
+        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET, tcp=True) as server,
     ):
         yield server.base_url, server.pid
 
