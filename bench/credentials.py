@@ -8,11 +8,13 @@ because only hashes are stored) that gets a client-credentials token from the se
 from __future__ import annotations
 
 import asyncio
+import uuid
 from dataclasses import dataclass, field
 
 import httpx
 
-from app.auth.scopes import parse_scopes, scope_string
+from app.auth.passwords import Passwords
+from app.auth.scopes import ALL_SCOPES, parse_scopes, scope_string
 from app.config import Settings
 from app.db.engine import Database
 from app.db.urls import DatabaseUrl
@@ -33,6 +35,22 @@ class CredentialsError(RuntimeError):
 class ClientCredentials:
     client_id: str
     client_secret: str = field(repr=False)  # never printed
+
+
+async def admin_api_key(db: Database, settings: Settings, email: str, name: str) -> str:
+    """A new admin user and an API key holding every scope: what the event benches subscribe
+    and write with (they start from an empty database, so the user is always new)."""
+    await admin.create_user(
+        SqlUnitOfWork.factory(db),
+        Passwords(settings.auth),
+        email=email,
+        password=f"Bench-{uuid.uuid4().hex}",
+        admin=True,
+    )
+    _, plaintext = await admin.create_api_key(
+        SqlUnitOfWork.factory(db), email=email, name=name, scopes=",".join(sorted(ALL_SCOPES))
+    )
+    return plaintext
 
 
 async def _ensure_client(db: Database) -> ClientCredentials:

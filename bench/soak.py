@@ -40,8 +40,6 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from app.auth.passwords import Passwords
-from app.auth.scopes import ALL_SCOPES
 from app.config import Settings
 from app.db import tables
 from app.db.engine import Database
@@ -50,6 +48,7 @@ from app.db.urls import DatabaseUrl
 from app.repositories.unit_of_work import SqlUnitOfWork
 from app.seed import SeedSize, seed
 from app.usecases import operators as admin
+from bench.credentials import admin_api_key
 from bench.run import RATE_LIMIT_ENV, SOCKET_LIMITS_ENV
 from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import to_global_id
@@ -104,19 +103,7 @@ async def _prepare(database_url: str) -> tuple[str, list[str], list[str]]:
     db = Database(DatabaseUrl.parse(database_url), settings)
     try:
         await seed(db, SeedSize(products=50, users=CUSTOMERS, orders=0))
-        await admin.create_user(
-            SqlUnitOfWork.factory(db),
-            Passwords(settings.auth),
-            email=ADMIN_EMAIL,
-            password="Soak-" + uuid.uuid4().hex,
-            admin=True,
-        )
-        _, admin_key = await admin.create_api_key(
-            SqlUnitOfWork.factory(db),
-            email=ADMIN_EMAIL,
-            name="soak",
-            scopes=",".join(sorted(ALL_SCOPES)),
-        )
+        admin_key = await admin_api_key(db, settings, ADMIN_EMAIL, "soak")
         async with db.read() as conn:
             emails = (await conn.execute(select(tables.users.c.email))).scalars().all()
             products = (await conn.execute(select(tables.products.c.id))).scalars().all()

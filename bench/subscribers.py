@@ -44,8 +44,6 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from app.auth.passwords import Passwords
-from app.auth.scopes import ALL_SCOPES
 from app.config import Settings
 from app.db.engine import Database
 from app.db.migrate import migrate
@@ -53,7 +51,7 @@ from app.db.urls import DatabaseUrl
 from app.domain.events import EventType, StreamType, new_event
 from app.repositories import events as store
 from app.repositories.unit_of_work import SqlUnitOfWork
-from app.usecases import operators as admin
+from bench.credentials import admin_api_key
 from bench.run import RATE_LIMIT_ENV, SOCKET_LIMITS_ENV, process_cpu_seconds
 from bench.servers import QUIET, subprocess_server
 from resolvers.global_id import from_global_id
@@ -126,20 +124,7 @@ async def _admin_key(database_url: str) -> str:
     settings = Settings(database_url=database_url)
     db = Database(DatabaseUrl.parse(database_url), settings)
     try:
-        await admin.create_user(
-            SqlUnitOfWork.factory(db),
-            Passwords(settings.auth),
-            email=ADMIN_EMAIL,
-            password="Bench-" + uuid.uuid4().hex,
-            admin=True,
-        )
-        _, plaintext = await admin.create_api_key(
-            SqlUnitOfWork.factory(db),
-            email=ADMIN_EMAIL,
-            name="bench",
-            scopes=",".join(sorted(ALL_SCOPES)),
-        )
-        return plaintext
+        return await admin_api_key(db, settings, ADMIN_EMAIL, "bench")
     finally:
         await db.dispose()
 
