@@ -13,11 +13,13 @@ The operation itself runs through the pipeline shared with the WebSocket transpo
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -60,7 +62,25 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-def _json(text: str, what: str) -> Any:
+# A run of digits orjson may read differently: it turns integers beyond 64 bits into floats,
+# where the standard library keeps them exact (and GraphQL's coercion words its error by type).
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _json(raw: bytes, what: str) -> Any:
+    """The JSON value of `raw`: read by orjson (several times faster), and by the standard
+    library wherever orjson could read it differently or refuses it, so what is accepted and
+    how a refusal is worded stay the standard library's (lone surrogates, for example, are its
+    to accept and the variables check's to refuse)."""
+    if _LONG_NUMBER.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError(f"{what} is not valid UTF-8") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except ValueError:
@@ -93,7 +113,7 @@ def _get_params(request: Request) -> OperationRequest:
     raw: dict[str, Any] = dict(request.query_params)
     for name in ("variables", "extensions"):
         if name in raw:
-            raw[name] = _json(raw[name], f"`{name}`")
+            raw[name] = _json(raw[name].encode("utf-8", "surrogatepass"), f"`{name}`")
     return _params(raw, "A GET request's URL")
 
 
@@ -123,11 +143,7 @@ async def _post_body(
     body = await _read_body(request.receive)
     if not body.strip():
         raise RequestError("The request body is empty; send a JSON object with a `query`")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise RequestError("The request body is not valid UTF-8") from None
-    raw = _json(text, "The request body")
+    raw = _json(body, "The request body")
     if not isinstance(raw, list):
         return _params(raw)
     if limits.max_batch == 0:

@@ -1,4 +1,4 @@
-"""The request-ID middleware on a bare Starlette app (in memory, no server)."""
+"""Request IDs, given by the edge (app.http.edge) on a bare Starlette app (in memory, no server)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.http.request_id import RequestIdMiddleware, request_id_from, request_id_of
+from app.http.edge import Edge
+from app.http.request_id import request_id_from, request_id_of
 
 
 async def crash(request: Request) -> Response:
@@ -26,7 +27,7 @@ async def echo(request: Request) -> Response:
 def client() -> httpx.AsyncClient:
     app = Starlette(
         routes=[Route("/crash", crash), Route("/echo", echo)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(Edge)],
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
