@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth.authenticator import Authenticator
+from app.auth.authenticator import CREDENTIAL_HEADERS, Authenticator
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import ServiceUnavailable
@@ -23,6 +23,8 @@ from app.http.request_id import HEADER, request_id_in
 from app.http.rest.problems import problem_response
 
 log = logging.getLogger("app.http.auth")
+
+_CREDENTIAL_KEYS = frozenset(name.encode("latin-1") for name in CREDENTIAL_HEADERS)
 
 
 def principal_of(request: Request) -> Principal:
@@ -47,7 +49,10 @@ async def authenticate(scope: Scope, send: Send, reply: Reply) -> Principal | No
     authenticator: Authenticator = scope["app"].state.og.auth.authenticator
     client = scope.get("client")
     try:
-        return await authenticator.authenticate(Headers(scope=scope), client[0] if client else "")
+        # Only the headers that can carry a credential (names are lower case in ASGI): the
+        # authenticator reads nothing else, and needs to see each of their copies.
+        credentials = Headers(raw=[h for h in scope["headers"] if h[0] in _CREDENTIAL_KEYS])
+        return await authenticator.authenticate(credentials, client[0] if client else "")
     except InvalidCredentials as error:
         # RFC 6750: a malformed request (two credentials, a repeated header, another
         # scheme) is 400; a credential that does not prove anything is 401.

@@ -120,26 +120,9 @@ def _get_params(request: Request) -> OperationRequest:
 async def _post_body(
     request: Request, limits: GraphQLLimits
 ) -> list[OperationRequest] | OperationRequest:
-    media_type, *params = request.headers.get("content-type", "").split(";")
-    media_type = media_type.strip().lower()
-    charset = next(
-        (
-            value.strip().strip('"').lower()
-            for name, _, value in (p.partition("=") for p in params)
-            if name.strip().lower() == "charset"
-        ),
-        "utf-8",
-    )
-    if media_type != JSON or charset != "utf-8":
-        raise RequestError(
-            "POST bodies must be application/json (UTF-8)"
-            + (
-                f", not {media_type[:100]}"
-                if media_type
-                else "; the Content-Type header is missing"
-            ),
-            status=415,
-        )
+    content_type = request.headers.get("content-type", "")
+    if content_type != JSON:  # else (nearly every request) nothing to parse
+        _check_content_type(content_type)
     body = await _read_body(request.receive)
     if not body.strip():
         raise RequestError("The request body is empty; send a JSON object with a `query`")
@@ -159,6 +142,30 @@ async def _post_body(
             f"is {limits.max_batch}"
         )
     return [_params(item, f"Operation {index} of the batch") for index, item in enumerate(raw)]
+
+
+def _check_content_type(content_type: str) -> None:
+    """415 unless the Content-Type is application/json in UTF-8 (the default charset)."""
+    media_type, *params = content_type.split(";")
+    media_type = media_type.strip().lower()
+    charset = next(
+        (
+            value.strip().strip('"').lower()
+            for name, _, value in (p.partition("=") for p in params)
+            if name.strip().lower() == "charset"
+        ),
+        "utf-8",
+    )
+    if media_type != JSON or charset != "utf-8":
+        raise RequestError(
+            "POST bodies must be application/json (UTF-8)"
+            + (
+                f", not {media_type[:100]}"
+                if media_type
+                else "; the Content-Type header is missing"
+            ),
+            status=415,
+        )
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -195,10 +202,9 @@ async def _run(
     pipeline = state.pipeline
     started = time.perf_counter()
     principal = principal_of(request)
+    client = request.scope.get("client")
     caller = Caller(
-        principal=principal,
-        request_id=request_id,
-        client_address=request.client.host if request.client is not None else "",
+        principal=principal, request_id=request_id, client_address=client[0] if client else ""
     )
     plan = await pipeline.plan(params, _TRANSPORTS[request.method], caller)
     state_of_request = request.scope.setdefault("state", {})
@@ -220,8 +226,8 @@ async def _run(
     body = answer.body
     status = 200
     headers: dict[str, str] = {}
-    codes = [e["extensions"].get("code") for e in body.get("errors", ())]
-    retry_after = _retry_after(body)
+    codes = [e["extensions"].get("code") for e in body["errors"]] if "errors" in body else []
+    retry_after = _retry_after(body) if codes else 0
     if retry_after:
         headers["Retry-After"] = str(retry_after)
     if media_type == GRAPHQL_RESPONSE_JSON and body["data"] is None:
