@@ -38,7 +38,9 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from graphql import (
     DocumentNode,
@@ -165,6 +167,9 @@ class _Renderer:
         if isinstance(built, list):  # coerced once already by the session; cannot fail here
             raise GraphQLError(built[0].message)
         self._executor = built
+        # Held for the renderer's life: a process holds more subscriptions than the engine
+        # caches plans for, and rebuilding one per event was most of an event's cost.
+        self._plan = hub.engine.events_plan(query.document, built.operation)
 
     async def render(
         self, events: Sequence[Event], loaders: Loaders | None = None
@@ -198,7 +203,12 @@ class _Renderer:
 
     async def _execute(self, events: Sequence[Event], loaders: Loaders) -> list[Executed | None]:
         feed, principal = self._feed, self._principal
-        roots = await asyncio.gather(*(feed.source(event, loaders, principal) for event in events))
+        if len(events) == 1:  # a live event: no task to gather one value
+            roots = [await feed.source(events[0], loaders, principal)]
+        else:
+            roots = await asyncio.gather(
+                *(feed.source(event, loaders, principal) for event in events)
+            )
         shown = [root for root in roots if root is not None]
         executor = self._executor
 
@@ -217,6 +227,7 @@ class _Renderer:
                 context=self._context,
                 payloads=shown,
                 standard=standard,
+                plan=self._plan,
             )
             if shown
             else ()
@@ -225,15 +236,27 @@ class _Renderer:
 
     def _encode(self, event: Event, result: Executed) -> Encoded:
         position = event.position or 0
-        payload: dict[str, Any] = {"data": result.data}
+        data = encoding.dumps_text(result.data)
+        extensions = _extensions(position, event.id, event.type, event.version)
         if result.errors:
             debug = self._hub.debug
-            payload["errors"] = [format_error(e, self._request_id, debug) for e in result.errors]
-        payload["extensions"] = {
-            "cursor": cursor.encode(position),
-            "event": {"id": str(event.id), "type": event.type, "version": event.version},
-        }
-        return Encoded(position, encoding.dumps_text(payload))
+            errors = [format_error(e, self._request_id, debug) for e in result.errors]
+            text = f'{{"data":{data},"errors":{encoding.dumps_text(errors)},{extensions}}}'
+        else:
+            text = f'{{"data":{data},{extensions}}}'
+        return Encoded(position, text)
+
+
+@lru_cache(maxsize=1024)
+def _extensions(position: int, event_id: UUID, event_type: str, version: int) -> str:
+    """A payload's `"extensions":{...}` member: the same for every group an event reaches, so
+    encoded once per event (the last ones kept; a live event is rendered for every group in
+    turn, a replayed batch for one subscriber)."""
+    extensions = {
+        "cursor": cursor.encode(position),
+        "event": {"id": str(event_id), "type": event_type, "version": version},
+    }
+    return f'"extensions":{encoding.dumps_text(extensions)}'
 
 
 _FAILED = "failed"
@@ -296,7 +319,7 @@ class Group:
         self._renderer = renderer
         self._feed = feed
         self.members: set[Member] = set()
-        self._listener: Listener[Loaders] = hub.fanout.listen(feed.event_types, GROUP_QUEUE)
+        self._listener: Listener[Loaders] = self._listen()
         self._task = asyncio.create_task(self._run(), name="subscription group")
 
     async def _run(self) -> None:
@@ -307,7 +330,7 @@ class Group:
                 return
             except SubscriberOverflow:
                 # Listen again first, then let every member catch up from the store.
-                self._listener = self._hub.fanout.listen(self._feed.event_types, GROUP_QUEUE)
+                self._listener = self._listen()
                 for member in list(self.members):
                     member.overflow()
             except TooSlow as error:
@@ -318,14 +341,14 @@ class Group:
                 self.stop("the subscription failed; resume with the last cursor")
                 return
 
+    def _listen(self) -> Listener[Loaders]:
+        feed = self._feed
+        return self._hub.fanout.listen(feed.event_types, GROUP_QUEUE, feed.stream_id)
+
     async def _deliver(self, delivery: Delivery[Loaders]) -> None:
-        event = delivery.event
-        stream = self._feed.stream_id
-        if stream is not None and event.stream_id != stream:
-            return
         if not self.members:
             return
-        [encoded] = await self._renderer.render([event], delivery.shared)
+        [encoded] = await self._renderer.render([delivery.event], delivery.shared)
         if encoded is not None:
             for member in list(self.members):
                 member.offer(encoded)
