@@ -3,14 +3,17 @@
 
 One real server process (uvicorn, the app as `python -m app serve` runs it, on a SQLite file, with
 its in-process broker, or Redis Streams when `BENCH_REDIS_URL` is set, under a unique prefix) and
-real WebSocket clients in this process (`websockets`, `graphql-transport-ws`), each on its own
-socket and anonymous, all subscribed to `productStockChanged(id:)` for one product. Events are
+real WebSocket clients (`graphql-transport-ws`, each on its own socket and anonymous), held by
+BENCH_CLIENT_PROCESSES (2) client processes (bench.subscriber_clients: so cheap per message that
+reading 10,000 sockets never queues behind the client's own CPU), all subscribed to
+`productStockChanged(id:)` for one product. Events are
 committed one at a time by `restockProduct` over HTTP with an admin API key. Latency = the moment
 (wall clock) a client's socket hands it the `next` message minus the event's `occurred_at` in
 the store (taken just before the commit, on the same machine's clock; the event is matched by
 `extensions.event.version`). The mutation's HTTP response often arrives after the event.
 Each group is measured on its own: its sockets are opened, proven to be receiving (warm-up
-restocks until every socket has seen one), held for all of its events, then closed. Groups of
+restocks until every socket has seen one, and the last of them delivered everywhere), held for
+all of its events, then closed. Groups of
 10,000 run twice: 1,000 distinct documents with 10 identical subscribers each (the server shares
 one execution per document and audience), and 10,000 distinct documents (each subscriber its own
 alias). Server CPU per delivery = the server process's CPU time over the measured events divided
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -315,18 +318,30 @@ class _Clients:
     def all_seen(self) -> bool:
         return len(self._seen) == self._involved
 
-    async def delivered(self, version: int) -> None:
-        """Until every socket has received `version` (BenchError after WAIT seconds)."""
-        deadline = time.monotonic() + WAIT
-        while len(self._done.get(version, ())) < self._involved:
+    async def _until(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Wait (at most `seconds`) until `done()`; whether it is."""
+        deadline = time.monotonic() + seconds
+        while not done():
             if self.failure is not None:
                 raise BenchError(self.failure)
             left = deadline - time.monotonic()
             if left <= 0:
-                raise BenchError(f"event {version} did not reach every socket in {WAIT} s")
+                return False
             self._changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), left)
+        return True
+
+    async def seen(self, seconds: float) -> bool:
+        """Whether every socket has received an event, waiting at most `seconds`."""
+        return await self._until(lambda: self.all_seen, seconds)
+
+    async def delivered(self, version: int, seconds: float = WAIT) -> None:
+        """Until every socket has received `version` (BenchError after `seconds`)."""
+        if not await self._until(
+            lambda: len(self._done.get(version, ())) == self._involved, seconds
+        ):
+            raise BenchError(f"event {version} did not reach every socket in {seconds} s")
 
     async def close(self) -> dict[int, list[float]]:
         """When each socket received each event; the sockets are closed."""
@@ -358,14 +373,14 @@ async def _group(
         # every socket has received something, so no measured event meets a socket not yet there.
         deadline = time.monotonic() + WAIT
         while not clients.all_seen:
-            if clients.failure is not None:
-                raise BenchError(clients.failure)
             if time.monotonic() > deadline:
                 raise BenchError(f"not all of {size} sockets received events")
             await _post(client, RESTOCK, id=product_id)
-            await asyncio.sleep(0.2)
-        # Every warm-up restock has committed: the measured ones are the next versions.
+            await clients.seen(1.0)
+        # Every warm-up restock has committed: the measured ones are the next versions, once
+        # the last warm-up event has reached every socket (none queues behind warm-up events).
         first = version = await _last_version(database_url, product_id)
+        await clients.delivered(first, 4 * WAIT)
         cpu_before = process_cpu_seconds(pid)
         for _ in range(events):
             version += 1

@@ -377,6 +377,10 @@ def _compile_fill(plan: _Object) -> Fill:
     return fill
 
 
+def _itself(value: Any) -> Any:
+    return value
+
+
 def _uses_variables(node: FieldNode) -> bool:
     return any(_value_uses_variables(argument.value) for argument in node.arguments or ())
 
@@ -530,7 +534,12 @@ class LevelExecutor:
             return plan
         plan.strawberry = field
         metadata: Any = field.metadata or {}
-        if BATCH in metadata:
+        if field.is_subscription:
+            # Per event, Strawberry resolves a subscription's root field to the event's value
+            # itself: no arguments to coerce nor ResolveInfo to build for each of thousands of
+            # subscriptions (they were coerced, and authorized, when it subscribed).
+            plan.kind, plan.fn = CALL, _itself
+        elif BATCH in metadata:
             plan.kind, plan.fn = BATCH_, metadata[BATCH]
         elif EACH in metadata:
             plan.kind, plan.fn = EACH_, metadata[EACH]

@@ -1,7 +1,9 @@
 """Handing committed events to this process's live subscribers.
 
 A broker (in process, or Redis Streams across processes) calls `Fanout.publish` once per event
-it receives, in order. Every listener gets the event through its own bounded queue, so a slow
+it receives, in order. Listeners are indexed by event type and stream (one stream, or all), so an
+event is offered only to those listening to it. Every listener gets the event through its own
+bounded queue, so a slow
 subscriber can neither slow the others nor grow memory without bound: when its queue is full
 it is marked overflowed and its next read raises `SubscriberOverflow`. Whatever `per_event`
 builds (the GraphQL layer's fresh DataLoaders) is built once per event
