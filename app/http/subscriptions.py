@@ -382,6 +382,7 @@ class SendWatch:
         self._sending: dict[asyncio.Task[Any], float] = {}
         self._expired: set[asyncio.Task[Any]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     def start(self) -> asyncio.Task[Any]:
         """A send begins in the current task; the task, to pass to `done` and `expired`."""
@@ -389,7 +390,7 @@ class SendWatch:
         assert task is not None
         loop = task.get_loop()
         self._sending[task] = loop.time()
-        if self._task is None:
+        if self._task is None and not self._closed:
             self._task = loop.create_task(self._watch(), name="subscription send watch")
         return task
 
@@ -417,6 +418,8 @@ class SendWatch:
                     task.cancel()
 
     def close(self) -> None:
+        """Shutting down: no more watching (a socket's last sends, closing, need none)."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             self._task = None

@@ -39,3 +39,11 @@ async def test_a_send_still_waiting_past_the_lag_is_too_slow_and_a_prompt_one_is
         assert other.cancelled()
     finally:
         watch.close()
+
+
+async def test_a_closed_watch_starts_no_task_for_the_last_sends() -> None:
+    watch = SendWatch(max_lag=0.05)
+    watch.close()
+    before = asyncio.all_tasks()
+    assert await _send(watch, asyncio.sleep(0)) == "sent"
+    assert asyncio.all_tasks() == before, "nothing left pending once the hub has closed"
