@@ -427,8 +427,8 @@ class Figures:
             print(
                 f"  SQL statements           {total} ({total / per:.1f} per order); the most run:"
             )
-            for query, calls in self.statements.most_common(8):
-                print(f"    {calls / per:6.2f}/order  {query[:100]}")
+            for query, calls in self.statements.most_common(14):
+                print(f"    {calls / per:6.2f}/order  {query[:110]}")
 
     @property
     def closes_1013(self) -> int:

@@ -56,7 +56,7 @@ class Dispatcher(WakeableLoop):
         *,
         worker: str | None = None,
         batch: int = 50,
-        concurrency: int = 8,
+        concurrency: int = 32,
         handler_timeout: float = 30.0,
         lease: timedelta = timedelta(minutes=5),
         max_attempts: int = 8,
