@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.sql import Executable
 
 from app.config import Settings
-from app.db.driver import DriverPool, PoolTimeout
+from app.db.driver import DriverPool, PoolClosed, PoolTimeout
 from app.db.urls import DatabaseUrl
 from app.errors import ApiError, DatabaseBusy, ServiceUnavailable
 from app.observability import metrics
@@ -116,7 +116,7 @@ class Database:
             try:
                 yield driver_connection
             finally:
-                await self._driver.release(driver_connection)
+                self._driver.release(driver_connection)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -292,6 +292,8 @@ def unavailable_message(error: BaseException, *, connecting: bool) -> str | None
     """
     if isinstance(error, sa_exc.TimeoutError | PoolTimeout):  # no pooled connection was free
         return BUSY_MESSAGE
+    if isinstance(error, PoolClosed):  # the process is stopping
+        return UNAVAILABLE_MESSAGE
     if isinstance(error, TimeoutError):  # connect timeout or asyncpg's command_timeout
         return TOO_SLOW_MESSAGE
     if isinstance(error, OSError):  # refused, reset, unreachable: raised raw by asyncpg
