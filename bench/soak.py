@@ -2,16 +2,17 @@
 
 Two server processes (uvicorn, the app as `python -m app serve` runs it) share a fresh PostgreSQL
 database and a Redis stream prefix. `BENCH_SOAK_SUBSCRIBERS` (100) real WebSocket clients, half
-on each process, subscribe to `orderCreated` with an admin key (so each should receive every
-order), while `createOrder` is sent open-loop at `BENCH_SOAK_RATE` (100) a second for
-`BENCH_SOAK_SECONDS` (60), alternating between the processes. Printed: orders placed, closes
-with 1013, delivery completeness (every subscriber got every order exactly once), commit-to-
-delivery p50/p99 (socket receipt minus the mutation response's arrival), and commit-to-handler
-lag p50/p99/max (the order confirmation's `handler_runs.updated_at` minus the event's
-`occurred_at`), the dispatcher's own figure; each server's CPU and the SQL statements per order
-(pg_stat_statements, when the server has it loaded). Then one PASS/FAIL line per target of issue
-#14 (every order placed at the rate, no 1013 close, every subscriber gets every order exactly
-once, handler lag p99 <= 2 s, every order handled), and the exit status is 1 on any FAIL.
+on each server and run by `BENCH_SOAK_CLIENT_PROCESSES` (2) processes of their own, subscribe to
+`orderCreated` with an admin key (so each should receive every order), while `createOrder` is
+sent open-loop at `BENCH_SOAK_RATE` (100) a second for `BENCH_SOAK_SECONDS` (60), alternating
+between the servers. Printed: orders placed (failures by reason), closes with 1013, delivery
+completeness (every subscriber got every order exactly once), commit-to-delivery p50/p99
+(socket receipt minus the mutation response's arrival), commit-to-handler lag p50/p99/max (the
+order confirmation's `handler_runs.updated_at` minus the event's `occurred_at`), each server's
+CPU, the order placer's CPU and loop lag, and the SQL statements per order (pg_stat_statements,
+when the server loads it). Then one PASS/FAIL line per target of issue #14 (every order placed
+at the rate, no 1013 close, every subscriber gets every order exactly once, every order handled,
+handler lag p99 <= 2 s); the exit status is 1 on any FAIL.
 
 The servers run in their own process groups and are stopped (with the database dropped and the
 Redis prefix deleted) however the soak ends: normally, on an exception, on Ctrl-C or on SIGTERM.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -33,9 +35,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +69,7 @@ from resolvers.global_id import to_global_id
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "60"))
 RATE = float(os.environ.get("BENCH_SOAK_RATE", "100"))
 SUBSCRIBERS = int(os.environ.get("BENCH_SOAK_SUBSCRIBERS", "100"))
+CLIENT_PROCESSES = max(1, int(os.environ.get("BENCH_SOAK_CLIENT_PROCESSES", "2")))
 ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -178,6 +182,68 @@ async def _subscribe(base_url: str, key: str, state: Subscriber, ready: asyncio.
             state.ended = True
 
 
+def _clients(urls: list[str], key: str, count: int, orders: Connection) -> None:
+    """A subscriber process: `count` subscribers, spread over `urls`; says "ready" once all
+    have subscribed, then, given the orders placed, waits (up to SETTLE) until each has every
+    one or has lost its socket, and sends back what each received."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the soak stops its clients itself
+
+    async def run() -> list[Subscriber]:
+        subscribers = [Subscriber() for _ in range(count)]
+        readies = [asyncio.Event() for _ in subscribers]
+        tasks = [
+            asyncio.create_task(_subscribe(urls[i % len(urls)], key, state, readies[i]))
+            for i, state in enumerate(subscribers)
+        ]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+            orders.send("ready")
+            placed: set[str] = await asyncio.get_running_loop().run_in_executor(None, orders.recv)
+            await _settle(subscribers, placed)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return subscribers
+
+    try:
+        orders.send(asyncio.run(run()))
+    except Exception as error:  # the soak reports it rather than waiting out its timeout
+        orders.send(f"subscribers failed: {error!r}")
+
+
+@contextlib.contextmanager
+def _subscriber_processes(urls: list[str], key: str) -> Iterator[list[Connection]]:
+    """SUBSCRIBERS WebSocket clients in CLIENT_PROCESSES processes of their own, so that reading
+    10,000 messages a second does not hold up the loop that places the orders (in one process
+    its loop lagged up to a second, and orders went out at half the rate); stopped on exit."""
+    context = multiprocessing.get_context("spawn")
+    pipes, processes = [], []
+    try:
+        for n in range(CLIENT_PROCESSES):
+            ours, theirs = context.Pipe()
+            count = SUBSCRIBERS // CLIENT_PROCESSES + (n < SUBSCRIBERS % CLIENT_PROCESSES)
+            # Each process starts on a different server, so both get half of the subscribers.
+            order = urls[n % len(urls) :] + urls[: n % len(urls)]
+            process = context.Process(
+                target=_clients, args=(order, key, count, theirs), daemon=True
+            )
+            process.start()
+            pipes.append(ours)
+            processes.append(process)
+        yield pipes
+    finally:
+        for process in processes:
+            process.terminate()
+            process.join(10)
+
+
+def _receive(pipe: Connection, timeout: float) -> Any:
+    if not pipe.poll(timeout):
+        raise SoakError(f"a subscriber process did not answer in {timeout:g} s")
+    return pipe.recv()
+
+
 @dataclass
 class Placed:
     committed: dict[str, float] = field(default_factory=dict)  # order id -> response arrival
@@ -266,14 +332,10 @@ async def soak() -> int:
             async with _server(env) as a, _server(env) as b:
                 servers = [a, b]
                 urls = [a.base_url, b.base_url]
-                subscribers = [Subscriber() for _ in range(SUBSCRIBERS)]
-                readies = [asyncio.Event() for _ in subscribers]
-                tasks = [
-                    asyncio.create_task(_subscribe(urls[i % 2], admin_key, s, readies[i]))
-                    for i, s in enumerate(subscribers)
-                ]
-                try:
-                    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 60)
+                with _subscriber_processes(urls, admin_key) as pipes:
+                    for pipe in pipes:
+                        if (answer := _receive(pipe, 120)) != "ready":
+                            raise SoakError(str(answer))
                     statements_before = _statements(database_url)
                     cpu_before = _cpu(servers)
                     client_before = process_cpu_seconds(os.getpid())
@@ -283,14 +345,17 @@ async def soak() -> int:
                     cpu_load = _cpu(servers, cpu_before)
                     client_cpu = process_cpu_seconds(os.getpid()) - client_before
                     ticker.cancel()
-                    await _settle(subscribers, set(placed.committed))
-                    lag = await _handler_lag(database_url, len(placed.committed))
-                    cpu_all = _cpu(servers, cpu_before)
-                    statements = _statements(database_url) - statements_before
-                finally:
-                    for task in tasks:
-                        task.cancel()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+                    for pipe in pipes:
+                        pipe.send(set(placed.committed))
+                    subscribers: list[Subscriber] = []
+                    for pipe in pipes:
+                        answer = await asyncio.to_thread(_receive, pipe, SETTLE + 60)
+                        if isinstance(answer, str):
+                            raise SoakError(answer)
+                        subscribers += answer
+                lag = await _handler_lag(database_url, len(placed.committed))
+                cpu_all = _cpu(servers, cpu_before)
+                statements = _statements(database_url) - statements_before
         finally:
             redis = Redis.from_url(REDIS_URL)
             await redis.delete(f"{prefix}events")

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from app.db.engine import Database
 from app.domain.events import Event
 from app.errors import ServiceUnavailable
@@ -126,65 +128,68 @@ class Dispatcher(WakeableLoop):
                         self._batch - taken,
                         min(free, self._batch - taken),
                     )
+                    if claim.events:  # their first handlers start in the claiming transaction
+                        runs = await store.runs_for(conn, [event.id for event in claim.events])
+                        batch = _Batch(claim.events, self._bus, runs)
+                        started = await self._step(conn, batch, now)
                 taken += claim.settled + len(claim.events)
                 if not claim.events:
                     break
-                running[asyncio.create_task(self._dispatch(claim.events))] = len(claim.events)
+                running[asyncio.create_task(self._handle(batch, started))] = len(claim.events)
         finally:
             if running:
                 done, _ = await asyncio.wait(running)
                 _log_failures(done)
         return taken
 
-    async def _dispatch(self, claimed: list[Event]) -> None:
-        """Run the due handlers of one claim's events, side by side across events and one after
-        another within an event, in a few statements for the whole claim: each step starts one
-        handler per event (renewing the leases), runs them, and records how they went, together
-        with the release of the events that have no handler left to run."""
-        pending = {event.id: self._bus.subscriptions_for(event.type) for event in claimed}
-        retry_at: dict[UUID, datetime] = {}
-        outcomes: list[store.Outcome] = []
-        async with self._db.read() as conn:
-            runs = await store.runs_for(conn, [event.id for event in claimed])
-        events = claimed
-        while True:
-            now = self._clock()
-            due: dict[UUID, tuple[store.Attempt, Subscription]] = {}
-            finished: list[store.Release] = []
-            for event in events:
-                step = self._next(event, pending[event.id], runs[event.id], retry_at, now)
-                if step is not None:
-                    due[event.id] = step
-                else:
-                    later = retry_at.get(event.id)
-                    finished.append(store.Release(event, now if later is None else None, later))
-            async with self._db.write() as conn:
-                if outcomes or finished:
-                    lost = await store.finish_attempts(
-                        conn, self.worker, outcomes, finished, now=now
-                    )
-                    for event in lost:
-                        log.warning("lease on event %s expired while its handlers ran", event.id)
-                started = await store.start_attempts(
-                    conn,
-                    self.worker,
-                    [attempt for attempt, _ in due.values()],
-                    lease_until=now + self._lease,
-                    now=now,
-                )
-            for event_id in due.keys() - {attempt.event.id for attempt in started}:
-                log.warning("lease on event %s passed to another dispatcher", event_id)
-            if not started:
-                return
-            outcomes = list(
-                await asyncio.gather(*(self._attempt(a, due[a.event.id][1]) for a in started))
+    async def _handle(self, batch: _Batch, started: list[store.Attempt]) -> None:
+        """Run a claim's handlers, side by side across events and one after another within an
+        event, a step at a time: each step's attempts run together, then one transaction
+        records how they went and starts the next step's."""
+        while started:
+            batch.outcomes = list(
+                await asyncio.gather(*(self._attempt(a, batch.due[a.event.id]) for a in started))
             )
-            for outcome in outcomes:
+            for outcome in batch.outcomes:
                 if outcome.next_attempt_at is not None:
-                    retry_at[outcome.event_id] = _earliest(
-                        retry_at.get(outcome.event_id), outcome.next_attempt_at
+                    batch.retry_at[outcome.event_id] = _earliest(
+                        batch.retry_at.get(outcome.event_id), outcome.next_attempt_at
                     )
-            events = [attempt.event for attempt in started]
+            now = self._clock()
+            async with self._db.write() as conn:
+                started = await self._step(conn, batch, now)
+
+    async def _step(
+        self, conn: AsyncConnection, batch: _Batch, now: datetime
+    ) -> list[store.Attempt]:
+        """In `conn`'s transaction: record the last step's outcomes, release the events with no
+        handler left to run now, and start (renewing the lease) each other event's next one;
+        the attempts started."""
+        due: list[store.Attempt] = []
+        finished: list[store.Release] = []
+        batch.due = {}
+        for event in batch.events:
+            step = self._next(
+                event, batch.pending[event.id], batch.runs[event.id], batch.retry_at, now
+            )
+            if step is not None:
+                due.append(step[0])
+                batch.due[event.id] = step[1]
+            else:
+                later = batch.retry_at.get(event.id)
+                finished.append(store.Release(event, now if later is None else None, later))
+        if batch.outcomes or finished:
+            lost = await store.finish_attempts(conn, self.worker, batch.outcomes, finished, now=now)
+            for event in lost:
+                log.warning("lease on event %s expired while its handlers ran", event.id)
+        started = await store.start_attempts(
+            conn, self.worker, due, lease_until=now + self._lease, now=now
+        )
+        for event_id in batch.due.keys() - {attempt.event.id for attempt in started}:
+            log.warning("lease on event %s passed to another dispatcher", event_id)
+        batch.events = [attempt.event for attempt in started]
+        batch.outcomes = []
+        return started
 
     def _next(
         self,
@@ -237,6 +242,21 @@ class Dispatcher(WakeableLoop):
     def backoff(self, attempts: int) -> timedelta:
         """1 s, 2 s, 4 s, … up to the maximum: a flaky mail server gets room to recover."""
         return min(self._first_delay * (1 << min(attempts - 1, 30)), self._max_delay)
+
+
+class _Batch:
+    """One claim's events on their way through their handlers: what is left to run for each,
+    what has run, and when the events that must try again are due."""
+
+    def __init__(
+        self, events: list[Event], bus: EventBus, runs: dict[UUID, dict[str, store.HandlerRun]]
+    ) -> None:
+        self.events = events  # still leased here, with handlers left to consider
+        self.pending = {event.id: bus.subscriptions_for(event.type) for event in events}
+        self.runs = runs
+        self.retry_at: dict[UUID, datetime] = {}
+        self.outcomes: list[store.Outcome] = []  # the last step's, not yet recorded
+        self.due: dict[UUID, Subscription] = {}  # the handler each started attempt runs
 
 
 def _log_failures(done: set[asyncio.Task[None]]) -> None:
