@@ -63,7 +63,7 @@ from app.usecases import operators as admin
 from app.usecases.products import restock_product
 from bench.credentials import admin_api_key
 from bench.run import RATE_LIMIT_ENV, SOCKET_LIMITS_ENV, process_cpu_seconds
-from bench.servers import QUIET, ServerProcess, exit_on_sigterm, subprocess_server
+from bench.servers import QUIET, ServerProcess, subprocess_server
 from resolvers.global_id import to_global_id
 
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "60"))
@@ -535,13 +535,21 @@ class Figures:
         ]
 
 
+async def _stoppable() -> int:
+    """The soak, cancelled by SIGTERM as Ctrl-C cancels it: it unwinds through every `finally`,
+    which stops the servers' process groups and the subscriber processes, drops the database and
+    deletes the Redis prefix, whoever stops the soak."""
+    soaking = asyncio.current_task()
+    assert soaking is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, soaking.cancel)
+    return await soak()
+
+
 def main() -> int:
-    # SIGTERM unwinds like Ctrl-C, through every `finally`: the servers' process groups are
-    # stopped, the database dropped and the Redis prefix deleted, whoever stops the soak.
-    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
-        return asyncio.run(soak())
-    except KeyboardInterrupt:
+        return asyncio.run(_stoppable())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("soak stopped", file=sys.stderr)
         return 130
 
 
