@@ -69,6 +69,7 @@ from resolvers.global_id import to_global_id
 SECONDS = float(os.environ.get("BENCH_SOAK_SECONDS", "60"))
 RATE = float(os.environ.get("BENCH_SOAK_RATE", "100"))
 SUBSCRIBERS = int(os.environ.get("BENCH_SOAK_SUBSCRIBERS", "100"))
+PLACER_CONNECTIONS = 64
 CLIENT_PROCESSES = max(1, int(os.environ.get("BENCH_SOAK_CLIENT_PROCESSES", "2")))
 ADMIN_URL = os.environ.get(
     "BENCH_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -146,12 +147,26 @@ async def _prepare(database_url: str) -> tuple[str, list[str], list[str]]:
 
 
 @asynccontextmanager
-async def _server(env: dict[str, str]) -> AsyncIterator[ServerProcess]:
-    with (
-        tempfile.TemporaryDirectory() as logs,
-        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET, tcp=True) as server,
-    ):
+async def _server(env: dict[str, str], log: Path) -> AsyncIterator[ServerProcess]:
+    with subprocess_server(env, log, uvicorn_args=QUIET, tcp=True) as server:
         yield server
+
+
+def _log_trouble(logs: list[Path]) -> Counter[str]:
+    """The servers' warnings and errors (LOG_FORMAT=text), by level and message with its
+    numbers masked, so a miss comes with what the servers said about it."""
+    said: Counter[str] = Counter()
+    for log in logs:
+        for line in log.read_text(errors="replace").splitlines():
+            parts = line.split(" ", 4)  # date, time, level, logger, [request] message
+            if len(parts) == 5 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
+                message = parts[4].split("] ", 1)[-1]
+                said[f"{parts[2]} {parts[3]}: {_masked(message)}"] += 1
+    return said
+
+
+def _masked(message: str) -> str:
+    return "".join("#" if c.isdigit() else c for c in message)[:140]
 
 
 async def _subscribe(base_url: str, key: str, state: Subscriber, ready: asyncio.Event) -> None:
@@ -254,7 +269,10 @@ class Placed:
 async def _place_orders(servers: list[str], keys: list[str], products: list[str]) -> Placed:
     """`createOrder` open-loop at RATE for SECONDS, alternating between the servers."""
     placed = Placed()
-    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=None)) as client:
+    # Kept-alive connections, a bounded number: with one per request in flight, httpcore's pool
+    # scans them all on every change, and at a few hundred the placer's own loop lagged seconds.
+    limits = httpx.Limits(max_connections=PLACER_CONNECTIONS)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
 
         async def place(n: int) -> None:
             try:
@@ -316,10 +334,12 @@ def _cpu(servers: list[ServerProcess], since: list[float] | None = None) -> list
 
 async def soak() -> int:
     prefix = f"og-soak-{uuid.uuid4().hex[:8]}:"
-    with _database() as database_url:
+    with _database() as database_url, tempfile.TemporaryDirectory() as temporary:
+        logs = Path(temporary)
         migrate(DatabaseUrl.parse(database_url))
         admin_key, keys, products = await _prepare(database_url)
         env = {
+            "LOG_FORMAT": "text",
             "DATABASE_URL": database_url,
             "REDIS_URL": REDIS_URL,
             "REDIS_PREFIX": prefix,
@@ -329,7 +349,7 @@ async def soak() -> int:
             **SOCKET_LIMITS_ENV,
         }
         try:
-            async with _server(env) as a, _server(env) as b:
+            async with _server(env, logs / "a.log") as a, _server(env, logs / "b.log") as b:
                 servers = [a, b]
                 urls = [a.base_url, b.base_url]
                 with _subscriber_processes(urls, admin_key) as pipes:
@@ -356,6 +376,7 @@ async def soak() -> int:
                 lag = await _handler_lag(database_url, len(placed.committed))
                 cpu_all = _cpu(servers, cpu_before)
                 statements = _statements(database_url) - statements_before
+            trouble = _log_trouble([logs / "a.log", logs / "b.log"])
         finally:
             redis = Redis.from_url(REDIS_URL)
             await redis.delete(f"{prefix}events")
@@ -364,6 +385,10 @@ async def soak() -> int:
         subscribers, placed, lag, cpu_load, cpu_all, statements, client_cpu, loop_lags
     )
     figures.print()
+    if trouble:
+        print(f"  server warnings/errors   {trouble.total()}; the most frequent:")
+        for message, count in trouble.most_common(8):
+            print(f"    {count:6d}  {message}")
     verdicts = figures.verdicts()
     for passed, line in verdicts:
         print(f"  {'PASS' if passed else 'FAIL'}  {line}")

@@ -29,6 +29,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -44,6 +45,10 @@ from app.repositories import events as store
 log = logging.getLogger("app.dispatcher")
 
 Clock = Callable[[], datetime]
+
+# Waits (seconds) before trying again to record what a step's handlers did, when the database
+# is briefly away or busy; past the last, the events wait out their lease and are taken again.
+BOOKKEEPING_RETRIES = (0.5, 1.0, 2.0, 4.0)
 
 
 def _utcnow() -> datetime:
@@ -131,7 +136,7 @@ class Dispatcher(WakeableLoop):
                     if claim.events:  # their first handlers start in the claiming transaction
                         runs = await store.runs_for(conn, [event.id for event in claim.events])
                         batch = _Batch(claim.events, self._bus, runs)
-                        started = await self._step(conn, batch, now)
+                        started = await self._record(conn, batch, self._plan(batch, now), now)
                 taken += claim.settled + len(claim.events)
                 if not claim.events:
                     break
@@ -156,34 +161,50 @@ class Dispatcher(WakeableLoop):
                         batch.retry_at.get(outcome.event_id), outcome.next_attempt_at
                     )
             now = self._clock()
-            async with self._db.write() as conn:
-                started = await self._step(conn, batch, now)
+            plan = self._plan(batch, now)
+            for delay in (*BOOKKEEPING_RETRIES, None):
+                # The handlers have run: what they did is worth a few tries to record (else they
+                # run again once the leases end), while the database is briefly away or busy.
+                try:
+                    async with self._db.write() as conn:
+                        started = await self._record(conn, batch, plan, now)
+                    break
+                except ServiceUnavailable as error:
+                    if delay is None or self._stopping:
+                        raise
+                    log.warning("recording handler runs deferred %.1f s: %s", delay, error.message)
+                    await asyncio.sleep(delay)
 
-    async def _step(
-        self, conn: AsyncConnection, batch: _Batch, now: datetime
-    ) -> list[store.Attempt]:
-        """In `conn`'s transaction: record the last step's outcomes, release the events with no
-        handler left to run now, and start (renewing the lease) each other event's next one;
-        the attempts started."""
-        due: list[store.Attempt] = []
-        finished: list[store.Release] = []
+    def _plan(self, batch: _Batch, now: datetime) -> _Plan:
+        """Each of the batch's events' next handler to run now, or its release when none is."""
+        plan = _Plan()
         batch.due = {}
         for event in batch.events:
             step = self._next(
                 event, batch.pending[event.id], batch.runs[event.id], batch.retry_at, now
             )
             if step is not None:
-                due.append(step[0])
+                plan.due.append(step[0])
                 batch.due[event.id] = step[1]
             else:
                 later = batch.retry_at.get(event.id)
-                finished.append(store.Release(event, now if later is None else None, later))
-        if batch.outcomes or finished:
-            lost = await store.finish_attempts(conn, self.worker, batch.outcomes, finished, now=now)
+                plan.finished.append(store.Release(event, now if later is None else None, later))
+        return plan
+
+    async def _record(
+        self, conn: AsyncConnection, batch: _Batch, plan: _Plan, now: datetime
+    ) -> list[store.Attempt]:
+        """In `conn`'s transaction: record the last step's outcomes, release the events with no
+        handler left to run now, and start (renewing the lease) each other event's next one;
+        the attempts started. Run again after a failed transaction, it does the same."""
+        if batch.outcomes or plan.finished:
+            lost = await store.finish_attempts(
+                conn, self.worker, batch.outcomes, plan.finished, now=now
+            )
             for event in lost:
                 log.warning("lease on event %s expired while its handlers ran", event.id)
         started = await store.start_attempts(
-            conn, self.worker, due, lease_until=now + self._lease, now=now
+            conn, self.worker, plan.due, lease_until=now + self._lease, now=now
         )
         for event_id in batch.due.keys() - {attempt.event.id for attempt in started}:
             log.warning("lease on event %s passed to another dispatcher", event_id)
@@ -242,6 +263,14 @@ class Dispatcher(WakeableLoop):
     def backoff(self, attempts: int) -> timedelta:
         """1 s, 2 s, 4 s, … up to the maximum: a flaky mail server gets room to recover."""
         return min(self._first_delay * (1 << min(attempts - 1, 30)), self._max_delay)
+
+
+@dataclass
+class _Plan:
+    """One step of a batch: the attempts to start, and the events to release."""
+
+    due: list[store.Attempt] = field(default_factory=list)
+    finished: list[store.Release] = field(default_factory=list)
 
 
 class _Batch:
