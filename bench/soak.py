@@ -267,40 +267,62 @@ class Placed:
 
 
 async def _place_orders(servers: list[str], keys: list[str], products: list[str]) -> Placed:
-    """`createOrder` open-loop at RATE for SECONDS, alternating between the servers."""
+    """`createOrder` open-loop at RATE for SECONDS, alternating between the servers.
+
+    Each order is due at its time and taken by the first free of PLACER_CONNECTIONS workers,
+    each with a client of its own (a kept-alive connection to each server): one client for all
+    the requests in flight had httpcore's pool scan every connection and waiting request on each
+    change, and with a few hundred the placer's loop stalled for seconds (orders went out late,
+    or timed out waiting for the pool)."""
     placed = Placed()
-    # Kept-alive connections, a bounded number: with one per request in flight, httpcore's pool
-    # scans them all on every change, and at a few hundred the placer's own loop lagged seconds.
-    limits = httpx.Limits(max_connections=PLACER_CONNECTIONS)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    due: asyncio.Queue[int | None] = asyncio.Queue()
 
-        async def place(n: int) -> None:
-            try:
-                response = await client.post(
-                    f"{servers[n % 2]}/graphql",
-                    json={"query": CREATE_ORDER, "variables": {"p": products[n % len(products)]}},
-                    headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
-                )
-            except httpx.HTTPError as error:
-                placed.failures[type(error).__name__] += 1
-                return
-            try:
-                body = response.json()
-                order = body["data"]["createOrder"]["order"]
-                placed.committed[order["id"]] = time.perf_counter()
-            except (KeyError, TypeError, ValueError):
-                placed.failures[_failure(response)] += 1
+    async def worker() -> None:
+        limits = httpx.Limits(max_connections=len(servers))
+        async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+            while (n := await due.get()) is not None:
+                await _place(client, servers[n % len(servers)], n, keys, products, placed)
 
-        started = time.perf_counter()
-        placing: list[asyncio.Task[None]] = []
+    workers = [asyncio.create_task(worker()) for _ in range(PLACER_CONNECTIONS)]
+    started = time.perf_counter()
+    try:
         for n in range(int(SECONDS * RATE)):
             delay = started + n / RATE - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            placing.append(asyncio.create_task(place(n)))
-        await asyncio.gather(*placing)
-        placed.seconds = time.perf_counter() - started
+            due.put_nowait(n)
+        for _ in workers:
+            due.put_nowait(None)
+        await asyncio.gather(*workers)
+    finally:
+        for task in workers:
+            task.cancel()
+    placed.seconds = time.perf_counter() - started
     return placed
+
+
+async def _place(
+    client: httpx.AsyncClient,
+    server: str,
+    n: int,
+    keys: list[str],
+    products: list[str],
+    placed: Placed,
+) -> None:
+    try:
+        response = await client.post(
+            f"{server}/graphql",
+            json={"query": CREATE_ORDER, "variables": {"p": products[n % len(products)]}},
+            headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
+        )
+    except httpx.HTTPError as error:
+        placed.failures[type(error).__name__] += 1
+        return
+    try:
+        order = response.json()["data"]["createOrder"]["order"]
+        placed.committed[order["id"]] = time.perf_counter()
+    except (KeyError, TypeError, ValueError):
+        placed.failures[_failure(response)] += 1
 
 
 def _failure(response: httpx.Response) -> str:
