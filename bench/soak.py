@@ -316,7 +316,7 @@ async def _place(
             headers={"Authorization": f"Bearer {keys[n % len(keys)]}"},
         )
     except httpx.HTTPError as error:
-        placed.failures[type(error).__name__] += 1
+        placed.failures[f"{type(error).__name__} {_masked(str(error))[:60]}".strip()] += 1
         return
     try:
         order = response.json()["data"]["createOrder"]["order"]
