@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
-T = TypeVar("T", bound="Lazy")
+T = TypeVar("T")
 
 
 class _Computed:

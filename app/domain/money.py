@@ -60,9 +60,12 @@ class Money:
 
     def decimal_string(self) -> str:
         """The exact amount with as many decimals as the currency has: "19.99", "500" for JPY."""
-        exponent = currency_exponent(self.currency)
-        sign = "-" if self.minor_units < 0 else ""
-        units = abs(self.minor_units)
+        units = self.minor_units
+        exponent = _EXPONENTS.get(self.currency, 2)
+        if exponent == 2 and units >= 0:  # most money: a page of orders formats hundreds
+            return f"{units // 100}.{units % 100:02d}"
+        sign = "-" if units < 0 else ""
+        units = abs(units)
         if exponent == 0:
             return f"{sign}{units}"
         whole, fraction = divmod(units, 10**exponent)

@@ -16,7 +16,7 @@ result (objects really returned), whichever executor produced it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +108,7 @@ class Cost:
     # pipeline keeps one per document) is asked on every request.
     requested: int = field(init=False)
     _counted: tuple[tuple[str, _Counted], ...] = field(init=False, repr=False)
+    _actual: Callable[[Mapping[str, Any]], int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         roots = self.roots
@@ -118,8 +119,15 @@ class Cost:
             if (node_counted := node.counted()) is not None
         )
         object.__setattr__(self, "_counted", counted)
+        object.__setattr__(self, "_actual", _compile_actual(counted))
 
     def actual(self, data: Mapping[str, Any] | None) -> int:
+        if data is None:
+            return 0
+        return self._actual(data)
+
+    def actual_by_walking(self, data: Mapping[str, Any] | None) -> int:
+        """`actual`, by the general walk its compiled form must agree with (for the tests)."""
         if data is None:
             return 0
         return sum(_measure(counted, data[key]) for key, counted in self._counted if key in data)
@@ -159,6 +167,60 @@ def _below(children: tuple[tuple[str, _Counted], ...], value: dict[str, Any]) ->
         else:
             total += _measure(child, found)
     return total
+
+
+# Deeper trees than this are measured by the general walk below the limit.
+_COMPILED_DEPTH = 24
+
+
+def _compile_actual(roots: tuple[tuple[str, _Counted], ...]) -> Callable[[Mapping[str, Any]], int]:
+    """`actual` written out for one cost tree: a loop per list and a test per key, where the
+    general walk (`_measure`) makes a call per returned object (a nested page returns
+    thousands). Plain dicts and lists (what both executors return) take the written-out path;
+    anything else goes to `_measure`, so the two always agree."""
+    names: dict[str, Any] = {"measure": _measure}
+    lines = ["def actual(data):", "    total = 0"]
+
+    def constant(counted: _Counted) -> str:
+        name = f"C{len(names)}"
+        names[name] = counted
+        return name
+
+    def node(counted: _Counted, value: str, depth: int, indent: str) -> None:
+        weight, children = counted
+        if depth >= _COMPILED_DEPTH:
+            lines.append(f"{indent}if {value} is not None:")
+            lines.append(f"{indent}    total += measure({constant(counted)}, {value})")
+            return
+        v, item = f"v{depth}", f"i{depth}"
+        lines.append(f"{indent}{v} = {value}")
+        lines.append(f"{indent}if {v} is None:")
+        lines.append(f"{indent}    pass")
+        lines.append(f"{indent}elif type({v}) is dict:")
+        lines.append(f"{indent}    total += {weight}")
+        below(children, v, depth, indent + "    ")
+        lines.append(f"{indent}elif type({v}) is list:")
+        lines.append(f"{indent}    for {item} in {v}:")
+        lines.append(f"{indent}        if type({item}) is dict:")
+        lines.append(f"{indent}            total += {weight}")
+        below(children, item, depth, indent + "            ")
+        lines.append(f"{indent}        elif {item} is not None:")
+        lines.append(f"{indent}            total += measure({constant(counted)}, {item})")
+        lines.append(f"{indent}else:")
+        lines.append(f"{indent}    total += measure({constant(counted)}, {v})")
+
+    def below(
+        children: tuple[tuple[str, _Counted], ...], parent: str, depth: int, indent: str
+    ) -> None:
+        for key, child in children:
+            node(child, f"{parent}.get({key!r})", depth + 1, indent)
+
+    for key, counted in roots:
+        node(counted, f"data.get({key!r})", 0, "    ")
+    lines.append("    return total")
+    exec(compile("\n".join(lines), "<cost actual>", "exec"), names)
+    actual: Callable[[Mapping[str, Any]], int] = names["actual"]
+    return actual
 
 
 def cost_variables(document: DocumentNode) -> frozenset[str]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 from graphql.execution.values import get_variable_values
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.config import CostSettings
 from app.http.cost import Cost, CostAnalysis
@@ -163,3 +166,29 @@ def test_actual_cost_follows_aliases() -> None:
     query = "{ a: products(first: 2) { edges { node { sku } } } b: me { id } }"
     data = {"a": {"edges": [{"node": {"sku": "x"}}]}, "b": None}
     assert cost(query).actual(data) == 1
+
+
+_KEYS = ["users", "edges", "node", "id", "profile", "orders", "totalCount", "total", "items"]
+_KEYS += ["unitPrice", "product", "pageInfo", "amount", "sku"]
+
+
+def _results() -> st.SearchStrategy[Any]:
+    """Results of any shape over the README query's keys: nulls, lists of lists, objects where
+    scalars belong, mappings that are not plain dicts."""
+    return st.recursive(
+        st.none() | st.integers() | st.text(max_size=3),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=5)
+            | st.dictionaries(st.sampled_from(_KEYS), inner, max_size=3).map(OrderedDict)
+            | st.lists(inner, max_size=3).map(tuple)
+        ),
+        max_leaves=40,
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.dictionaries(st.sampled_from(_KEYS), _results(), max_size=3))
+def test_the_compiled_actual_cost_agrees_with_the_walk(data: dict[str, Any]) -> None:
+    priced = cost(README_NESTED)
+    assert priced.actual(data) == priced.actual_by_walking(data)
