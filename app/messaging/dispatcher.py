@@ -87,6 +87,7 @@ class Dispatcher(WakeableLoop):
         self._first_delay = first_delay
         self._max_delay = max_delay
         self._clock = clock
+        self._caught_up = False  # the last claim saw every event due then
         super().__init__(name=f"dispatcher {self.worker}", poll_interval=poll_interval)
 
     async def round(self) -> None:
@@ -104,14 +105,18 @@ class Dispatcher(WakeableLoop):
     async def drain(self) -> int:
         """Handle every event that is due now; the number of events taken."""
         total = 0
-        while not self._stopping and (taken := await self.run_once()):
+        while not self._stopping:
+            taken = await self.run_once()
             total += taken
+            if not taken or self._caught_up:
+                break
         return total
 
     async def run_once(self) -> int:
         """Take up to `batch` due events, leasing each only when a turn to handle it is free;
         the number taken (handled, or settled for want of handlers)."""
         taken = 0
+        self._caught_up = False
         running: dict[asyncio.Task[None], int] = {}  # a claim's handling -> its events
         try:
             while taken < self._batch and not self._stopping:
@@ -138,9 +143,11 @@ class Dispatcher(WakeableLoop):
                         batch = _Batch(claim.events, self._bus, runs)
                         started = await self._record(conn, batch, self._plan(batch, now), now)
                 taken += claim.settled + len(claim.events)
-                if not claim.events:
+                if claim.events:
+                    running[asyncio.create_task(self._handle(batch, started))] = len(claim.events)
+                if not claim.events or not claim.more:
+                    self._caught_up = True  # nothing else is due: no claim to find nothing
                     break
-                running[asyncio.create_task(self._handle(batch, started))] = len(claim.events)
         finally:
             if running:
                 done, _ = await asyncio.wait(running)

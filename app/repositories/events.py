@@ -109,10 +109,12 @@ class HandlerRun:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """One claim: the events leased to the worker, and how many were settled unhandled."""
+    """One claim: the events leased to the worker, how many were settled unhandled, and whether
+    more may be due (False: the claim saw every due event, so claiming again now finds none)."""
 
     events: list[Event]
     settled: int
+    more: bool = True
 
 
 async def claim_due(
@@ -147,10 +149,14 @@ async def claim_due(
     )
     wanted: list[int] = []
     unhandled: list[int] = []
-    for sequence, type_ in (await conn.execute(due)).all():
+    rows = (await conn.execute(due)).all()
+    more = len(rows) >= scan
+    for sequence, type_ in rows:
         if has_handlers(type_):
             if len(wanted) < take:
                 wanted.append(sequence)
+            else:
+                more = True
         else:
             unhandled.append(sequence)
     if unhandled:
@@ -161,7 +167,7 @@ async def claim_due(
             .values(handled_at=stamp)  # published_at is the relay's alone
         )
     if not wanted:
-        return Claim([], len(unhandled))
+        return Claim([], len(unhandled), more)
     stmt = (
         update(events)
         .where(events.c.sequence.in_(wanted))
@@ -169,7 +175,7 @@ async def claim_due(
         .returning(*events.c)
     )
     leased = sorted((_event(row) for row in await conn.execute(stmt)), key=_by_sequence)
-    return Claim(leased, len(unhandled))
+    return Claim(leased, len(unhandled), more)
 
 
 def _by_sequence(event: Event) -> int:
