@@ -35,16 +35,14 @@ from app.engine import Engine
 from app.http import authorize, oauth
 from app.http.auth_middleware import AuthMiddleware
 from app.http.cors import CorsMiddleware
+from app.http.edge import Edge, GraphQLRoute
 from app.http.executors import PreparedDocument
 from app.http.graphiql import NODE_MODULES, create_graphiql
 from app.http.graphql import graphql_endpoint_for
 from app.http.health import healthz, readyz
-from app.http.limits import BodyLimitMiddleware
+from app.http.limits import BodyLimit, BodyLimitMiddleware
 from app.http.metrics import metrics_route
-from app.http.observe import ObserveMiddleware
-from app.http.request_id import RequestIdMiddleware
 from app.http.rest.api import not_found, rest_endpoint
-from app.http.security_headers import SecurityHeadersMiddleware
 from app.http.sockets import OpenSockets
 from app.http.state import AppState, ContextFactory
 from app.http.subscriptions import Hub
@@ -258,6 +256,7 @@ def create_app(
             metrics.process_exited(os.getpid())  # its live gauges leave the sums
 
     graphql = graphql_endpoint_for(html_page=graphiql.page if graphiql else None)
+    body_limit = BodyLimit(settings.graphql.max_body_bytes, settings.graphql.body_read_timeout)
     sockets = OpenSockets()
     operations = settings.operations
     return Starlette(
@@ -288,12 +287,14 @@ def create_app(
             *extras.routes,
         ],
         middleware=[
-            # Outermost first: every response, even a refusal or a crash, gets nosniff (and HSTS
-            # over https) and its request ID.
-            Middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds),
-            Middleware(RequestIdMiddleware),
-            # Durations for /metrics and the access line, with the request ID already known.
-            Middleware(ObserveMiddleware),
+            # Outermost first. The edge gives every response, even a refusal or a crash, its
+            # request ID and security headers, and records it; it serves /graphql itself, with
+            # the same body limit and authentication as the layers below (app.http.edge).
+            Middleware(
+                Edge,
+                hsts_seconds=settings.hsts_seconds,
+                graphql=GraphQLRoute(graphql, body_limit, cors=bool(settings.cors.allowed_origins)),
+            ),
             # Preflights are answered here, before limits and authentication. Without allowed
             # origins nothing is added: browsers then refuse cross-origin calls themselves.
             *(
@@ -301,11 +302,7 @@ def create_app(
                 if settings.cors.allowed_origins
                 else []
             ),
-            Middleware(
-                BodyLimitMiddleware,
-                max_bytes=settings.graphql.max_body_bytes,
-                read_timeout=settings.graphql.body_read_timeout,
-            ),
+            Middleware(BodyLimitMiddleware, limit=body_limit),
             Middleware(AuthMiddleware, paths=("/graphql",), problem_prefixes=("/api/",)),
         ],
         lifespan=lifespan,

@@ -3,14 +3,17 @@
 
 One real server process (uvicorn, the app as `python -m app serve` runs it, on a SQLite file, with
 its in-process broker, or Redis Streams when `BENCH_REDIS_URL` is set, under a unique prefix) and
-real WebSocket clients in this process (`websockets`, `graphql-transport-ws`), each on its own
-socket and anonymous, all subscribed to `productStockChanged(id:)` for one product. Events are
+real WebSocket clients (`graphql-transport-ws`, each on its own socket and anonymous), held by
+BENCH_CLIENT_PROCESSES (2) client processes (bench.subscriber_clients: so cheap per message that
+reading 10,000 sockets never queues behind the client's own CPU), all subscribed to
+`productStockChanged(id:)` for one product. Events are
 committed one at a time by `restockProduct` over HTTP with an admin API key. Latency = the moment
 (wall clock) a client's socket hands it the `next` message minus the event's `occurred_at` in
 the store (taken just before the commit, on the same machine's clock; the event is matched by
 `extensions.event.version`). The mutation's HTTP response often arrives after the event.
 Each group is measured on its own: its sockets are opened, proven to be receiving (warm-up
-restocks until every socket has seen one), held for all of its events, then closed. Groups of
+restocks until every socket has seen one, and the last of them delivered everywhere), held for
+all of its events, then closed. Groups of
 10,000 run twice: 1,000 distinct documents with 10 identical subscribers each (the server shares
 one execution per document and audience), and 10,000 distinct documents (each subscriber its own
 alias). Server CPU per delivery = the server process's CPU time over the measured events divided
@@ -31,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,8 +43,7 @@ from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from app.config import Settings
@@ -70,6 +72,9 @@ REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "10000"))
 DELIVERIES_PER_GROUP = 200_000  # events x sockets a group is measured for, at most
 WAIT = 30.0  # seconds before the bench gives up on a delivery (a hang, not a figure)
 CONNECT_AT_ONCE = 100  # handshakes in flight while a group's sockets open
+# Processes holding the sockets (bench.subscriber_clients), so that reading 10,000 sockets does
+# not queue behind one client process's CPU.
+CLIENT_PROCESSES = int(os.environ.get("BENCH_CLIENT_PROCESSES", "2"))
 ADMIN_EMAIL = "bench-admin@example.com"
 SUBSCRIPTION = "subscription($id: ID!) { %s: productStockChanged(id: $id) { stock } }"
 RESUME = """subscription($id: ID!, $after: String) {
@@ -77,6 +82,10 @@ RESUME = """subscription($id: ID!, $after: String) {
 CREATE = """mutation($input: CreateProductInput!) {
   createProduct(input: $input) { product { id } errors { message } } }"""
 RESTOCK = "mutation($id: ID!) { restockProduct(id: $id, quantity: 1) { product { stock } } }"
+
+
+# What `python -m app serve` sets for WebSockets beyond uvicorn's defaults (uvicorn_options).
+SERVE_WS = ("--ws-per-message-deflate", "false")
 
 
 class BenchError(RuntimeError):
@@ -145,7 +154,9 @@ async def _server(
     }
     with (
         tempfile.TemporaryDirectory() as logs,
-        subprocess_server(env, Path(logs) / "server.log", uvicorn_args=QUIET, tcp=True) as server,
+        subprocess_server(
+            env, Path(logs) / "server.log", uvicorn_args=(*QUIET, *SERVE_WS), tcp=True
+        ) as server,
     ):
         yield server.base_url, server.pid
 
@@ -179,13 +190,26 @@ async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
                         raise BenchError(f"createProduct: {made['errors']}")
                     ws_url = base_url.replace("http://", "ws://", 1) + "/graphql"
                     product_id = made["product"]["id"]
-                    rows = [
-                        await _group(
-                            client, database_url, ws_url, product_id, pid, label, size, documents
-                        )
-                        for label, size, documents in GROUPS
-                        if size <= MAX_GROUP
-                    ]
+                    clients = _Clients(CLIENT_PROCESSES)
+                    await clients.start()
+                    try:
+                        rows = [
+                            await _group(
+                                client,
+                                clients,
+                                database_url,
+                                ws_url,
+                                product_id,
+                                pid,
+                                label,
+                                size,
+                                documents,
+                            )
+                            for label, size, documents in GROUPS
+                            if size <= MAX_GROUP
+                        ]
+                    finally:
+                        await clients.stop()
                     replay = None
                     if REPLAY_EVENTS:
                         replay = await _replay(client, ws_url, product_id, database_url, pid)
@@ -197,56 +221,142 @@ async def measure(redis_url: str | None) -> tuple[list[Row], Replay | None]:
                 await redis.aclose()
 
 
-class _Arrivals:
-    """Per event (the product's stream version, `extensions.event.version`), when each socket
-    received it; wakes the bench when all have received the one it awaits. (Not per stock value:
-    an event resolves against current rows, so two quick restocks may show the same stock.)"""
+class _Clients:
+    """The client processes (bench.subscriber_clients) holding a group's sockets: what each has
+    said, and when every one has received an event."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.times: dict[int, list[float]] = {}
-        self.seen: set[int] = set()  # sockets (by index) that received anything
-        self.awaiting = 0
-        self.complete = asyncio.Event()
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._processes: list[asyncio.subprocess.Process] = []
+        self._readers: list[asyncio.Task[None]] = []
+        self._replies: list[asyncio.Queue[dict[str, Any]]] = []
+        self._seen: set[int] = set()  # client processes all of whose sockets received something
+        self._done: dict[int, set[int]] = {}  # version -> client processes done with it
+        self._involved = 0
+        self._changed = asyncio.Event()
+        self.failure: str | None = None
 
-    def record(self, index: int, version: int) -> None:
-        received = self.times.setdefault(version, [])
-        received.append(time.time())  # the server's clock: compared with the event's occurred_at
-        self.seen.add(index)
-        if version == self.awaiting and len(received) == self.size:
-            self.complete.set()
+    async def start(self) -> None:
+        for n in range(self.count):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bench.subscriber_clients",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                limit=1 << 26,
+            )
+            self._processes.append(process)
+            self._replies.append(asyncio.Queue())
+            self._readers.append(asyncio.create_task(self._listen(n, process)))
 
+    async def stop(self) -> None:
+        for process in self._processes:
+            with contextlib.suppress(ConnectionError):
+                self._tell(process, op="exit")
+        for process in self._processes:
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for reader in self._readers:
+            reader.cancel()
+        await asyncio.gather(*self._readers, return_exceptions=True)
 
-async def _open(ws_url: str, product_id: str, document: int) -> ClientConnection:
-    ws = await connect(
-        ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], open_timeout=WAIT
-    )
-    await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-    ack = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
-    if ack.get("type") != "connection_ack":
-        raise BenchError(f"connection_init answered {ack}")
-    payload = {"query": SUBSCRIPTION % f"d{document}", "variables": {"id": product_id}}
-    await ws.send(json.dumps({"type": "subscribe", "id": "1", "payload": payload}))
-    return ws
+    def _tell(self, process: asyncio.subprocess.Process, **command: Any) -> None:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps(command).encode() + b"\n")
 
+    async def _listen(self, n: int, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        while line := await process.stdout.readline():
+            message = json.loads(line)
+            op = message["op"]
+            if op == "seen":
+                self._seen.add(n)
+            elif op == "done":
+                self._done.setdefault(int(message["version"]), set()).add(n)
+            elif op == "failed":
+                self.failure = message["message"]
+            else:
+                await self._replies[n].put(message)
+            self._changed.set()
+        if self.failure is None:
+            self.failure = f"client process {n} exited"
+        self._changed.set()
 
-async def _read(ws: ClientConnection, index: int, arrivals: _Arrivals) -> None:
-    try:
-        async for raw in ws:
-            message = json.loads(raw)
-            kind = message.get("type")
-            if kind == "next":
-                arrivals.record(index, int(message["payload"]["extensions"]["event"]["version"]))
-            elif kind == "ping":
-                await ws.send(json.dumps({"type": "pong"}))
-            elif kind in ("error", "complete"):
-                raise BenchError(f"subscription ended: {message}")
-    except ConnectionClosed:
-        pass
+    async def _reply(self, n: int) -> dict[str, Any]:
+        while True:
+            if self.failure is not None:
+                raise BenchError(self.failure)
+            with contextlib.suppress(TimeoutError):
+                return await asyncio.wait_for(self._replies[n].get(), 0.5)
+
+    async def open(self, ws_url: str, product_id: str, size: int, documents: int) -> None:
+        """Open `size` sockets over the processes (socket i asks document i % documents) and
+        wait until each has subscribed."""
+        self._seen.clear()
+        self._done.clear()
+        self._involved = min(self.count, size)
+        share = -(-size // self._involved)
+        for n in range(self._involved):
+            self._tell(
+                self._processes[n],
+                op="open",
+                url=ws_url,
+                query=SUBSCRIPTION,
+                variables={"id": product_id},
+                indexes=[n * share, min(size, (n + 1) * share)],
+                documents=documents,
+                at_once=max(1, CONNECT_AT_ONCE // self._involved),
+            )
+        for n in range(self._involved):
+            await self._reply(n)
+
+    @property
+    def all_seen(self) -> bool:
+        return len(self._seen) == self._involved
+
+    async def _until(self, done: Callable[[], bool], seconds: float) -> bool:
+        """Wait (at most `seconds`) until `done()`; whether it is."""
+        deadline = time.monotonic() + seconds
+        while not done():
+            if self.failure is not None:
+                raise BenchError(self.failure)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+        return True
+
+    async def seen(self, seconds: float) -> bool:
+        """Whether every socket has received an event, waiting at most `seconds`."""
+        return await self._until(lambda: self.all_seen, seconds)
+
+    async def delivered(self, version: int, seconds: float = WAIT) -> None:
+        """Until every socket has received `version` (BenchError after `seconds`)."""
+        if not await self._until(
+            lambda: len(self._done.get(version, ())) == self._involved, seconds
+        ):
+            raise BenchError(f"event {version} did not reach every socket in {seconds} s")
+
+    async def close(self) -> dict[int, list[float]]:
+        """When each socket received each event; the sockets are closed."""
+        times: dict[int, list[float]] = {}
+        for n in range(self._involved):
+            self._tell(self._processes[n], op="report")
+        for n in range(self._involved):
+            for version, received in (await self._reply(n))["times"].items():
+                times.setdefault(int(version), []).extend(received)
+        return times
 
 
 async def _group(
     client: httpx.AsyncClient,
+    clients: _Clients,
     database_url: str,
     ws_url: str,
     product_id: str,
@@ -255,43 +365,33 @@ async def _group(
     size: int,
     documents: int,
 ) -> Row:
-    arrivals = _Arrivals(size)
-    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
     events = max(5, min(EVENTS, DELIVERIES_PER_GROUP // size))
-
-    async def opened(index: int) -> ClientConnection:
-        async with gate:
-            return await _open(ws_url, product_id, index % documents)
-
-    sockets = await asyncio.gather(*(opened(i) for i in range(size)))
-    readers = [asyncio.create_task(_read(ws, i, arrivals)) for i, ws in enumerate(sockets)]
+    await clients.open(ws_url, product_id, size, documents)
     latencies: list[float] = []
     try:
         # Warm-up: the server sets a subscription up after `subscribe` arrives; restock until
         # every socket has received something, so no measured event meets a socket not yet there.
         deadline = time.monotonic() + WAIT
-        while len(arrivals.seen) < size:
+        while not clients.all_seen:
             if time.monotonic() > deadline:
-                raise BenchError(f"{len(arrivals.seen)} of {size} sockets received events")
+                raise BenchError(f"not all of {size} sockets received events")
             await _post(client, RESTOCK, id=product_id)
-            await asyncio.sleep(0.2)
-        # Every warm-up restock has committed: the measured ones are the next versions.
+            await clients.seen(1.0)
+        # Every warm-up restock has committed: the measured ones are the next versions, once
+        # the last warm-up event has reached every socket (none queues behind warm-up events).
         first = version = await _last_version(database_url, product_id)
+        await clients.delivered(first, 4 * WAIT)
         cpu_before = process_cpu_seconds(pid)
         for _ in range(events):
             version += 1
-            arrivals.awaiting = version
-            arrivals.complete.clear()
             await _post(client, RESTOCK, id=product_id)
-            if len(arrivals.times.get(version, ())) < size:
-                await asyncio.wait_for(arrivals.complete.wait(), WAIT)
+            await clients.delivered(version)
         cpu = process_cpu_seconds(pid) - cpu_before
-        occurred = await _occurred_at(database_url, product_id)
-        for measured in range(first + 1, version + 1):
-            latencies.extend(t - occurred[measured] for t in arrivals.times[measured])
     finally:
-        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-        await asyncio.gather(*readers, return_exceptions=True)
+        times = await clients.close()
+    occurred = await _occurred_at(database_url, product_id)
+    for measured in range(first + 1, version + 1):
+        latencies.extend(t - occurred[measured] for t in times[measured])
     row = summarize(size, latencies)
     row.label = label
     row.cpu_us_per_delivery = cpu / len(latencies) * 1e6

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,7 +196,29 @@ class KeyRing:
             # Decrypt and parse each key once.
             key = known.get(row.kid) or from_pem(self.sealer.open(row.kid, row.private_pem))
             entries[row.kid] = _Entry(key, row.activates_at)
-        self._entries = sorted(entries.values(), key=lambda e: (e.activates_at, e.key.kid))
+        ordered = sorted(entries.values(), key=lambda e: (e.activates_at, e.key.kid))
+        if ordered != self._entries:  # a reload that changes nothing keeps the generation
+            self._entries = ordered
+
+    @property
+    def generation(self) -> object:
+        """Changes whenever the ring's keys do: what is learnt about a key holds for one
+        generation (app.auth.tokens remembers verified tokens for one)."""
+        return self._entries
+
+    def trusted_until(self, kid: str) -> float | None:
+        """The moment (POSIX seconds) `find(kid)` stops answering the key with this ID, as the
+        ring stands (infinity for the newest), or None when the ring has no such key.
+
+        The ring is sorted by activation, so the first successor to activate is the next entry,
+        and `published` keeps a key until that activation plus the retention."""
+        entries = self._entries
+        for index, entry in enumerate(entries):
+            if entry.key.kid == kid:
+                if index + 1 == len(entries):
+                    return math.inf
+                return (entries[index + 1].activates_at + self._retention).timestamp()
+        return None
 
     def current(self, now: datetime | None = None) -> SigningKey:
         moment = now or datetime.now(UTC)

@@ -99,9 +99,10 @@ class AccessTokens:
         self.audience = settings.audience
         self.lifetime = settings.access_token_seconds
         self._leeway = int(VERIFICATION_LEEWAY.total_seconds())
-        # Verified tokens, oldest first: token -> (claims, its key, the moment it stops being
-        # valid: exp plus the leeway, as the claims check counts it).
-        self._verified: dict[str, tuple[VerifiedToken, SigningKey, int]] = {}
+        # Verified tokens, oldest first: token -> (claims, the key ring's generation, the moment
+        # it stops being valid: exp plus the leeway, as the claims check counts it, or when its
+        # key stops being published).
+        self._verified: dict[str, tuple[VerifiedToken, object, float]] = {}
         self._claims = JWTClaimsRegistry(
             now=lambda: int(self.clock()),
             leeway=self._leeway,
@@ -154,20 +155,23 @@ class AccessTokens:
 
         A client sends the same token with every request until it expires, and checking the
         RS256 signature and the claims is most of what authenticating a request costs; so a
-        verified token is remembered (a bounded number of them) and, until its `exp`, only its
-        key is checked again, so a key taken out of the ring stops its tokens at once.
-        Revocation is not cached: the authenticator checks the revoked set on every request.
+        verified token is remembered (a bounded number of them) until its `exp` or until its key
+        stops being published, whichever comes first, and only while the ring's keys stay as
+        they were: a key taken out of the ring stops its tokens at once. Revocation is not
+        cached: the authenticator checks the revoked set on every request.
         """
         remembered = self._verified.get(token)
         if remembered is not None:
-            verified, key, refused_from = remembered
-            if self.clock() < refused_from and self.keys.find(key.kid) is key:
+            verified, generation, refused_from = remembered
+            if self.clock() < refused_from and self.keys.generation is generation:
                 return verified
             del self._verified[token]
         verified, key = self._verify(token)
         if len(self._verified) >= _REMEMBERED_TOKENS:
             del self._verified[next(iter(self._verified))]  # the oldest
-        self._verified[token] = (verified, key, int(verified.claims["exp"]) + self._leeway)
+        expires = int(verified.claims["exp"]) + self._leeway
+        trusted = self.keys.trusted_until(key.kid) or 0.0
+        self._verified[token] = (verified, self.keys.generation, min(expires, trusted))
         return verified
 
     def _verify(self, token: str) -> tuple[VerifiedToken, SigningKey]:

@@ -12,7 +12,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -64,15 +64,22 @@ class Connection(Protocol):
 _current_stats: ContextVar[StatementStats | None] = ContextVar("statement_stats", default=None)
 
 
-@contextmanager
-def track_statements() -> Iterator[StatementStats]:
-    """Count the statements issued from this context (and tasks started from it)."""
-    stats = StatementStats()
-    token = _current_stats.set(stats)
-    try:
-        yield stats
-    finally:
-        _current_stats.reset(token)
+class track_statements:
+    """Count the statements issued from this context (and tasks started from it).
+
+    A class rather than a generator: every GraphQL operation enters it."""
+
+    __slots__ = ("_stats", "_token")
+
+    def __init__(self) -> None:
+        self._stats = StatementStats()
+
+    def __enter__(self) -> StatementStats:
+        self._token = _current_stats.set(self._stats)
+        return self._stats
+
+    def __exit__(self, *exc_info: object) -> None:
+        _current_stats.reset(self._token)
 
 
 class Database:
@@ -102,21 +109,12 @@ class Database:
             else None
         )
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[Connection]:
+    def read(self) -> AbstractAsyncContextManager[Connection]:
         """A pooled connection for reads, outside any transaction; database trouble raises
         ServiceUnavailable. Every statement sees the data committed when it starts."""
         if self._driver is None:
-            async with _borrow(self._read_engine) as connection:
-                yield connection
-            return
-        with _database_trouble(connecting=True):
-            driver_connection = await self._driver.acquire()
-        with _database_trouble(connecting=False):
-            try:
-                yield driver_connection
-            finally:
-                self._driver.release(driver_connection)
+            return _borrow(self._read_engine)
+        return _DriverRead(self._driver)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
@@ -315,28 +313,66 @@ def unavailable_message(error: BaseException, *, connecting: bool) -> str | None
     return None
 
 
+def _translated(error: BaseException, *, connecting: bool) -> ApiError | None:
+    """What database trouble becomes for clients (logged here), or None: not trouble, a bug."""
+    if isinstance(error, ApiError) or not isinstance(error, Exception):
+        return None
+    message = unavailable_message(error, connecting=connecting)
+    if message is None:
+        return None
+    # The log gets the driver's account (without statement parameters, which may hold
+    # personal data); the client gets only the message.
+    cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+    log.warning(
+        "database trouble while %s: %s: %s",
+        "connecting" if connecting else "running a statement",
+        type(cause).__name__,
+        cause,
+    )
+    if _is_lock_timeout(error):
+        return DatabaseBusy(message)
+    return ServiceUnavailable(message)
+
+
 @contextmanager
 def _database_trouble(*, connecting: bool) -> Iterator[None]:
     try:
         yield
-    except ApiError:
-        raise
     except Exception as error:
-        message = unavailable_message(error, connecting=connecting)
-        if message is None:
+        translated = _translated(error, connecting=connecting)
+        if translated is None:
             raise
-        # The log gets the driver's account (without statement parameters, which may hold
-        # personal data); the client gets only the message.
-        cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
-        log.warning(
-            "database trouble while %s: %s: %s",
-            "connecting" if connecting else "running a statement",
-            type(cause).__name__,
-            cause,
-        )
-        if _is_lock_timeout(error):
-            raise DatabaseBusy(message) from error
-        raise ServiceUnavailable(message) from error
+        raise translated from error
+
+
+class _DriverRead:
+    """`Database.read()` on PostgreSQL: a connection of the driver's pool, returned on exit,
+    with trouble translated as in `_database_trouble` (a class rather than generators: every
+    batch of every query borrows one)."""
+
+    __slots__ = ("_connection", "_driver")
+
+    def __init__(self, driver: DriverPool) -> None:
+        self._driver = driver
+
+    async def __aenter__(self) -> Connection:
+        try:
+            self._connection = await self._driver.acquire()
+        except Exception as error:
+            translated = _translated(error, connecting=True)
+            if translated is None:
+                raise
+            raise translated from error
+        return self._connection
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: object
+    ) -> None:
+        self._driver.release(self._connection)
+        if error is not None:
+            translated = _translated(error, connecting=False)
+            if translated is not None:
+                raise translated from error
 
 
 @asynccontextmanager

@@ -19,7 +19,7 @@ from graphql.execution.values import VariableValues
 from strawberry.extensions import SchemaExtension
 
 from app.engine.declare import batch, each
-from app.engine.levels import LevelExecutor, Unsupported
+from app.engine.levels import LevelExecutor, OperationPlan, Unsupported
 
 __all__ = ["Engine", "Executed", "Outcome", "batch", "each"]
 
@@ -88,6 +88,18 @@ class Engine:
         result = await standard()
         return Executed(result.data, result.errors, STANDARD)
 
+    def events_plan(
+        self, document: DocumentNode, operation: OperationDefinitionNode
+    ) -> OperationPlan | None:
+        """A subscription's plan, to pass to every `execute_events` of it (None: the level
+        executor steps aside for it)."""
+        if self.levels is None:
+            return None
+        try:
+            return self.levels.plan(document, operation)
+        except Unsupported:
+            return None
+
     async def execute_events(
         self,
         *,
@@ -97,6 +109,7 @@ class Engine:
         context: Any,
         payloads: Sequence[Any],
         standard: Callable[[Any], Awaitable[Outcome]],
+        plan: OperationPlan | None = None,
     ) -> list[Executed]:
         """A subscription's selection for each event of a batch, as graphql-core executes each
         event: the operation's root fields resolve to the event's payload, everything below as
@@ -107,7 +120,9 @@ class Engine:
         levels = self.levels
         if levels is not None:
             try:
-                done = await levels.execute_many(document, operation, variables, context, payloads)
+                done = await levels.execute_many(
+                    document, operation, variables, context, payloads, plan
+                )
             except Unsupported:
                 pass
             else:

@@ -377,6 +377,10 @@ def _compile_fill(plan: _Object) -> Fill:
     return fill
 
 
+def _itself(value: Any) -> Any:
+    return value
+
+
 def _uses_variables(node: FieldNode) -> bool:
     return any(_value_uses_variables(argument.value) for argument in node.arguments or ())
 
@@ -438,6 +442,10 @@ class _Operation:
         self.roots: dict[tuple[Any, ...], _Object] = {}
 
 
+# What `LevelExecutor.plan` hands out: opaque to callers.
+OperationPlan = _Operation
+
+
 class LevelExecutor:
     """Executes query operations (and subscription events) of one Strawberry schema."""
 
@@ -453,6 +461,13 @@ class LevelExecutor:
         self._cache_size = cache_size
 
     # --- plans -------------------------------------------------------------------------------
+
+    def plan(self, document: DocumentNode, operation: OperationDefinitionNode) -> OperationPlan:
+        """An operation's plan for a caller that executes it for as long as it lives (a
+        subscription's group, once per event): held by the caller rather than by the bounded
+        cache, so thousands of live subscriptions neither evict each other's plans (rebuilding,
+        and recompiling, one on every event) nor the queries'."""
+        return _Operation(document, operation)
 
     def _operation(self, document: DocumentNode, operation: OperationDefinitionNode) -> _Operation:
         key = id(operation)
@@ -519,7 +534,12 @@ class LevelExecutor:
             return plan
         plan.strawberry = field
         metadata: Any = field.metadata or {}
-        if BATCH in metadata:
+        if field.is_subscription:
+            # Per event, Strawberry resolves a subscription's root field to the event's value
+            # itself: no arguments to coerce nor ResolveInfo to build for each of thousands of
+            # subscriptions (they were coerced, and authorized, when it subscribed).
+            plan.kind, plan.fn = CALL, _itself
+        elif BATCH in metadata:
             plan.kind, plan.fn = BATCH_, metadata[BATCH]
         elif EACH in metadata:
             plan.kind, plan.fn = EACH_, metadata[EACH]
@@ -579,6 +599,7 @@ class LevelExecutor:
         variables: VariableValues,
         context: Any,
         root_values: Sequence[Any],
+        plan: OperationPlan | None = None,
     ) -> list[ExecutionResult]:
         """Execute the operation once per root value, all of them level by level together: a
         batch field is resolved with one call for the parents of every execution, so a batch
@@ -591,7 +612,7 @@ class LevelExecutor:
         root_type = self.graphql_schema.get_root_type(operation.operation)
         if root_type is None:
             raise Unsupported(f"no {operation.operation.value} type")
-        op = self._operation(document, operation)
+        op = plan if plan is not None else self._operation(document, operation)
         root = self._root(op, root_type, variables)
         runs = [_Run(self, op, variables, context, value) for value in root_values]
         for run in runs:

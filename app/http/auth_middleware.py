@@ -8,12 +8,13 @@ answers 401 / 429 itself so no GraphQL runs for a refused credential.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth.authenticator import CREDENTIAL_HEADERS, Authenticator
 from app.auth.errors import InvalidCredentials, TooManyRequests
 from app.auth.principal import ANONYMOUS, Principal
 from app.errors import ServiceUnavailable
@@ -22,6 +23,8 @@ from app.http.request_id import HEADER, request_id_in
 from app.http.rest.problems import problem_response
 
 log = logging.getLogger("app.http.auth")
+
+_CREDENTIAL_KEYS = frozenset(name.encode("latin-1") for name in CREDENTIAL_HEADERS)
 
 
 def principal_of(request: Request) -> Principal:
@@ -36,9 +39,61 @@ def _www_authenticate(error: InvalidCredentials) -> str:
     return f'Bearer error="{error.error}", error_description="{description}"'
 
 
+Reply = Callable[..., Awaitable[None]]
+
+
+async def authenticate(scope: Scope, send: Send, reply: Reply) -> Principal | None:
+    """The request's principal, or None once `reply` has answered the refusal (400 or 401 for
+    credentials, 429 for the rate limit, 503 when authentication cannot be checked)."""
+    request_id = request_id_in(scope)
+    authenticator: Authenticator = scope["app"].state.og.auth.authenticator
+    client = scope.get("client")
+    try:
+        # Only the headers that can carry a credential (names are lower case in ASGI): the
+        # authenticator reads nothing else, and needs to see each of their copies.
+        credentials = Headers(raw=[h for h in scope["headers"] if h[0] in _CREDENTIAL_KEYS])
+        return await authenticator.authenticate(credentials, client[0] if client else "")
+    except InvalidCredentials as error:
+        # RFC 6750: a malformed request (two credentials, a repeated header, another
+        # scheme) is 400; a credential that does not prove anything is 401.
+        malformed = error.error == "invalid_request"
+        await reply(
+            send,
+            400 if malformed else 401,
+            error.message,
+            "BAD_USER_INPUT" if malformed else "UNAUTHENTICATED",
+            request_id,
+            [("www-authenticate", _www_authenticate(error))],
+        )
+    except TooManyRequests as error:
+        await reply(
+            send,
+            429,
+            str(error),
+            "RATE_LIMITED",
+            request_id,
+            [("retry-after", str(error.retry_after))],
+            {"retryAfter": error.retry_after},
+        )
+    except ServiceUnavailable as error:
+        # The engine has translated database trouble already (app.db.engine); anything
+        # else raised here is a bug, which the edge answers with a 500.
+        log.warning("authentication unavailable (request %s): %s", request_id, error.message)
+        await reply(
+            send,
+            503,
+            "Authentication is temporarily unavailable",
+            "SERVICE_UNAVAILABLE",
+            request_id,
+            [("retry-after", "1")],
+        )
+    return None
+
+
 class AuthMiddleware:
     """`paths` are answered in GraphQL's error shape; paths under `problem_prefixes` (the REST
-    API) in RFC 9457 problem documents."""
+    API) in RFC 9457 problem documents. (The edge authenticates its own /graphql requests the
+    same way: app.http.edge.)"""
 
     def __init__(
         self,
@@ -58,55 +113,13 @@ class AuthMiddleware:
         if scope["path"] not in self.paths and not problems:
             await self.app(scope, receive, send)
             return
-        _reply = _problem_reply if problems else _graphql_reply
-        headers = Headers(scope=scope)
-        request_id = request_id_in(scope)
-        authenticator = scope["app"].state.og.auth.authenticator
-        client = scope.get("client")
-        try:
-            principal = await authenticator.authenticate(headers, client[0] if client else "")
-        except InvalidCredentials as error:
-            # RFC 6750: a malformed request (two credentials, a repeated header, another
-            # scheme) is 400; a credential that does not prove anything is 401.
-            malformed = error.error == "invalid_request"
-            await _reply(
-                send,
-                400 if malformed else 401,
-                error.message,
-                "BAD_USER_INPUT" if malformed else "UNAUTHENTICATED",
-                request_id,
-                [("www-authenticate", _www_authenticate(error))],
-            )
-            return
-        except TooManyRequests as error:
-            await _reply(
-                send,
-                429,
-                str(error),
-                "RATE_LIMITED",
-                request_id,
-                [("retry-after", str(error.retry_after))],
-                {"retryAfter": error.retry_after},
-            )
-            return
-        except ServiceUnavailable as error:
-            # The engine has translated database trouble already (app.db.engine); anything
-            # else raised here is a bug, which the request-ID middleware answers with a 500.
-            log.warning("authentication unavailable (request %s): %s", request_id, error.message)
-            await _reply(
-                send,
-                503,
-                "Authentication is temporarily unavailable",
-                "SERVICE_UNAVAILABLE",
-                request_id,
-                [("retry-after", "1")],
-            )
-            return
-        scope.setdefault("state", {})["principal"] = principal
-        await self.app(scope, receive, send)
+        principal = await authenticate(scope, send, _problem_reply if problems else graphql_reply)
+        if principal is not None:
+            scope.setdefault("state", {})["principal"] = principal
+            await self.app(scope, receive, send)
 
 
-async def _graphql_reply(
+async def graphql_reply(
     send: Send,
     status: int,
     message: str,

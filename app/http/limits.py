@@ -37,22 +37,16 @@ def _error_body(message: str) -> bytes:
     ).encode()
 
 
-class BodyLimitMiddleware:
+class BodyLimit:
     """Refuses bodies over `max_bytes` with 413: by Content-Length before reading, otherwise as
-    the streamed (e.g. chunked) body passes the limit."""
+    the streamed (e.g. chunked) body passes the limit; and a body that stalls with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, read_timeout: float = 10.0) -> None:
-        self.app = app
+    def __init__(self, max_bytes: int, read_timeout: float = 10.0) -> None:
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            await self.app(scope, self._sized_messages(receive, send), send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run `app` on an HTTP request with its body held to the limits."""
         for key, value in scope.get("headers", ()):
             if key == b"content-length":
                 try:
@@ -89,7 +83,7 @@ class BodyLimitMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if started:
                 raise
@@ -104,7 +98,9 @@ class BodyLimitMiddleware:
                 "part (BODY_READ_TIMEOUT)",
             )
 
-    def _sized_messages(self, receive: Receive, send: Send) -> Receive:
+    def websocket_receive(self, receive: Receive, send: Send) -> Receive:
+        """`receive` for a WebSocket: a message over the limit closes the socket (1009)."""
+
         async def sized_receive() -> Message:
             message = await receive()
             if message["type"] == "websocket.receive":
@@ -136,3 +132,19 @@ class BodyLimitMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """`BodyLimit` as a layer, for every route but the edge's own /graphql (app.http.edge)."""
+
+    def __init__(self, app: ASGIApp, limit: BodyLimit) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self.limit.http(self.app, scope, receive, send)
+        elif scope["type"] == "websocket":
+            await self.app(scope, self.limit.websocket_receive(receive, send), send)
+        else:
+            await self.app(scope, receive, send)

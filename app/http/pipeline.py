@@ -140,6 +140,10 @@ def lift_deadline_for_mutation(deadline: asyncio.Timeout, operation: OperationTy
         deadline.reschedule(None)
 
 
+def _cost_report(requested: int, actual: int, status: Any) -> dict[str, Any]:
+    return {"requestedQueryCost": requested, "actualQueryCost": actual, "throttleStatus": status}
+
+
 class OperationPipeline:
     def __init__(
         self,
@@ -327,15 +331,12 @@ class OperationPipeline:
                 key = budget_key(caller.principal, caller.client_address)
                 available = (await budgets.charge(key, 0)).available
             status = budgets.status(available)
-        return {
-            "requestedQueryCost": requested,
-            "actualQueryCost": actual,
-            "throttleStatus": status,
-        }
+        return _cost_report(requested, actual, status)
 
     async def execute(self, plan: Plan, caller: Caller) -> Answer | Refused:
         """Run a query or mutation within the deadline, once admitted and paid for."""
-        available = await self._charge(plan, caller)
+        # (Without budgets there is nothing to charge: no coroutine for it on every request.)
+        available = await self._charge(plan, caller) if self._budgets is not None else None
         if isinstance(available, Refused):
             return available
         limits = self._limits
@@ -392,6 +393,8 @@ class OperationPipeline:
             available = await self._budgets.refund(key, requested - actual)
         extensions: dict[str, Any] = {
             "cost": await self._report(caller, requested, actual, available)
+            if self._budgets is not None
+            else _cost_report(requested, actual, None)
         }
         if self._debug:
             extensions["debug"] = {

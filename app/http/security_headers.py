@@ -9,31 +9,20 @@ to https for a year. Behind a TLS-terminating proxy the scheme is https when the
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 NOSNIFF = (b"x-content-type-options", b"nosniff")
 HSTS_HEADER = b"strict-transport-security"
 
+Header = tuple[bytes, bytes]
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, hsts_seconds: int = 31_536_000) -> None:
-        self.app = app
-        self.hsts = (HSTS_HEADER, f"max-age={hsts_seconds}".encode("latin-1"))
-        self.hsts_on = hsts_seconds > 0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        extra = [NOSNIFF]
-        if scope.get("scheme") == "https" and self.hsts_on:
-            extra.append(self.hsts)
-        names = {name for name, _ in extra}
+class SecurityHeaders:
+    """The headers for a request's scheme, worked out once (app.http.edge adds them)."""
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() not in names]
-                message["headers"] = [*headers, *extra]
-            await send(message)
+    def __init__(self, hsts_seconds: int = 31_536_000) -> None:
+        hsts = (HSTS_HEADER, f"max-age={hsts_seconds}".encode("latin-1"))
+        self._plain: tuple[Header, ...] = (NOSNIFF,)
+        self._https: tuple[Header, ...] = (NOSNIFF, hsts) if hsts_seconds > 0 else (NOSNIFF,)
 
-        await self.app(scope, receive, send_with_headers)
+    def for_scheme(self, scheme: str | None) -> tuple[Header, ...]:
+        """What a response to a request over `scheme` carries (any copy it had is replaced)."""
+        return self._https if scheme == "https" else self._plain

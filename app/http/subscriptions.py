@@ -38,7 +38,9 @@ from collections import deque
 from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from graphql import (
     DocumentNode,
@@ -165,6 +167,9 @@ class _Renderer:
         if isinstance(built, list):  # coerced once already by the session; cannot fail here
             raise GraphQLError(built[0].message)
         self._executor = built
+        # Held for the renderer's life: a process holds more subscriptions than the engine
+        # caches plans for, and rebuilding one per event was most of an event's cost.
+        self._plan = hub.engine.events_plan(query.document, built.operation)
 
     async def render(
         self, events: Sequence[Event], loaders: Loaders | None = None
@@ -198,7 +203,12 @@ class _Renderer:
 
     async def _execute(self, events: Sequence[Event], loaders: Loaders) -> list[Executed | None]:
         feed, principal = self._feed, self._principal
-        roots = await asyncio.gather(*(feed.source(event, loaders, principal) for event in events))
+        if len(events) == 1:  # a live event: no task to gather one value
+            roots = [await feed.source(events[0], loaders, principal)]
+        else:
+            roots = await asyncio.gather(
+                *(feed.source(event, loaders, principal) for event in events)
+            )
         shown = [root for root in roots if root is not None]
         executor = self._executor
 
@@ -217,6 +227,7 @@ class _Renderer:
                 context=self._context,
                 payloads=shown,
                 standard=standard,
+                plan=self._plan,
             )
             if shown
             else ()
@@ -225,15 +236,27 @@ class _Renderer:
 
     def _encode(self, event: Event, result: Executed) -> Encoded:
         position = event.position or 0
-        payload: dict[str, Any] = {"data": result.data}
+        data = encoding.dumps_text(result.data)
+        extensions = _extensions(position, event.id, event.type, event.version)
         if result.errors:
             debug = self._hub.debug
-            payload["errors"] = [format_error(e, self._request_id, debug) for e in result.errors]
-        payload["extensions"] = {
-            "cursor": cursor.encode(position),
-            "event": {"id": str(event.id), "type": event.type, "version": event.version},
-        }
-        return Encoded(position, encoding.dumps_text(payload))
+            errors = [format_error(e, self._request_id, debug) for e in result.errors]
+            text = f'{{"data":{data},"errors":{encoding.dumps_text(errors)},{extensions}}}'
+        else:
+            text = f'{{"data":{data},{extensions}}}'
+        return Encoded(position, text)
+
+
+@lru_cache(maxsize=1024)
+def _extensions(position: int, event_id: UUID, event_type: str, version: int) -> str:
+    """A payload's `"extensions":{...}` member: the same for every group an event reaches, so
+    encoded once per event (the last ones kept; a live event is rendered for every group in
+    turn, a replayed batch for one subscriber)."""
+    extensions = {
+        "cursor": cursor.encode(position),
+        "event": {"id": str(event_id), "type": event_type, "version": version},
+    }
+    return f'"extensions":{encoding.dumps_text(extensions)}'
 
 
 _FAILED = "failed"
@@ -296,7 +319,7 @@ class Group:
         self._renderer = renderer
         self._feed = feed
         self.members: set[Member] = set()
-        self._listener: Listener[Loaders] = hub.fanout.listen(feed.event_types, GROUP_QUEUE)
+        self._listener: Listener[Loaders] = self._listen()
         self._task = asyncio.create_task(self._run(), name="subscription group")
 
     async def _run(self) -> None:
@@ -307,7 +330,7 @@ class Group:
                 return
             except SubscriberOverflow:
                 # Listen again first, then let every member catch up from the store.
-                self._listener = self._hub.fanout.listen(self._feed.event_types, GROUP_QUEUE)
+                self._listener = self._listen()
                 for member in list(self.members):
                     member.overflow()
             except TooSlow as error:
@@ -318,14 +341,14 @@ class Group:
                 self.stop("the subscription failed; resume with the last cursor")
                 return
 
+    def _listen(self) -> Listener[Loaders]:
+        feed = self._feed
+        return self._hub.fanout.listen(feed.event_types, GROUP_QUEUE, feed.stream_id)
+
     async def _deliver(self, delivery: Delivery[Loaders]) -> None:
-        event = delivery.event
-        stream = self._feed.stream_id
-        if stream is not None and event.stream_id != stream:
-            return
         if not self.members:
             return
-        [encoded] = await self._renderer.render([event], delivery.shared)
+        [encoded] = await self._renderer.render([delivery.event], delivery.shared)
         if encoded is not None:
             for member in list(self.members):
                 member.offer(encoded)
@@ -345,6 +368,60 @@ class Group:
             self._task.cancel()
 
 
+class SendWatch:
+    """Which sockets have been waiting longer than WS_MAX_LAG_SECONDS to take an event.
+
+    A send waits only when the client has stopped reading (its socket's buffers are full), so
+    instead of a timer for every send (asyncio.timeout cost ~10 us, a fifth of a delivery at
+    10,000 subscribers) each send notes when it started and one task per process looks, a few
+    times per WS_MAX_LAG_SECONDS, for a send that is still waiting: it cancels that send's task,
+    and the send reports the subscriber too slow (`expired`)."""
+
+    def __init__(self, max_lag: float) -> None:
+        self.max_lag = max_lag
+        self._sending: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> asyncio.Task[Any]:
+        """A send begins in the current task; the task, to pass to `done` and `expired`."""
+        task = asyncio.current_task()
+        assert task is not None
+        loop = task.get_loop()
+        self._sending[task] = loop.time()
+        if self._task is None:
+            self._task = loop.create_task(self._watch(), name="subscription send watch")
+        return task
+
+    def done(self, task: asyncio.Task[Any]) -> None:
+        self._sending.pop(task, None)
+
+    def expired(self, task: asyncio.Task[Any]) -> bool:
+        """Whether the watch cancelled this task's send (then its cancellation is withdrawn)."""
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        task.uncancel()
+        return True
+
+    async def _watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        interval = min(1.0, self.max_lag / 4)
+        while True:
+            await asyncio.sleep(interval)
+            late = loop.time() - self.max_lag
+            for task, since in list(self._sending.items()):
+                if since <= late and task not in self._expired:
+                    del self._sending[task]
+                    self._expired.add(task)
+                    task.cancel()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
 @dataclass
 class Hub:
     """This process's subscriptions (see the module docstring)."""
@@ -357,9 +434,11 @@ class Hub:
     debug: bool = False
     groups: dict[tuple[object, ...], Group] = field(default_factory=dict)
     executions: asyncio.Semaphore = field(init=False)
+    sends: SendWatch = field(init=False)
 
     def __post_init__(self) -> None:
         self.executions = asyncio.Semaphore(self.ws.max_concurrent_event_executions)
+        self.sends = SendWatch(self.ws.max_lag)
 
     @property
     def subscriber_count(self) -> int:
@@ -462,3 +541,4 @@ class Hub:
         """Shutting down: every subscriber's socket is closed (1013: resume elsewhere)."""
         for group in list(self.groups.values()):
             group.stop("the server is shutting down; resume with the last cursor")
+        self.sends.close()

@@ -71,7 +71,7 @@ from app.http.pipeline import Answer, Caller, OperationRequest, Refused, Transpo
 from app.http.request_id import request_id_of
 from app.http.socket_limits import LimitReached, Release
 from app.http.state import AppState
-from app.http.subscriptions import TOO_SLOW, Encoded, Query, TooSlow
+from app.http.subscriptions import TOO_SLOW, Encoded, Query, SendWatch, TooSlow
 from app.observability import metrics
 from resolvers.context import Context
 from resolvers.subscription import Feed
@@ -139,20 +139,25 @@ def _credentials(params: Mapping[str, object]) -> dict[str, str]:
     return found
 
 
-async def _send_event(websocket: AsyncWebSocketAdapter, text: str, max_lag: float) -> None:
+async def _send_event(websocket: AsyncWebSocketAdapter, text: str, watch: SendWatch) -> None:
     """Send an already encoded event (encoded once for every subscriber of its group).
 
     A client that stops reading fills the socket's buffers and the send waits; once it has
-    waited WS_MAX_LAG_SECONDS the subscriber is truly too slow: 1013, and it resumes with the
-    last cursor it received (the close frame follows what is buffered, once it reads again)."""
+    waited WS_MAX_LAG_SECONDS (the hub's SendWatch) the subscriber is truly too slow: 1013, and
+    it resumes with the last cursor it received (the close frame follows what is buffered, once
+    it reads again)."""
     assert isinstance(websocket, ASGIWebSocketAdapter)
+    task = watch.start()
     try:
-        async with asyncio.timeout(max_lag):
-            await websocket.ws.send_text(text)
+        await websocket.ws.send_text(text)
     except WebSocketDisconnect as error:
         raise WebSocketDisconnected from error
-    except TimeoutError:
-        raise CloseSocket(TRY_AGAIN_LATER, TOO_SLOW) from None
+    except asyncio.CancelledError:
+        if watch.expired(task):
+            raise CloseSocket(TRY_AGAIN_LATER, TOO_SLOW) from None
+        raise
+    finally:
+        watch.done(task)
 
 
 def _next_message(kind: str, operation_id: str, payload: str) -> str:
@@ -186,6 +191,13 @@ class Session:
     @property
     def settings(self) -> WebSocketSettings:
         return self.state.settings.websocket
+
+    @property
+    def sends(self) -> SendWatch:
+        """What notices an event send waiting too long (events come only from the hub)."""
+        hub = self.state.subscriptions
+        assert hub is not None
+        return hub.sends
 
     async def authenticate(self) -> None:
         """connection_init: the payload's credentials, through the HTTP authenticator."""
@@ -457,7 +469,7 @@ class TransportWsHandler(BaseGraphQLTransportWSHandler[Session, None]):
                         if operation.completed:
                             return
                         text = _next_message("next", operation.id, frame.payload)
-                        await _send_event(self.websocket, text, self.context.settings.max_lag)
+                        await _send_event(self.websocket, text, self.context.sends)
                         continue
                     await operation.send_operation_message(
                         _message(id=operation.id, type="next", payload=frame.body)
@@ -581,7 +593,7 @@ class LegacyWsHandler(BaseGraphQLWSHandler[Session, None]):
                         return
                     if isinstance(frame, Encoded):
                         text = _next_message("data", operation_id, frame.payload)
-                        await _send_event(self.websocket, text, self.context.settings.max_lag)
+                        await _send_event(self.websocket, text, self.context.sends)
                         continue
                     await self.send_message(
                         _message(type="data", id=operation_id, payload=frame.body)

@@ -1,7 +1,9 @@
 """Handing committed events to this process's live subscribers.
 
 A broker (in process, or Redis Streams across processes) calls `Fanout.publish` once per event
-it receives, in order. Every listener gets the event through its own bounded queue, so a slow
+it receives, in order. Listeners are indexed by event type and stream (one stream, or all), so an
+event is offered only to those listening to it. Every listener gets the event through its own
+bounded queue, so a slow
 subscriber can neither slow the others nor grow memory without bound: when its queue is full
 it is marked overflowed and its next read raises `SubscriberOverflow`. Whatever `per_event`
 builds (the GraphQL layer's fresh DataLoaders) is built once per event
@@ -18,6 +20,7 @@ import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+from uuid import UUID
 
 from app.domain.events import Event
 
@@ -35,9 +38,16 @@ class Delivery(Generic[T]):
 
 
 class Listener(Generic[T]):
-    def __init__(self, fanout: Fanout[T], event_types: frozenset[str], max_queued: int) -> None:
+    def __init__(
+        self,
+        fanout: Fanout[T],
+        event_types: frozenset[str],
+        max_queued: int,
+        stream_id: UUID | None = None,
+    ) -> None:
         self._fanout = fanout
         self.event_types = event_types
+        self.stream_id = stream_id
         self._queue: asyncio.Queue[Delivery[T] | None] = asyncio.Queue(maxsize=max_queued)
         self.overflowed = False
         self.closed = False
@@ -86,21 +96,39 @@ class Listener(Generic[T]):
 class Fanout(Generic[T]):
     def __init__(self, per_event: Callable[[Event], T]) -> None:
         self._per_event = per_event
-        self._listeners: set[Listener[T]] = set()
+        # Listeners by (event type, stream or None for every stream): an event is offered to
+        # those listening to it, never looked at by the others (thousands of subscriptions to
+        # other streams cost it nothing).
+        self._index: dict[tuple[str, UUID | None], dict[Listener[T], None]] = {}
+        self._count = 0
         # The store position of the newest event published here (None: none yet).
         self.last_position: int | None = None
 
-    def listen(self, event_types: Collection[str], max_queued: int = 100) -> Listener[T]:
-        listener = Listener(self, frozenset(event_types), max_queued)
-        self._listeners.add(listener)
+    def listen(
+        self, event_types: Collection[str], max_queued: int = 100, stream_id: UUID | None = None
+    ) -> Listener[T]:
+        """A listener of these event types, of one stream or (None) of all."""
+        listener = Listener(self, frozenset(event_types), max_queued, stream_id)
+        for event_type in listener.event_types:
+            self._index.setdefault((event_type, stream_id), {})[listener] = None
+        self._count += 1
         return listener
 
     def remove(self, listener: Listener[T]) -> None:
-        self._listeners.discard(listener)
+        removed = False
+        for event_type in listener.event_types:
+            key = (event_type, listener.stream_id)
+            listeners = self._index.get(key)
+            if listeners is not None and listeners.pop(listener, 0) is None:
+                removed = True
+                if not listeners:
+                    del self._index[key]
+        if removed:
+            self._count -= 1
 
     @property
     def listener_count(self) -> int:
-        return len(self._listeners)
+        return self._count
 
     def publish(self, event: Event) -> int:
         """Offer the event to every listener of its type; the number it was offered to."""
@@ -109,9 +137,12 @@ class Fanout(Generic[T]):
             if self.last_position is not None and position <= self.last_position:
                 return 0  # appended again by a relay retry: already delivered
             self.last_position = position
-        targets = [each for each in self._listeners if event.type in each.event_types]
-        if not targets:
+        every = self._index.get((event.type, None))
+        one = self._index.get((event.type, event.stream_id))
+        if every is None and one is None:
             return 0
+        # A copy: offering may remove an overflowing listener from the index.
+        targets = [*(every or ()), *(one or ())]
         delivery = Delivery(event, self._per_event(event))
         for listener in targets:
             listener.offer(delivery)

@@ -267,6 +267,37 @@ async def test_identical_subscribers_share_one_execution_and_one_encoding(server
         assert raw[0] == raw[1] == raw[2]
 
 
+async def test_ten_identical_subscribers_cost_one_execution_per_event(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    product = await _new_product(server)
+    hub = server.state.subscriptions
+    assert hub is not None
+    executions: list[int] = []
+    execute_events = hub.engine.execute_events
+
+    async def counted(**arguments: Any) -> Any:
+        executions.append(len(arguments["payloads"]))
+        return await execute_events(**arguments)
+
+    monkeypatch.setattr(hub.engine, "execute_events", counted)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(ready_socket(server)) for _ in range(10)]
+        for client in clients:
+            await client.start("s", STOCK, {"id": product})
+        await server.listening(10)
+        for _ in range(3):
+            await _restock(server, product)
+        versions = [event.version for event in (await server.stored_events(product))[-3:]]
+        for client in clients:
+            received = []
+            for _ in range(3):
+                await client.result("s")
+                received.append(client.extensions["s"]["event"]["version"])
+            assert received == versions
+    assert executions == [1, 1, 1], "one execution of one event each, for all ten"
+
+
 # --- any interleaving of commits and reconnects ---------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from tests.e2e.ws_support import (
     serving,
     socket,
 )
+from tests.events_support import wait_for
 
 BOTH = pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 
@@ -344,6 +345,15 @@ async def test_at_most_100_operations_per_socket(server: Server, protocol: str) 
         # The hundred still run: completing one frees a place.
         stop = "complete" if protocol == TRANSPORT_WS else "stop"
         await client.send({"type": stop, "id": "s0"})
+        hub = server.state.subscriptions
+        assert hub is not None
+
+        async def ended() -> bool:
+            return hub.subscriber_count == 99
+
+        # Until s0 has ended: counting it, 100 could be seen before `again` is listening, and
+        # the event committed next would be before its time (it subscribes to what follows).
+        await wait_for(ended, "s0 to end")
         await client.start("again", STOCK, {"id": product})
         await server.listening(100)
         await _restock(server, product, 1)

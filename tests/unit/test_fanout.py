@@ -85,3 +85,19 @@ def test_an_event_at_or_before_the_last_position_is_dropped_as_already_delivered
     assert fanout.publish(second) == 0
     assert fanout.last_position == 8
     listener.close()
+
+
+async def test_a_listener_of_one_stream_is_offered_only_its_events() -> None:
+    fanout: Fanout[None] = Fanout(lambda event: None)
+    mine, theirs = _event(version=1), _event(version=1)
+    one = fanout.listen({"OrderCreated"}, stream_id=mine.stream_id)
+    every = fanout.listen({"OrderCreated"})
+
+    assert fanout.publish(theirs) == 1
+    assert fanout.publish(mine) == 2
+    assert (await one.__anext__()).event == mine
+    assert [(await every.__anext__()).event for _ in range(2)] == [theirs, mine]
+    one.close()
+    one.close()
+    assert fanout.listener_count == 1
+    assert fanout.publish(replace(mine, id=uuid4(), version=2)) == 1

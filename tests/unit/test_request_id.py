@@ -1,8 +1,9 @@
-"""The request-ID middleware on a bare Starlette app (in memory, no server)."""
+"""Request IDs, given by the edge (app.http.edge) on a bare Starlette app (in memory, no server)."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import httpx
 import pytest
@@ -12,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from app.http.request_id import RequestIdMiddleware, request_id_from, request_id_of
+from app.http.edge import Edge
+from app.http.request_id import request_id_from, request_id_of
 
 
 async def crash(request: Request) -> Response:
@@ -26,7 +28,7 @@ async def echo(request: Request) -> Response:
 def client() -> httpx.AsyncClient:
     app = Starlette(
         routes=[Route("/crash", crash), Route("/echo", echo)],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(Edge)],
     )
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
@@ -74,3 +76,25 @@ async def test_a_crash_anywhere_is_a_json_500_with_the_id_and_a_logged_traceback
     assert "secret" not in response.text
     [record] = [r for r in caplog.records if request_id in r.getMessage()]
     assert record.exc_info is not None
+
+
+def test_fresh_ids_are_distinct_and_128_bits_of_hex() -> None:
+    made = {request_id_from(None) for _ in range(1000)}  # several times the 4 KiB read at once
+
+    assert len(made) == 1000
+    assert all(len(one) == 32 and int(one, 16) >= 0 for one in made)
+
+
+def test_a_forked_process_never_repeats_its_parents_ids() -> None:
+    request_id_from(None)  # the parent holds unread random bytes now
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover (the child reports through the pipe)
+        os.write(write, request_id_from(None).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    from_child = os.read(read, 64).decode()
+    os.close(read)
+
+    assert from_child != request_id_from(None)

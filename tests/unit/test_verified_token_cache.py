@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from joserfc import jwt
 
 from app.auth.errors import InvalidCredentials
-from app.auth.keys import KeyRing, from_pem, generate
+from app.auth.keys import KeyRing, from_pem, generate, stored_key
 from app.auth.tokens import AccessTokens
 from app.domain.auth import VERIFICATION_LEEWAY
 from tests.auth_support import auth_settings, signing_pem
@@ -73,3 +74,23 @@ def test_forged_tokens_are_never_remembered(monkeypatch: pytest.MonkeyPatch) -> 
         with pytest.raises(InvalidCredentials):
             tokens.verify(forged)
     assert forged not in tokens._verified
+
+
+def test_a_reload_that_changes_no_key_keeps_tokens_remembered(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The refresh loop reloads the ring every few seconds; that alone must not make every
+    client's token pay for a signature check again."""
+    ring = KeyRing(KEY, 3600)
+    tokens = AccessTokens(ring, auth_settings())
+    token, _ = tokens.mint(client_id="og_client", user_id=None, scope="orders:read")
+    checked = _count_signature_checks(monkeypatch)
+    tokens.verify(token)
+
+    ring.load([])
+    tokens.verify(token)
+    assert checked == [token]
+
+    ring.load([stored_key(generate(), datetime.now(UTC) + timedelta(hours=1), ring.sealer)])
+    tokens.verify(token)
+    assert checked == [token, token], "a changed ring checks the token's key again"
