@@ -69,7 +69,7 @@ async def register_user(info: Info, input: RegisterUserInput) -> RegisterUserPay
     )
     if outcome.value is None:
         return RegisterUserPayload(user=None, errors=user_errors(outcome.problems))
-    return RegisterUserPayload(user=await load_user(info, outcome.value.id), errors=[])
+    return RegisterUserPayload(user=await load_user(info.context, outcome.value.id), errors=[])
 
 
 async def create_api_key(info: Info, input: CreateApiKeyInput) -> CreateApiKeyPayload:

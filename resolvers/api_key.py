@@ -9,7 +9,7 @@ import strawberry
 
 from app.auth import policy
 from app.domain.auth import ApiKey as ApiKeyModel
-from resolvers.context import Info
+from resolvers.context import Context, Info
 from resolvers.global_id import to_global_id
 from resolvers.lazy import Lazy, assemble
 from resolvers.node import Node
@@ -29,7 +29,7 @@ class ApiKey(Node, Lazy):
     revoked_at: datetime | None
     pk: strawberry.Private[UUID]
 
-    LAZY = {"id": lambda key: strawberry.ID(to_global_id("ApiKey", key.pk))}
+    LAZY = {"id": lambda key: to_global_id("ApiKey", key.pk)}
 
     @classmethod
     def of(cls, key: ApiKeyModel) -> ApiKey:
@@ -46,11 +46,11 @@ class ApiKey(Node, Lazy):
         )
 
 
-async def load_visible_api_key(info: Info, pk: UUID) -> ApiKey | None:
+async def load_visible_api_key(context: Context, pk: UUID) -> ApiKey | None:
     """The key if it is the signed-in user's own; None (NOT_FOUND) otherwise, as if missing."""
-    principal = info.context.principal
+    principal = context.principal
     policy.require_authenticated(principal)
-    key = await info.context.loaders.api_key_by_id.load(pk)
+    key = await context.loaders.api_key_by_id.load(pk)
     if key is None or not policy.may_read_key(principal, key):
         return None
     return ApiKey.of(key)

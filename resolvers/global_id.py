@@ -12,8 +12,21 @@ NODE_TYPES = frozenset({"User", "Product", "Order", "ApiKey"})
 
 
 def to_global_id(type_name: str, pk: UUID) -> str:
-    # binascii directly: a nested page encodes hundreds of IDs, base64's wrapper costs a third.
-    return binascii.b2a_base64(f"{type_name}:{pk}".encode(), newline=False).decode()
+    """Kept per process (bounded): a page of orders names the same products hundreds of times,
+    and each encoding formats a UUID in Python."""
+    key = (type_name, pk)
+    found = _ENCODED.get(key)
+    if found is None:
+        if len(_ENCODED) >= _MAX_ENCODED:
+            _ENCODED.clear()  # a bound on memory; the next IDs fill it again
+        found = _ENCODED[key] = binascii.b2a_base64(
+            f"{type_name}:{pk}".encode(), newline=False
+        ).decode()
+    return found
+
+
+_ENCODED: dict[tuple[str, UUID], str] = {}
+_MAX_ENCODED = 20_000
 
 
 def from_global_id(global_id: str) -> tuple[str, UUID]:

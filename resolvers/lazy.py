@@ -59,5 +59,5 @@ def assemble(cls: type[T], **stored: Any) -> T:
     """An instance with `stored` set and its LAZY fields left to compute: the dataclass
     __init__, which would want every field, is not called."""
     instance = object.__new__(cls)
-    instance.__dict__.update(stored)
+    instance.__dict__ = stored  # the call's own fresh dict: no copy
     return instance

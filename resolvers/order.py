@@ -90,7 +90,7 @@ class Order(Node, Lazy):
     order: strawberry.Private[models.Order]
 
     LAZY = {
-        "id": lambda order: strawberry.ID(to_global_id("Order", order.pk)),
+        "id": lambda order: to_global_id("Order", order.pk),
         "total": lambda order: Money.of(order.order.total),
     }
 
@@ -114,7 +114,7 @@ class Order(Node, Lazy):
     async def user(self, info: Info) -> Annotated[User, strawberry.lazy("resolvers.user")] | None:
         from resolvers.user import load_visible_user
 
-        user = await load_visible_user(info, self.user_pk)
+        user = await load_visible_user(info.context, self.user_pk)
         if user is None:
             raise _hidden()
         return user
@@ -132,11 +132,11 @@ class Order(Node, Lazy):
         return [OrderEvent.of(event) for event in events]
 
 
-async def load_visible_order(info: Info, pk: UUID) -> Order | None:
+async def load_visible_order(context: Context, pk: UUID) -> Order | None:
     """The order if the principal may read it; None (NOT_FOUND) if not, as if missing."""
-    principal = info.context.principal
+    principal = context.principal
     policy.require_authenticated(principal)
-    order = await info.context.loaders.order_by_id.load(pk)
+    order = await context.loaders.order_by_id.load(pk)
     if order is None or not policy.may_read_order(principal, order):
         return None
     return Order.of(order)

@@ -58,7 +58,7 @@ class OrderItem(Lazy):
 
     # A page of orders holds hundreds of items: their IDs and amounts wait until selected.
     LAZY = {
-        "id": lambda line: strawberry.ID(to_global_id("OrderItem", line.item.id)),
+        "id": lambda line: to_global_id("OrderItem", line.item.id),
         "unit_price": lambda line: Money.of(line.item.unit_price),
         "line_total": lambda line: Money.of(line.item.line_total),
     }
@@ -71,4 +71,4 @@ class OrderItem(Lazy):
     async def product(self, info: Info) -> Annotated[Product, strawberry.lazy("resolvers.product")]:
         from resolvers.product import load_product
 
-        return _product(self, await load_product(info, self.product_pk))
+        return _product(self, await load_product(info.context, self.product_pk))

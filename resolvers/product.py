@@ -8,7 +8,7 @@ import strawberry
 
 from app.domain import models
 from app.pagination import encode_text_cursor
-from resolvers.context import Info
+from resolvers.context import Context
 from resolvers.global_id import to_global_id
 from resolvers.lazy import Lazy, assemble
 from resolvers.money import Money
@@ -29,7 +29,7 @@ class Product(Node, Lazy):
     model: strawberry.Private[models.Product]
 
     LAZY = {
-        "id": lambda product: strawberry.ID(to_global_id("Product", product.pk)),
+        "id": lambda product: to_global_id("Product", product.pk),
         "price": lambda product: Money.of(product.model.price),
     }
 
@@ -46,8 +46,8 @@ class Product(Node, Lazy):
         )
 
 
-async def load_product(info: Info, pk: UUID) -> Product | None:
-    product = await info.context.loaders.product_by_id.load(pk)
+async def load_product(context: Context, pk: UUID) -> Product | None:
+    product = await context.loaders.product_by_id.load(pk)
     return None if product is None else Product.of(product)
 
 

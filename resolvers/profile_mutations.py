@@ -43,4 +43,6 @@ async def update_profile(info: Info, input: UpdateProfileInput) -> UpdateProfile
     )
     if outcome.value is None:
         return UpdateProfilePayload(user=None, errors=user_errors(outcome.problems))
-    return UpdateProfilePayload(user=await load_user(info, outcome.value.user_id), errors=[])
+    return UpdateProfilePayload(
+        user=await load_user(info.context, outcome.value.user_id), errors=[]
+    )

@@ -115,7 +115,7 @@ class Subscription:
             policy.order_list_owner(info.context.principal)
             return Feed(ORDER_STATUS_CHANGED, None, _order, position)
         pk = pk_of(id, "Order")
-        if await load_visible_order(info, pk) is None:
+        if await load_visible_order(info.context, pk) is None:
             raise NotFound(f"no Order has the ID {id!r}")
         return Feed(ORDER_STATUS_CHANGED, pk, _order, position)
 
@@ -131,6 +131,6 @@ class Subscription:
     ) -> AsyncIterable[Product]:
         position = _after(after)
         pk = pk_of(id, "Product")
-        if await load_product(info, pk) is None:
+        if await load_product(info.context, pk) is None:
             raise NotFound(f"no Product has the ID {id!r}")
         return Feed(PRODUCT_STOCK_CHANGED, pk, _product, position)

@@ -98,7 +98,7 @@ class User(Node, Lazy):
     pk: strawberry.Private[UUID]
     address: strawberry.Private[str]
 
-    LAZY = {"id": lambda user: strawberry.ID(to_global_id("User", user.pk))}
+    LAZY = {"id": lambda user: to_global_id("User", user.pk)}
 
     @classmethod
     def of(cls, user: models.User) -> User:
@@ -121,19 +121,19 @@ class User(Node, Lazy):
         return _orders_connection(await info.context.loaders.orders_by_user_id.load(key))
 
 
-async def load_user(info: Info, pk: UUID) -> User | None:
+async def load_user(context: Context, pk: UUID) -> User | None:
     """Any user: for paths already authorized, such as an order's owner."""
-    user = await info.context.loaders.user_by_id.load(pk)
+    user = await context.loaders.user_by_id.load(pk)
     return None if user is None else User.of(user)
 
 
-async def load_visible_user(info: Info, pk: UUID) -> User | None:
+async def load_visible_user(context: Context, pk: UUID) -> User | None:
     """The user if the principal may read them; None (NOT_FOUND) if not, as if missing."""
-    principal = info.context.principal
+    principal = context.principal
     policy.require_authenticated(principal)
     if not policy.may_read_user(principal, pk):
         return None
-    return await load_user(info, pk)
+    return await load_user(context, pk)
 
 
 def user_cursor(user: models.User) -> str:

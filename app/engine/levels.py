@@ -998,30 +998,41 @@ class _Run:
         waits: list[Awaitable[Any]] = []
         targets: list[int | tuple[_Field, list[int]]] = []
         for index, job in enumerate(jobs):
-            awaitable = job[4]
-            if awaitable is None:
+            if job[4] is None:
                 group = batches.get(job[0])
                 if group is None:
                     group = batches[job[0]] = []
                 group.append(index)
-            else:
+        # Awaitables in the order of their first job, as graphql-core starts resolvers: the
+        # order their first steps run in, so the order of what they settle at once.
+        for index, job in enumerate(jobs):
+            awaitable = job[4]
+            if awaitable is not None:
                 waits_for[index] = len(waits)
                 waits.append(awaitable)
                 targets.append(index)
-        for field, group in batches.items():
+                continue
+            field = job[0]
+            group = batches[field]
+            if group[0] != index:
+                continue
             # The runs share the document, variables and context: their arguments are the same.
-            first = owners[group[0]]
+            first = owners[index]
             try:
-                parents = [jobs[index][1] for index in group]
+                parents = [jobs[member][1] for member in group]
                 awaitable = field.fn(first.context, parents, **first.python_arguments(field))
             except Exception as error:
-                for index in group:
-                    values[index] = error
+                for member in group:
+                    values[member] = error
                 continue
-            for index in group:
-                waits_for[index] = len(waits)
+            for member in group:
+                waits_for[member] = len(waits)
             waits.append(awaitable)
             targets.append((field, group))
+        # Jobs a batch function answered with their own error: a parent's error is settled
+        # before anything waits (an authorization refused, an argument rejected), as its
+        # resolver raises before its first load.
+        early: set[int] = set()
         # Per awaitable: when it finished (0: within its first step, before anything waited).
         finished: list[int | None] = [None] * len(waits)
         if len(waits) == 1:
@@ -1063,16 +1074,18 @@ class _Run:
                     f"{len(outcome)} values for {len(group)} parents"
                 )
             if isinstance(outcome, Exception):
+                # The batch function failed as a whole: as each parent's resolver would have,
+                # when it finished (before anything waited, or after its loads).
                 for index in group:
                     values[index] = outcome
             else:
                 for index, found in zip(group, outcome, strict=True):
                     values[index] = found
+                    if isinstance(found, Exception):
+                        early.add(index)
 
         def rank(index: int) -> int:
-            if waits_for[index] < 0 or (
-                jobs[index][4] is None and isinstance(values[index], Exception)
-            ):
+            if waits_for[index] < 0 or index in early:
                 return 0
             return finished[waits_for[index]] or 0
 

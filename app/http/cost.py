@@ -169,8 +169,9 @@ def _below(children: tuple[tuple[str, _Counted], ...], value: dict[str, Any]) ->
     return total
 
 
-# Deeper trees than this are measured by the general walk below the limit.
-_COMPILED_DEPTH = 24
+# Deeper trees than this are measured by the general walk below the limit (a loop per level:
+# Python allows 20 nested blocks).
+_COMPILED_DEPTH = 12
 
 
 def _compile_actual(roots: tuple[tuple[str, _Counted], ...]) -> Callable[[Mapping[str, Any]], int]:
@@ -192,22 +193,24 @@ def _compile_actual(roots: tuple[tuple[str, _Counted], ...]) -> Callable[[Mappin
             lines.append(f"{indent}if {value} is not None:")
             lines.append(f"{indent}    total += measure({constant(counted)}, {value})")
             return
-        v, item = f"v{depth}", f"i{depth}"
+        # One loop over the objects at this key (a list's, or the one object): the keys below
+        # are written once per key of the tree, so the code grows with the tree, not 2^depth.
+        v, each, item = f"v{depth}", f"l{depth}", f"i{depth}"
         lines.append(f"{indent}{v} = {value}")
-        lines.append(f"{indent}if {v} is None:")
-        lines.append(f"{indent}    pass")
-        lines.append(f"{indent}elif type({v}) is dict:")
-        lines.append(f"{indent}    total += {weight}")
-        below(children, v, depth, indent + "    ")
+        lines.append(f"{indent}if type({v}) is dict:")
+        lines.append(f"{indent}    {each} = ({v},)")
         lines.append(f"{indent}elif type({v}) is list:")
-        lines.append(f"{indent}    for {item} in {v}:")
-        lines.append(f"{indent}        if type({item}) is dict:")
-        lines.append(f"{indent}            total += {weight}")
-        below(children, item, depth, indent + "            ")
-        lines.append(f"{indent}        elif {item} is not None:")
-        lines.append(f"{indent}            total += measure({constant(counted)}, {item})")
+        lines.append(f"{indent}    {each} = {v}")
         lines.append(f"{indent}else:")
-        lines.append(f"{indent}    total += measure({constant(counted)}, {v})")
+        lines.append(f"{indent}    {each} = ()")
+        lines.append(f"{indent}    if {v} is not None:")
+        lines.append(f"{indent}        total += measure({constant(counted)}, {v})")
+        lines.append(f"{indent}for {item} in {each}:")
+        lines.append(f"{indent}    if type({item}) is dict:")
+        lines.append(f"{indent}        total += {weight}")
+        below(children, item, depth, indent + "        ")
+        lines.append(f"{indent}    elif {item} is not None:")
+        lines.append(f"{indent}        total += measure({constant(counted)}, {item})")
 
     def below(
         children: tuple[tuple[str, _Counted], ...], parent: str, depth: int, indent: str

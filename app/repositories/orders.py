@@ -47,14 +47,7 @@ _STATUSES = {status.value: status for status in OrderStatus}
 
 def _order(row: Sequence[Any]) -> Order:
     id_, user_id, status, amount, currency, created_at, updated_at = row[:7]
-    return Order(
-        id=id_,
-        user_id=user_id,
-        status=_STATUSES[status],
-        total=Money(amount, currency),
-        created_at=created_at,
-        updated_at=updated_at,
-    )
+    return Order(id_, user_id, _STATUSES[status], Money(amount, currency), created_at, updated_at)
 
 
 def _conditions(where: OrderFilter) -> list[ColumnElement[bool]]:
@@ -169,16 +162,15 @@ async def items_by_order_ids(
     conn: Connection, order_ids: Sequence[UUID]
 ) -> dict[UUID, list[OrderItem]]:
     items: dict[UUID, list[OrderItem]] = {}
+    # Items priced alike share their (immutable) Money: a page's items repeat its products.
+    prices: dict[tuple[int, str], Money] = {}
     # A page's hundreds of items: the columns named once, in the order each row is unpacked.
     rows = await conn.execute(_ITEMS_BY_ORDER_IDS, {"order_ids": list(order_ids)})
     for id_, order_id, product_id, quantity, amount, currency in rows:
-        line = OrderItem(
-            id=id_,
-            order_id=order_id,
-            product_id=product_id,
-            quantity=quantity,
-            unit_price=Money(amount, currency),
-        )
+        price = prices.get((amount, currency))
+        if price is None:
+            price = prices[amount, currency] = Money(amount, currency)
+        line = OrderItem(id_, order_id, product_id, quantity, price)
         found = items.get(order_id)
         if found is None:
             items[order_id] = [line]

@@ -42,15 +42,7 @@ _COLUMNS = (
 def _product(row: Sequence[Any]) -> Product:
     id_, sku, name, description, amount, currency, stock, version, created, updated = row
     return Product(
-        id=id_,
-        sku=sku,
-        name=name,
-        description=description,
-        price=Money(amount, currency),
-        stock=stock,
-        version=version,
-        created_at=created,
-        updated_at=updated,
+        id_, sku, name, description, Money(amount, currency), stock, version, created, updated
     )
 
 

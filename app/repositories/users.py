@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Integer, Row, bindparam, func, insert, select, tuple_, update
+from sqlalchemy import Integer, bindparam, func, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
@@ -16,38 +17,47 @@ from app.domain.models import Profile, Role, User, display_name_for
 from app.pagination import Page, TimeKey
 from app.repositories._upsert import insert_or_skip
 
+# A user's and a profile's columns, in the order `_user` and `_profile` unpack them: a page
+# reads dozens of rows, and a tuple unpacked costs a fraction of a RowMapping lookup per column.
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.password_hash,
+    users.c.role,
+    users.c.created_at,
+    users.c.updated_at,
+    users.c.disabled_at,
+)
+_PROFILE_COLUMNS = (
+    profiles.c.user_id,
+    profiles.c.first_name,
+    profiles.c.last_name,
+    profiles.c.display_name,
+    profiles.c.preferences,
+)
+_ROLES = {role.value: role for role in Role}
 
-def _user(row: Row[tuple[object, ...]]) -> User:
-    m = row._mapping
-    return User(
-        id=m["id"],
-        email=m["email"],
-        password_hash=m["password_hash"],
-        role=Role(m["role"]),
-        created_at=m["created_at"],
-        updated_at=m["updated_at"],
-        disabled_at=m["disabled_at"],
-    )
+
+def _user(row: Sequence[Any]) -> User:
+    id_, email, password_hash, role, created_at, updated_at, disabled_at = row
+    role = _ROLES.get(role) or Role(role)  # Role() refuses an unknown one
+    return User(id_, email, password_hash, role, created_at, updated_at, disabled_at)
 
 
-def _profile(row: Row[tuple[object, ...]]) -> Profile:
-    m = row._mapping
-    return Profile(
-        user_id=m["user_id"],
-        first_name=m["first_name"],
-        last_name=m["last_name"],
-        display_name=m["display_name"],
-        preferences=dict(m["preferences"] or {}),
-    )
+def _profile(row: Sequence[Any]) -> Profile:
+    user_id, first_name, last_name, display_name, preferences = row
+    return Profile(user_id, first_name, last_name, display_name, dict(preferences or {}))
 
 
 async def get_by_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, User]:
-    result = await conn.execute(select(users).where(one_of(users.c.id, ids)))
+    result = await conn.execute(select(*_USER_COLUMNS).where(one_of(users.c.id, ids)))
     return {user.id: user for user in map(_user, result)}
 
 
 async def get_by_email(conn: Connection, email: str) -> User | None:
-    result = await conn.execute(select(users).where(users.c.email == email.strip().lower()))
+    result = await conn.execute(
+        select(*_USER_COLUMNS).where(users.c.email == email.strip().lower())
+    )
     row = result.first()
     return None if row is None else _user(row)
 
@@ -55,7 +65,9 @@ async def get_by_email(conn: Connection, email: str) -> User | None:
 # A page of users, from the start or after a cursor: built once with named parameters (building
 # a statement per call cost about a tenth of a 50-user list request).
 _PAGE = (
-    select(users).order_by(users.c.created_at, users.c.id).limit(bindparam("limit", type_=Integer))
+    select(*_USER_COLUMNS)
+    .order_by(users.c.created_at, users.c.id)
+    .limit(bindparam("limit", type_=Integer))
 )
 _PAGE_AFTER = _PAGE.where(
     tuple_(users.c.created_at, users.c.id)
@@ -83,7 +95,9 @@ async def count(conn: Connection) -> int:
     return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
 
 
-_PROFILES_BY_USER_IDS = select(profiles).where(one_of(profiles.c.user_id, bindparam("ids")))
+_PROFILES_BY_USER_IDS = select(*_PROFILE_COLUMNS).where(
+    one_of(profiles.c.user_id, bindparam("ids"))
+)
 
 
 async def profiles_by_user_ids(conn: Connection, ids: Sequence[UUID]) -> dict[UUID, Profile]:

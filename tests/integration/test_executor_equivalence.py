@@ -112,6 +112,16 @@ CORPUS: dict[str, tuple[str, dict[str, Any] | None]] = {
           broken: product(id: "not-an-id") { id } node(id: $missing) { id } }""",
         {"missing": "$missing_user", "product": "$product"},
     ),
+    "root errors settling at different times": (
+        # Root fields the level executor runs as batch calls (user, users, order, product, me)
+        # beside resolvers it calls through graphql-core (node): errors raised before any load
+        # (an argument, an authorization) and after one (NOT_FOUND), in graphql-core's order.
+        """query($missing: ID!) { a: node(id: $missing) { id } b: user(id: $missing) { id }
+          c: users(first: -1) { totalCount } d: order(id: $missing) { id }
+          e: node(id: "bad") { id } f: user(id: "bad") { id } g: users(first: 1) { totalCount }
+          h: product(id: $missing) { id } i: me { id } j: orders(first: 1) { totalCount } }""",
+        {"missing": "$missing_user"},
+    ),
     "errors inside a list of nodes": (
         """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on User { email
           orders(first: 1) { totalCount } } } }""",

@@ -192,3 +192,36 @@ def _results() -> st.SearchStrategy[Any]:
 def test_the_compiled_actual_cost_agrees_with_the_walk(data: dict[str, Any]) -> None:
     priced = cost(README_NESTED)
     assert priced.actual(data) == priced.actual_by_walking(data)
+
+
+def _deep(levels: int) -> tuple[str, dict[str, Any]]:
+    """An order's user's orders' user's … `levels` times, and a result two wide at every list."""
+    query = "{ orders(first: 2) { edges { node { id %s } } } }"
+    inner = ""
+    for _ in range(levels):
+        inner = (
+            "user { id orders(first: 2) { edges { node { id items { product { sku } } %s } } } }"
+            % (inner or "%s")
+        )
+    query = query % inner.replace("%s", "")
+
+    def order(depth: int) -> dict[str, Any]:
+        if depth == 0:
+            return {"id": "o"}
+        edges = [{"node": order(depth - 1)}, {"node": None}]
+        return {"id": "o", "items": [{"product": {"sku": "s"}}, None], "user": None} | (
+            {"user": {"id": "u", "orders": {"edges": edges}}}
+        )
+
+    return query, {"orders": {"edges": [{"node": order(levels)}, {"node": order(levels)}]}}
+
+
+def test_a_deep_tree_is_measured_beyond_the_compiled_depth_and_its_code_grows_linearly() -> None:
+    sizes = []
+    for levels in (2, 4, 8):
+        query, data = _deep(levels)
+        priced = cost(query)
+        assert priced.actual(data) == priced.actual_by_walking(data) > 0
+        sizes.append(len(priced._actual.__code__.co_code))
+    # Written once per key of the tree: twice the depth, about twice the code (not its square).
+    assert sizes[2] < 3 * sizes[1] < 9 * sizes[0]
