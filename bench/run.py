@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import httpx
@@ -33,7 +32,7 @@ from bench.credentials import (
 )
 from bench.dataset import Dataset, NotOurDatabase, prepare
 from bench.queries import FIRST_PRODUCT, BenchQuery, ShapeError, bench_queries, cache_queries
-from bench.servers import QUIET, subprocess_server
+from bench.servers import QUIET, exit_on_sigterm, subprocess_server
 from bench.wrk import WrkError, WrkResult, run_wrk, wrk_path
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/ordergraph_bench"
@@ -322,10 +321,6 @@ def _git_commit() -> str | None:
     return completed.stdout.strip() or None
 
 
-def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # unwinds through every finally, which stops the servers
-
-
 def bench(options: Options, out: TextIO) -> dict[str, Any]:
     wrk_path()  # fail before the slow seeding if wrk is missing
     url = DatabaseUrl.parse(options.database_url)
@@ -462,7 +457,7 @@ def notes(options: Options) -> str:
 
 
 def main() -> int:
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         options = Options.from_env(os.environ)
         report = bench(options, sys.stdout)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import httpx
 import uvicorn
@@ -144,6 +145,12 @@ def subprocess_server(
         yield server
     finally:
         _stop(process)
+
+
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """A SIGTERM handler for bench entry points: exit through every `finally`, which stops the
+    servers started here (Python's default SIGTERM ends at once and orphans them)."""
+    raise SystemExit(128 + signum)
 
 
 def _wait_until_healthy(server: ServerProcess, timeout: float) -> None:

@@ -20,12 +20,16 @@ rather than a session-level lock held by an elected leader because:
 On SQLite the single process is the relay: the batch is read, appended, then marked in a short
 write transaction, so the write lock is never held while the broker is called.
 
-Each round first numbers newly committed events (`position`, the store's global order, in a short
-transaction of its own under the same turn), then appends numbered, unpublished events in position
-order and marks them. Numbering apart from appending means a position never changes once given:
-a relay that dies between appending and marking appends the same events at the same positions
-again later, and every reader drops positions it has already passed (app.messaging.fanout), so a
-relay retry never reaches a subscriber twice. A transaction that commits late gets a later
+On PostgreSQL each turn appends the numbered, unpublished events in position order and marks them,
+then numbers the newly committed ones (`position`, the store's global order), all in one
+transaction; a turn that numbered any is followed at once by another, which appends them. Under
+load that is one transaction a batch (it was two: numbering, then appending), and an event is
+never appended in the transaction that numbers it, so its position was committed before any
+reader saw it and never changes: a relay that dies between appending and marking (its numbering
+of newer events rolls back with it, unseen) appends the same events at the same positions again
+later, and every reader drops positions it has already passed (app.messaging.fanout), so a relay
+retry never reaches a subscriber twice. (SQLite's single relay numbers in a write transaction of
+its own, then reads, appends and marks.) A transaction that commits late gets a later
 position than events numbered before it committed, so nothing ever appears behind a position
 already handed out, which is what lets a subscriber resume after a cursor. Order holds per stream
 (one aggregate): a stream's next version can only be written after its previous one committed, so
@@ -117,17 +121,14 @@ class Relay(WakeableLoop):
 
     async def relay_once(self) -> int:
         if self._db.dialect == "postgresql":
-            async with self._db.write() as conn:
-                await store.take_relay_turn(conn)
-                await store.assign_positions(conn, self._batch)
-            async with self._db.write() as conn:
-                await store.take_relay_turn(conn)
-                batch = await store.unpublished(conn, self._batch)
-                if batch:
-                    await self._broker.append(batch)  # raising rolls back: nothing is marked
-                    await store.mark_published(conn, _sequences(batch), self._clock())
-            self._measure(batch)
-            return len(batch)
+            appended = 0
+            while appended < self._batch:
+                batch, numbered = await self._append_then_number()
+                self._measure(batch)
+                appended += len(batch)
+                if not numbered:
+                    break  # otherwise the next turn appends what this one numbered, at once
+            return appended
         async with self._db.write() as conn:
             await store.assign_positions(conn, self._batch)
         async with self._db.read() as conn:
@@ -138,6 +139,19 @@ class Relay(WakeableLoop):
                 await store.mark_published(conn, _sequences(batch), self._clock())
         self._measure(batch)
         return len(batch)
+
+    async def _append_then_number(self) -> tuple[list[Event], int]:
+        """One turn on PostgreSQL: append and mark the events numbered by earlier turns, then
+        number the newly committed ones for the next; what was appended, and how many were
+        numbered."""
+        async with self._db.write() as conn:
+            await store.take_relay_turn(conn)
+            batch = await store.unpublished(conn, self._batch)
+            if batch:
+                await self._broker.append(batch)  # raising rolls back: nothing is marked
+                await store.mark_published(conn, _sequences(batch), self._clock())
+            numbered = await store.assign_positions(conn, self._batch)
+        return batch, numbered
 
 
 def _sequences(batch: list[Event]) -> list[int]:

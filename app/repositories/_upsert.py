@@ -1,4 +1,4 @@
-"""INSERT … ON CONFLICT DO NOTHING in each database's spelling.
+"""INSERT … ON CONFLICT DO NOTHING / DO UPDATE in each database's spelling.
 
 Both databases can skip a row that would break a unique constraint and say so through
 RETURNING; that reports a lost race as "no row" rather than as an error that would abort a
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.dml import Insert, ReturningInsert
 
 
 def insert_or_skip(
@@ -30,3 +30,22 @@ def insert_or_skip(
     lite = sqlite.insert(table).values(values)
     lite = lite.on_conflict_do_nothing(index_elements=list(conflict_columns))
     return lite.returning(*(table.c[name] for name in returning))
+
+
+def upsert(
+    conn: AsyncConnection,
+    table: Table,
+    key_columns: Sequence[str],
+    update_columns: Sequence[str],
+) -> Insert:
+    """Insert each row given when executing, or overwrite `update_columns` of the row with the
+    same key: one statement for a whole list of rows (executemany)."""
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=list(key_columns), set_={c: pg.excluded[c] for c in update_columns}
+        )
+    lite = sqlite.insert(table)
+    return lite.on_conflict_do_update(
+        index_elements=list(key_columns), set_={c: lite.excluded[c] for c in update_columns}
+    )

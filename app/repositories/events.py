@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import Row, and_, func, literal, or_, select, text, update
+from sqlalchemy import Row, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.db.engine import Connection
@@ -17,7 +17,7 @@ from app.db.tables import events, handler_runs
 from app.db.types import UTCDateTime
 from app.domain.events import Event
 from app.errors import ConcurrencyConflict
-from app.repositories._upsert import insert_or_skip
+from app.repositories._upsert import insert_or_skip, upsert
 
 
 def _event(row: Row[tuple[object, ...]]) -> Event:
@@ -109,10 +109,12 @@ class HandlerRun:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """One claim: the events leased to the worker, and how many were settled unhandled."""
+    """One claim: the events leased to the worker, how many were settled unhandled, and whether
+    more may be due (False: the claim saw every due event, so claiming again now finds none)."""
 
     events: list[Event]
     settled: int
+    more: bool = True
 
 
 async def claim_due(
@@ -147,10 +149,14 @@ async def claim_due(
     )
     wanted: list[int] = []
     unhandled: list[int] = []
-    for sequence, type_ in (await conn.execute(due)).all():
+    rows = (await conn.execute(due)).all()
+    more = len(rows) >= scan
+    for sequence, type_ in rows:
         if has_handlers(type_):
             if len(wanted) < take:
                 wanted.append(sequence)
+            else:
+                more = True
         else:
             unhandled.append(sequence)
     if unhandled:
@@ -161,7 +167,7 @@ async def claim_due(
             .values(handled_at=stamp)  # published_at is the relay's alone
         )
     if not wanted:
-        return Claim([], len(unhandled))
+        return Claim([], len(unhandled), more)
     stmt = (
         update(events)
         .where(events.c.sequence.in_(wanted))
@@ -169,114 +175,157 @@ async def claim_due(
         .returning(*events.c)
     )
     leased = sorted((_event(row) for row in await conn.execute(stmt)), key=_by_sequence)
-    return Claim(leased, len(unhandled))
+    return Claim(leased, len(unhandled), more)
 
 
 def _by_sequence(event: Event) -> int:
     return event.sequence or 0
 
 
-async def start_attempt(
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One handler about to run for one leased event: its `attempts`-th try."""
+
+    event: Event
+    handler: str
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one handler's attempt went: `done`, `retrying` (due again at `next_attempt_at`) or
+    `failed` (given up), with the error if it raised."""
+
+    event_id: UUID
+    handler: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """The end of a lease: the event is handled, or due again at `retry_at`."""
+
+    event: Event
+    handled_at: datetime | None
+    retry_at: datetime | None
+
+
+async def runs_for(
+    conn: Connection, event_ids: Sequence[UUID]
+) -> dict[UUID, dict[str, HandlerRun]]:
+    """The handlers' recorded runs for these events, by event, then by handler."""
+    stmt = select(handler_runs).where(one_of(handler_runs.c.event_id, event_ids))
+    found: dict[UUID, dict[str, HandlerRun]] = {event_id: {} for event_id in event_ids}
+    for row in await conn.execute(stmt):
+        run = HandlerRun(row.handler, row.status, row.attempts, row.next_attempt_at)
+        found[row.event_id][row.handler] = run
+    return found
+
+
+async def start_attempts(
     conn: AsyncConnection,
-    event: Event,
     worker: str,
-    handler: str,
+    attempts: Sequence[Attempt],
     *,
-    attempts: int,
     lease_until: datetime,
     now: datetime,
-) -> bool:
-    """Renew `worker`'s lease and record that `handler` is about to run; False: lease lost.
+) -> list[Attempt]:
+    """Renew `worker`'s leases on these attempts' events and record that their handlers are
+    about to run; the attempts whose lease still held (only those may run).
 
     The lease is renewed before every handler, so each starts with a full lease ahead, longer
     than its time limit. The attempt is counted before the side effect is sent: if the process
     dies while sending, the run stays `retrying` and the next claimer tries again (at least once).
     """
+    if not attempts:
+        return []
     renewed = await conn.execute(
         update(events)
-        .where(events.c.sequence == event.sequence, events.c.claimed_by == worker)
+        .where(
+            events.c.sequence.in_({a.event.sequence for a in attempts}),
+            events.c.claimed_by == worker,
+        )
         .values(claimed_until=lease_until)
+        .returning(events.c.sequence)
     )
-    if renewed.rowcount != 1:
-        return False
-    values = {
-        "status": "retrying",
-        "attempts": attempts,
-        "next_attempt_at": None,
-        "updated_at": now,
-    }
-    changed = await conn.execute(
-        update(handler_runs)
-        .where(handler_runs.c.event_id == event.id, handler_runs.c.handler == handler)
-        .values(values)
+    held = set(renewed.scalars().all())
+    starting = [a for a in attempts if a.event.sequence in held]
+    await _save_runs(
+        conn,
+        [Outcome(a.event.id, a.handler, "retrying", a.attempts, None, None) for a in starting],
+        now,
     )
-    if changed.rowcount == 0:
-        await conn.execute(
-            handler_runs.insert().values(event_id=event.id, handler=handler, **values)
-        )
-    return True
+    return starting
 
 
-async def runs_for(conn: Connection, event_id: UUID) -> dict[str, HandlerRun]:
-    stmt = select(handler_runs).where(handler_runs.c.event_id == event_id)
-    return {
-        row.handler: HandlerRun(row.handler, row.status, row.attempts, row.next_attempt_at)
-        for row in await conn.execute(stmt)
-    }
-
-
-async def record_run(
+async def finish_attempts(
     conn: AsyncConnection,
-    event_id: UUID,
-    handler: str,
-    *,
-    status: str,
-    attempts: int,
-    next_attempt_at: datetime | None,
-    error: str | None,
-    now: datetime,
-) -> None:
-    values = {
-        "status": status,
-        "attempts": attempts,
-        "next_attempt_at": next_attempt_at,
-        "last_error": error,
-        "updated_at": now,
-    }
-    changed = await conn.execute(
-        update(handler_runs)
-        .where(handler_runs.c.event_id == event_id, handler_runs.c.handler == handler)
-        .values(values)
-    )
-    if changed.rowcount == 0:
-        await conn.execute(
-            handler_runs.insert().values(event_id=event_id, handler=handler, **values)
-        )
-
-
-async def release(
-    conn: AsyncConnection,
-    event: Event,
     worker: str,
+    outcomes: Sequence[Outcome],
+    releases: Sequence[Release],
+    *,
+    now: datetime,
+) -> list[Event]:
+    """Record the handlers' outcomes, then end `worker`'s leases on the events it is done
+    with; the released events whose lease had passed to another worker (which owns them now)."""
+    await _save_runs(conn, outcomes, now)
+    kept: set[int] = set()
+    handled = [r.event.sequence for r in releases if r.retry_at is None]
+    if handled:
+        kept |= await _release(conn, worker, handled, handled_at=now, retry_at=None)
+    for release in releases:  # a retry is rare: one statement each is fine
+        if release.retry_at is not None and release.event.sequence is not None:
+            kept |= await _release(
+                conn, worker, [release.event.sequence], handled_at=None, retry_at=release.retry_at
+            )
+    return [r.event for r in releases if r.event.sequence not in kept]
+
+
+async def _release(
+    conn: AsyncConnection,
+    worker: str,
+    sequences: Sequence[int | None],
     *,
     handled_at: datetime | None,
     retry_at: datetime | None,
-) -> bool:
-    """End `worker`'s lease: the event is handled, or due again at `retry_at`.
-
-    Returns False when the lease had passed to another worker, which then owns the event.
-    """
+) -> set[int]:
     stmt = (
         update(events)
-        .where(and_(events.c.sequence == event.sequence, events.c.claimed_by == worker))
-        .values(
-            claimed_by=None,
-            claimed_until=None,
-            handled_at=handled_at,
-            retry_at=retry_at,
-        )
+        .where(events.c.sequence.in_(sequences), events.c.claimed_by == worker)
+        .values(claimed_by=None, claimed_until=None, handled_at=handled_at, retry_at=retry_at)
+        .returning(events.c.sequence)
     )
-    return (await conn.execute(stmt)).rowcount == 1
+    return set((await conn.execute(stmt)).scalars().all())
+
+
+async def _save_runs(conn: AsyncConnection, outcomes: Sequence[Outcome], now: datetime) -> None:
+    """Insert or overwrite each (event, handler)'s run, all in one statement."""
+    if not outcomes:
+        return
+    rows = [
+        {
+            "event_id": o.event_id,
+            "handler": o.handler,
+            "status": o.status,
+            "attempts": o.attempts,
+            "next_attempt_at": o.next_attempt_at,
+            "last_error": o.error,
+            "updated_at": now,
+        }
+        for o in outcomes
+    ]
+    await conn.execute(
+        upsert(
+            conn,
+            handler_runs,
+            key_columns=("event_id", "handler"),
+            update_columns=("status", "attempts", "next_attempt_at", "last_error", "updated_at"),
+        ),
+        rows,
+    )
 
 
 async def unhandled_count(conn: AsyncConnection) -> int:

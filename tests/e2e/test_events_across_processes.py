@@ -35,7 +35,7 @@ from bench.servers import subprocess_server as process_server
 from resolvers.global_id import from_global_id, to_global_id
 from tests.auth_support import signing_pem
 from tests.conftest import MakeDb
-from tests.e2e.ws_support import TRANSPORT_WS
+from tests.e2e.ws_support import TRANSPORT_WS, Proxy
 from tests.events_support import (
     DEADLINE,
     assert_in_order_per_stream,
@@ -278,8 +278,10 @@ class _Resumer:
             await asyncio.sleep(delay)  # backoff before reconnecting, as a client does
             delay = min(delay * 2, 2.0)
 
-    async def follow(self, base_url: str, count: int) -> None:
-        """Connect (resuming after the last cursor), take `count` events, close the socket."""
+    async def follow(self, base_url: str, count: int, cut: Proxy | None = None) -> None:
+        """Connect (resuming after the last cursor) and take `count` events; then close the
+        socket, or with `cut` (the proxy `base_url` leads through) cut the network under it and
+        keep what still arrives until the connection ends."""
         async with self._acknowledged(base_url) as ws:
             subscribe = {
                 "query": "subscription R($after: String) { orderCreated(after: $after) { id } }",
@@ -291,23 +293,32 @@ class _Resumer:
             # server that stopped delivering would hang the test instead of failing it.
             async with asyncio.timeout(60.0):
                 while taken < count:
-                    message = json.loads(await ws.recv())
-                    if message["type"] == "ping":
-                        continue
-                    assert message["type"] == "next", message
-                    payload = message["payload"]
-                    self.cursor = payload["extensions"]["cursor"]
-                    position = cursor.decode(self.cursor)
-                    self.received.append((position, payload["data"]["orderCreated"]["id"]))
-                    taken += 1
+                    taken += self._take(json.loads(await ws.recv()))
+                if cut is not None:
+                    cut.cut()  # a reset on both sides, no close frame
+                    with contextlib.suppress(ConnectionClosed):
+                        while True:  # what was on its way still counts, until the end
+                            self._take(json.loads(await ws.recv()))
+
+    def _take(self, message: dict[str, Any]) -> bool:
+        """Keep an event's position and cursor; False for a keepalive ping."""
+        if message["type"] == "ping":
+            return False
+        assert message["type"] == "next", message
+        payload = message["payload"]
+        self.cursor = payload["extensions"]["cursor"]
+        position = cursor.decode(self.cursor)
+        self.received.append((position, payload["data"]["orderCreated"]["id"]))
+        return True
 
 
 async def test_a_resuming_subscriber_gets_every_event_once_in_order_across_processes(
     make_db: MakeDb, tmp_path: Path
 ) -> None:
     """Orders are placed continuously on two processes; the subscriber closes its socket, moves to
-    the other process, and loses its process to a SIGTERM, resuming with its last cursor each
-    time: what it received is exactly the store's sequence, in order, each once."""
+    the other process, loses its connection to a network cut (a reset, no close frame), and
+    loses its process to a SIGTERM, resuming with its last cursor each time: what it received is
+    exactly the store's sequence, in order, each once."""
     redis_url = await shared_redis()
     prefix = unique_prefix("resume")
     db = await make_db("postgresql", "resume_processes", SMALL)
@@ -338,10 +349,13 @@ async def test_a_resuming_subscriber_gets_every_event_once_in_order_across_proce
                     writer = asyncio.create_task(place_orders(client))
                     await resumer.follow(a.base_url, 3)  # the client closes its socket...
                     await resumer.follow(b.base_url, 3)  # ...and resumes on the other process
+                    async with Proxy(b) as network:  # the network between it and B is cut
+                        await resumer.follow(network.base_url, 3, cut=network)
+                    before_a = len(resumer.received)
                     follower = asyncio.create_task(resumer.follow(a.base_url, 1_000_000))
 
                     async def some_on_a() -> bool:
-                        return len(resumer.received) >= 9
+                        return len(resumer.received) >= before_a + 3
 
                     await wait_for(some_on_a, "events on process A")
                     targets.remove(a.base_url)

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 import httpx
@@ -220,24 +220,33 @@ def now() -> int:
     return int(time.time())
 
 
+class Served(Protocol):
+    """A server answering at a base URL: in this process (`Server`) or its own (`ServerProcess`)."""
+
+    @property
+    def base_url(self) -> str: ...
+
+
 class Proxy:
     """A TCP proxy in front of a server, which the test controls: `cut()` drops every
     connection as a network does (a reset, no close frame), `stall()` stops reading from the
     server (as a client that stops reading: the server's socket buffers fill) until `flow()`.
     Its reads from the server are small, so little is buffered in between."""
 
-    def __init__(self, server: Server) -> None:
+    def __init__(self, server: Served) -> None:
         self._target = server.base_url.removeprefix("http://").split(":")
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._pairs: list[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: asyncio.Server | None = None
+        self.base_url = ""
         self.url = ""
 
     async def __aenter__(self) -> Proxy:
         self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         port = self._listener.sockets[0].getsockname()[1]
+        self.base_url = f"http://127.0.0.1:{port}"
         self.url = f"ws://127.0.0.1:{port}/graphql"
         return self
 
